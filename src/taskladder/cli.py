@@ -1,0 +1,82 @@
+"""Command-line entry point: ``taskladder COMMAND ...``.
+
+The CLI is thin. Each command lives in ``taskladder.commands.<name>`` and exposes
+``add_arguments(parser)`` and ``run(args) -> int``; command modules import heavy libraries
+(torch, matplotlib) only inside ``run`` so that ``taskladder --help`` stays fast.
+User errors (:class:`~taskladder.errors.TaskLadderError`) become one line on stderr and exit
+status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import TaskLadderError
+
+#: (command, module, one-line help). Order is the order shown by ``--help``.
+COMMANDS: list[tuple[str, str, str]] = [
+
+
+
+
+    ("sizes", "sizes", "list known model sizes with N and FLOPs per token"),
+    ("tasks", "tasks", "list known tasks and their metric columns"),
+
+]
+
+
+class _OneLineErrorParser(argparse.ArgumentParser):
+    """Argument parser whose usage errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> None:  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineErrorParser(
+        prog="taskladder",
+        description=(
+            "Predict how well a large language model will do on downstream tasks before training it, "
+            "from a ladder of small models (Bhagia et al. 2024, 'Establishing Task Scaling Laws via "
+            "Compute-Efficient Model Ladders'). Step 1 fits (N params, D tokens) -> task loss "
+            "(bits per byte of the correct answer); step 2 fits task loss -> accuracy; chained, they "
+            "predict the target."),
+        epilog="Run 'taskladder COMMAND --help' for a command's options and examples.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"taskladder {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineErrorParser)
+    for name, module_name, help_text in COMMANDS:
+        module = importlib.import_module(f".commands.{module_name}", __package__)
+        command_parser = sub.add_parser(
+            name, help=help_text, description=module.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except TaskLadderError as exc:
+        message = " ".join(str(exc).split("\n"))
+        print(f"taskladder {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"taskladder {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Outputs: tables (terminal, CSV, JSON, Markdown, LaTeX), figures, and the HTML report."""
