@@ -1,0 +1,1 @@
+"""Curve fitting: functional forms, the fitting routines, and the task scaling-law estimators."""

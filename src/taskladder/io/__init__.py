@@ -1,0 +1,1 @@
+"""Readers and writers: ladder specs, W&B-style run exports, tidy tables."""

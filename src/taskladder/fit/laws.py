@@ -1,0 +1,331 @@
+"""Task scaling laws as estimators: two-step (the paper's main method), single-step and direct.
+
+Every law follows scikit-learn's conventions: options are keyword-only and stored as given,
+:meth:`fit` takes a :class:`~taskladder.ladder.Ladder` and returns ``self``, fitted state ends in
+``_``, and :meth:`predict` before :meth:`fit` raises :class:`~taskladder.errors.NotFittedError`.
+
+Two fitting *modes* exist for each law:
+
+``"paper"``
+    The reference implementation's choices (method.md §1): one starting point, its bounds, the
+    Huber-on-log L-BFGS-B fit for power laws and ``curve_fit`` for sigmoids, the "ideal point"
+    ``(L = 0, Acc = 1)`` added to step 2. Non-converged fits are kept (as the reference keeps
+    them) but flagged in ``step1_status``/``step2_status``.
+``"default"``
+    Multi-start least squares with analytic Jacobians from grid (variable-projection) starts:
+    step 1 on log residuals (relative error, the natural scale of a loss), step 2 on accuracy.
+    No fake data point: the step-2 sigmoid's upper asymptote is *fixed* at accuracy 1 instead
+    (a model that puts all mass on the right answer is always right), and recorded as fixed.
+    A fit that does not converge gives no number: its prediction is missing and its status says
+    why.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, DataError, NotFittedError
+from ..ladder import Ladder, RunData
+from ..tasks import Task
+from .forms import Form, log_sigmoid, negated_power_law_nd, power_law_c, power_law_nd, sigmoid, single_step
+from .optimize import fit_curve_fit, fit_huber_log_lbfgsb, fit_least_squares
+from .result import FitResult
+from .selection import Selection, step1_points, step2_points, target_actual
+from .starts import power_law_c_starts, power_law_nd_starts, sigmoid_starts
+
+__all__ = ["TwoStepLaw", "SingleStepLaw", "DirectLaw", "MODES", "FEATURES", "PREDICTION_COLUMNS",
+           "fit_step1", "fit_step2"]
+
+MODES = ("paper", "default")
+#: Intermediate features of two-step laws: task bpb, C4 LM loss, TaskCE (−soft_log).
+FEATURES = ("bpb", "c4", "taskce")
+
+PREDICTION_COLUMNS = ["target", "task", "n_params", "tokens", "task_loss_pred", "task_loss_actual",
+                      "acc_pred", "acc_actual", "abs_error", "acc_from_actual_loss", "step1_status",
+                      "step2_status"]
+
+_INF = np.inf
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ConfigError(f"unknown method {mode!r}; use one of {', '.join(MODES)}")
+
+
+def _check_enough(n_points: int, form: Form, what: str) -> None:
+    if n_points < len(form.params):
+        raise DataError(f"{what}: {n_points} train run(s) but the form {form.name} has "
+                        f"{len(form.params)} parameters; add runs to the ladder")
+
+
+def _status(fit: FitResult, mode: str) -> str:
+    text = fit.status
+    if fit.at_bounds:
+        text += f"; at bound: {', '.join(fit.at_bounds)}"
+    return text
+
+
+def _usable(fit: FitResult, mode: str) -> bool:
+    """Paper mode reports whatever the reference's optimizer stopped at; default needs convergence."""
+    finite = bool(np.all(np.isfinite(fit.params)))
+    return finite if mode == "paper" else (finite and fit.converged)
+
+
+def fit_step1(points: pd.DataFrame, *, form: str = "nd", mode: str = "default") -> FitResult:
+    """Fit step 1: (N, D) → feature (``form="nd"``) or compute C → feature (``form="flops"``).
+
+    ``points`` has columns ``n_params, tokens, flops, y`` (see :func:`step1_points`).
+    """
+    _check_mode(mode)
+    y = points["y"].to_numpy(dtype=float)
+    if np.any(y <= 0):
+        raise DataError("step 1 fits a positive loss in log space, but the feature has values <= 0")
+    if form == "nd":
+        X = points[["n_params", "tokens"]].to_numpy(dtype=float)
+        _check_enough(len(y), power_law_nd, "step 1")
+        if mode == "paper":
+            return fit_huber_log_lbfgsb(power_law_nd, X, y, [3.0, 6.0, 0.1, 0.2, 1.0],
+                                        ([0.0] * 5, [_INF] * 5))
+        starts = power_law_nd_starts(X[:, 0], X[:, 1], y)
+        starts.append(np.array([3.0, 6.0, 0.1, 0.2, 0.5 * y.min()]))
+        return fit_least_squares(power_law_nd, X, y, starts,
+                                 ([-_INF, -_INF, 0.0, 0.0, 0.0], [_INF, _INF, 5.0, 5.0, _INF]),
+                                 residual="log", min_converged=2)
+    if form == "flops":
+        X = points[["flops"]].to_numpy(dtype=float)
+        if not np.all(np.isfinite(X)):
+            raise DataError("the compute form needs FLOPs per token of every train run (give a size label or "
+                            "flops_per_token in the spec)")
+        _check_enough(len(y), power_law_c, "step 1 (compute)")
+        if mode == "paper":
+            return fit_huber_log_lbfgsb(power_law_c, X, y, [3.0, 0.1, 1.0], ([0.0, 0.0, 0.0], [_INF, 1.0, _INF]))
+        starts = power_law_c_starts(X[:, 0], y) + [np.array([3.0, 0.1, 0.5 * y.min()])]
+        return fit_least_squares(power_law_c, X, y, starts, ([-_INF, 0.0, 0.0], [_INF, 5.0, _INF]),
+                                 residual="log", min_converged=2)
+    raise ConfigError(f"unknown step-1 form {form!r}; use 'nd' or 'flops'")
+
+
+def fit_step2(points: pd.DataFrame, *, task: Task, form: str = "sigmoid", mode: str = "default",
+              ideal_point: bool | None = None) -> FitResult:
+    """Fit step 2: feature → accuracy (``form="sigmoid"`` or ``"log_sigmoid"``).
+
+    ``points`` has columns ``x, y`` (see :func:`step2_points`). ``ideal_point`` appends the
+    reference's synthetic point ``(0, 1)`` (default: in paper mode for the sigmoid only).
+    """
+    _check_mode(mode)
+    x = points["x"].to_numpy(dtype=float)
+    y = points["y"].to_numpy(dtype=float)
+    if ideal_point is None:
+        ideal_point = mode == "paper" and form == "sigmoid"
+    if ideal_point:
+        x, y = np.append(x, 0.0), np.append(y, 1.0)
+    X = x.reshape(-1, 1)
+    if form == "sigmoid":
+        bounds = ([-1.0, 0.0, 0.0, 0.0], [0.0, _INF, _INF, 1.0])
+        if mode == "paper":
+            # p0 of the reference's step2.py: [task minimum − 1, 0.9, 3, 1] (method.md §1.5).
+            return fit_curve_fit(sigmoid, X, y, [task.chance - 1.0, 0.9, 3.0, 1.0], bounds)
+        starts = sigmoid_starts(x, y, top=1.0) + [np.array([task.chance - 1.0, 0.9, 3.0, 1.0])]
+        return fit_least_squares(sigmoid, X, y, starts, bounds, fixed={"b": 1.0}, min_converged=1)
+    if form == "log_sigmoid":
+        bounds = ([-_INF, 0.0, 0.0], [0.0, _INF, _INF])
+        if mode == "paper":
+            return fit_curve_fit(log_sigmoid, X, y, [-0.1, 0.9, 3.0], bounds)
+        starts = [np.array([a, x0, k]) for a in (-0.1, -0.5) for x0 in np.quantile(x, [0.1, 0.5, 0.9])
+                  for k in (1.0, 5.0)]
+        return fit_least_squares(log_sigmoid, X, y, starts, bounds)
+    raise ConfigError(f"unknown step-2 form {form!r}; use 'sigmoid' or 'log_sigmoid'")
+
+
+class _Law:
+    """Shared plumbing of the laws: option storage, fitted check, target table."""
+
+    mode: str
+    selection: Selection
+    task: Task
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "fitted_on_"):
+            raise NotFittedError(f"{type(self).__name__} for task {self.task.name!r} is not fitted; call fit() first")
+
+    def _target_row(self, target: RunData) -> dict:
+        return {"target": target.name, "task": self.task.name, "n_params": float(target.n_params),
+                "tokens": float(target.final_tokens)}
+
+    def predict(self, targets: Sequence[RunData]) -> pd.DataFrame:
+        """Predictions for each target: a table with :data:`PREDICTION_COLUMNS`."""
+        self._check_fitted()
+        rows = [self._predict_one(t) for t in targets]
+        return pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
+
+    def _predict_one(self, target: RunData) -> dict:  # pragma: no cover - overridden
+        raise TypeError
+
+
+class TwoStepLaw(_Law):
+    """Two chained fits: step 1 (N, D) → task loss, step 2 task loss → accuracy.
+
+    Parameters
+    ----------
+    task
+        The task to fit.
+    feature
+        Intermediate feature: ``"bpb"`` (task loss, the paper's main method), ``"c4"`` (general
+        LM loss) or ``"taskce"`` (−soft_log).
+    step1_form
+        ``"nd"``: ``L(N, D) = A/N^α + B/D^β + E``; ``"flops"``: ``L(C) = A/C^α + E``.
+    step2_form
+        ``"sigmoid"`` or ``"log_sigmoid"`` (default: log-sigmoid for TaskCE, else sigmoid).
+    mode
+        ``"paper"`` or ``"default"`` (see module docstring).
+    selection
+        Which checkpoints enter each step.
+
+    Notes
+    -----
+    Prediction: ``Acc(N, D) = g(L(N, D))`` with ``L`` the step-1 law and ``g`` the step-2 curve.
+    """
+
+    def __init__(self, *, task: Task, feature: str = "bpb", step1_form: str = "nd",
+                 step2_form: str | None = None, mode: str = "default", selection: Selection = Selection()):
+        _check_mode(mode)
+        if feature not in FEATURES:
+            raise ConfigError(f"unknown intermediate feature {feature!r}; use one of {', '.join(FEATURES)}")
+        self.task = task
+        self.feature = feature
+        self.step1_form = step1_form
+        self.step2_form = step2_form
+        self.mode = mode
+        self.selection = selection
+
+    @property
+    def _step2_form(self) -> str:
+        return self.step2_form or ("log_sigmoid" if self.feature == "taskce" else "sigmoid")
+
+    def fit(self, ladder: Ladder) -> "TwoStepLaw":
+        self.step1_data_ = step1_points(ladder, self.task, self.feature, self.selection)
+        self.step2_data_ = step2_points(ladder, self.task, self.feature, self.selection)
+        self.step1_ = fit_step1(self.step1_data_, form=self.step1_form, mode=self.mode)
+        self.step2_ = fit_step2(self.step2_data_, task=self.task, form=self._step2_form, mode=self.mode)
+        self.fitted_on_ = [r.name for r in ladder.train_runs]
+        return self
+
+    def predict_task_loss(self, n_params: np.ndarray, tokens: np.ndarray, flops_per_token: np.ndarray | None = None) -> np.ndarray:
+        """Step 1 at (N, D); ``flops_per_token`` is needed by the compute form."""
+        self._check_fitted()
+        n_params, tokens = np.atleast_1d(np.asarray(n_params, float)), np.atleast_1d(np.asarray(tokens, float))
+        if self.step1_form == "flops":
+            if flops_per_token is None:
+                raise DataError("the compute form needs FLOPs per token of the target")
+            return self.step1_.predict((np.asarray(flops_per_token, float) * tokens).reshape(-1, 1))
+        return self.step1_.predict(np.column_stack([n_params, tokens]))
+
+    def predict_accuracy(self, task_loss: np.ndarray) -> np.ndarray:
+        """Step 2 at the given task loss."""
+        self._check_fitted()
+        return self.step2_.predict(np.asarray(task_loss, float).reshape(-1, 1))
+
+    def _predict_one(self, target: RunData) -> dict:
+        row = self._target_row(target)
+        ok1, ok2 = _usable(self.step1_, self.mode), _usable(self.step2_, self.mode)
+        flops = target.spec.flops_per_token
+        if self.step1_form == "flops" and flops is None:
+            raise DataError(f"target {target.name!r}: the compute form needs its FLOPs per token "
+                            "(give a known size label or flops_per_token)")
+        loss = float(self.predict_task_loss(target.n_params, target.final_tokens, flops)[0]) if ok1 else np.nan
+        acc = float(self.predict_accuracy(loss)[0]) if ok1 and ok2 else np.nan
+        window = self.selection.moving_avg
+        loss_actual = target_actual(target, self.task, self.feature, window)
+        acc_actual = target_actual(target, self.task, "accuracy", window)
+        from_actual = (float(self.predict_accuracy(loss_actual)[0])
+                       if ok2 and loss_actual is not None else np.nan)
+        row.update(task_loss_pred=loss, task_loss_actual=loss_actual, acc_pred=acc, acc_actual=acc_actual,
+                   abs_error=abs(acc - acc_actual) if acc_actual is not None else np.nan,
+                   acc_from_actual_loss=from_actual, step1_status=_status(self.step1_, self.mode),
+                   step2_status=_status(self.step2_, self.mode))
+        return row
+
+
+class SingleStepLaw(_Law):
+    """One fit from (N, D) straight to accuracy: ``Acc = s · σ(A/N^α + B/D^β + E) + q``.
+
+    Each train run contributes one point: its accuracy averaged over the last ``moving_avg``
+    checkpoints (method.md §1.7).
+    """
+
+    def __init__(self, *, task: Task, mode: str = "default", selection: Selection = Selection()):
+        _check_mode(mode)
+        self.task = task
+        self.mode = mode
+        self.selection = selection
+
+    def fit(self, ladder: Ladder) -> "SingleStepLaw":
+        data = step1_points(ladder, self.task, "accuracy", self.selection)
+        X = data[["n_params", "tokens"]].to_numpy(dtype=float)
+        y = data["y"].to_numpy(dtype=float)
+        _check_enough(len(y), single_step, "single-step fit")
+        lower = [0.0, 0.0, 0.0, 0.0, -_INF, -1.0, 0.0]
+        upper = [_INF, _INF, _INF, _INF, _INF, 0.0, 1.0]
+        p0 = [3.0, 5.0, 0.2, 0.3, 0.0, self.task.chance - 1.0, 1.0]
+        if self.mode == "paper":
+            self.fit_ = fit_huber_log_lbfgsb(single_step, X, y, p0, (lower, upper), floor=1e-6)
+        else:
+            starts = [np.array(p0)] + [np.array([a, b, al, be, 0.0, self.task.chance - 1.0, 1.0])
+                                       for a, b, al, be in ((2.0, 2.0, 0.1, 0.1), (5.0, 8.0, 0.3, 0.3),
+                                                            (1.0, 1.0, 0.05, 0.05))]
+            self.fit_ = fit_least_squares(single_step, X, y, starts, (lower, upper))
+        self.data_ = data
+        self.fitted_on_ = [r.name for r in ladder.train_runs]
+        return self
+
+    def _predict_one(self, target: RunData) -> dict:
+        row = self._target_row(target)
+        ok = _usable(self.fit_, self.mode)
+        acc = float(self.fit_.predict(np.array([[target.n_params, target.final_tokens]]))[0]) if ok else np.nan
+        if self.mode == "paper":
+            acc = max(acc, 1e-6)
+        acc_actual = target_actual(target, self.task, "accuracy", self.selection.moving_avg)
+        row.update(task_loss_pred=np.nan, task_loss_actual=np.nan, acc_pred=acc, acc_actual=acc_actual,
+                   abs_error=abs(acc - acc_actual) if acc_actual is not None else np.nan,
+                   acc_from_actual_loss=np.nan, step1_status=_status(self.fit_, self.mode), step2_status="")
+        return row
+
+
+class DirectLaw(_Law):
+    """Accuracy as a negated power law in (N, D): ``Acc = E − A/N^α − B/D^β`` (method.md §1.3)."""
+
+    def __init__(self, *, task: Task, mode: str = "default", selection: Selection = Selection()):
+        _check_mode(mode)
+        self.task = task
+        self.mode = mode
+        self.selection = selection
+
+    def fit(self, ladder: Ladder) -> "DirectLaw":
+        data = step1_points(ladder, self.task, "accuracy", self.selection)
+        X = data[["n_params", "tokens"]].to_numpy(dtype=float)
+        y = data["y"].to_numpy(dtype=float)
+        _check_enough(len(y), negated_power_law_nd, "direct accuracy fit")
+        if self.mode == "paper":
+            self.fit_ = fit_huber_log_lbfgsb(negated_power_law_nd, X, y, [2.0, 2.0, 0.2, 0.2, 1.0],
+                                             ([0.0, 0.0, 0.0, -_INF, -_INF], [_INF] * 5))
+        else:
+            starts = power_law_nd_starts(X[:, 0], X[:, 1], y, sign=-1.0)
+            starts.append(np.array([2.0, 2.0, 0.2, 0.2, 1.0]))
+            self.fit_ = fit_least_squares(negated_power_law_nd, X, y, starts,
+                                          ([-_INF, -_INF, 0.0, 0.0, 0.0], [_INF, _INF, 5.0, 5.0, 1.0]))
+        self.data_ = data
+        self.fitted_on_ = [r.name for r in ladder.train_runs]
+        return self
+
+    def _predict_one(self, target: RunData) -> dict:
+        row = self._target_row(target)
+        ok = _usable(self.fit_, self.mode)
+        acc = float(self.fit_.predict(np.array([[target.n_params, target.final_tokens]]))[0]) if ok else np.nan
+        acc_actual = target_actual(target, self.task, "accuracy", self.selection.moving_avg)
+        row.update(task_loss_pred=np.nan, task_loss_actual=np.nan, acc_pred=acc, acc_actual=acc_actual,
+                   abs_error=abs(acc - acc_actual) if acc_actual is not None else np.nan,
+                   acc_from_actual_loss=np.nan, step1_status=_status(self.fit_, self.mode), step2_status="")
+        return row

@@ -1,0 +1,100 @@
+"""Starting points for the default (multi-start) fits, by variable projection on a grid.
+
+For fixed exponents the power laws are linear in their coefficients, and for a fixed midpoint and
+slope the sigmoid is linear in its two asymptote parameters. So a grid over the nonlinear
+parameters, each point solved exactly for the linear ones, finds the basin of the global optimum
+cheaply; the best few grid points then start the nonlinear refinement.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["power_law_nd_starts", "power_law_c_starts", "sigmoid_starts"]
+
+_EXPONENTS = np.geomspace(0.02, 2.0, 22)
+
+
+def _best(cost: np.ndarray, n_best: int) -> np.ndarray:
+    order = np.argsort(np.where(np.isfinite(cost), cost, np.inf))
+    return order[:n_best]
+
+
+def _relative_lstsq(columns: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Batched least squares of ``columns @ c ≈ y`` in relative error (rows scaled by 1/y).
+
+    ``columns`` has shape ``(G, n, k)``; returns coefficients ``(G, k)`` and costs ``(G,)``.
+    """
+    M = columns / y[None, :, None]
+    scale = np.linalg.norm(M, axis=1, keepdims=True)
+    scale[scale == 0] = 1.0
+    Ms = M / scale
+    gram = np.einsum("gnk,gnl->gkl", Ms, Ms) + 1e-12 * np.eye(M.shape[2])
+    rhs = Ms.sum(axis=1)
+    coef = np.linalg.solve(gram, rhs[..., None])[..., 0] / scale[:, 0, :]
+    resid = np.einsum("gnk,gk->gn", M, coef) - 1.0
+    return coef, np.sum(resid**2, axis=1)
+
+
+def power_law_nd_starts(n_params: np.ndarray, tokens: np.ndarray, y: np.ndarray, *, sign: float = 1.0,
+                        n_best: int = 2) -> list[np.ndarray]:
+    """Starts ``[ln A, ln B, α, β, E]`` for ``y = sign·(A N^−α + B D^−β) + E``."""
+    alpha, beta = np.meshgrid(_EXPONENTS, _EXPONENTS, indexing="ij")
+    alpha, beta = alpha.ravel(), beta.ravel()
+    with np.errstate(over="ignore", under="ignore"):
+        term_n = np.exp(-alpha[:, None] * np.log(n_params)[None, :])
+        term_d = np.exp(-beta[:, None] * np.log(tokens)[None, :])
+    columns = np.stack([sign * term_n, sign * term_d, np.ones_like(term_n)], axis=2)
+    coef, cost = _relative_lstsq(columns, y)
+    feasible = (coef[:, 0] > 0) & (coef[:, 1] > 0)
+    cost = np.where(feasible, cost, np.inf)
+    starts = []
+    for g in _best(cost, n_best):
+        if not np.isfinite(cost[g]):
+            continue
+        starts.append(np.array([np.log(coef[g, 0]), np.log(coef[g, 1]), alpha[g], beta[g],
+                                max(coef[g, 2], 0.0) if sign > 0 else coef[g, 2]]))
+    return starts
+
+
+def power_law_c_starts(flops: np.ndarray, y: np.ndarray, *, n_best: int = 2) -> list[np.ndarray]:
+    """Starts ``[ln A, α, E]`` for ``y = A C^−α + E``."""
+    alpha = _EXPONENTS
+    with np.errstate(over="ignore", under="ignore"):
+        term = np.exp(-alpha[:, None] * np.log(flops)[None, :])
+    columns = np.stack([term, np.ones_like(term)], axis=2)
+    coef, cost = _relative_lstsq(columns, y)
+    cost = np.where(coef[:, 0] > 0, cost, np.inf)
+    return [np.array([np.log(coef[g, 0]), alpha[g], max(coef[g, 1], 0.0)])
+            for g in _best(cost, n_best) if np.isfinite(cost[g])]
+
+
+def sigmoid_starts(x: np.ndarray, y: np.ndarray, *, top: float | None = None, n_best: int = 2) -> list[np.ndarray]:
+    """Starts ``[a, x0, k, b]`` for ``y = a σ(k (x − x0)) + b`` (``b`` fixed to ``top`` if given)."""
+    if len(x) > 256:
+        # Starting values need the curve's shape, not every point: an even subsample suffices.
+        order = np.argsort(x)
+        pick = order[np.linspace(0, len(x) - 1, 256).astype(int)]
+        x, y = x[pick], y[pick]
+    lo, hi = np.min(x), np.max(x)
+    span = max(hi - lo, 1e-6)
+    x0 = np.linspace(lo - span, hi + span, 17)
+    k = np.geomspace(0.3 / span, 60.0 / span, 17)
+    X0, K = np.meshgrid(x0, k, indexing="ij")
+    X0, K = X0.ravel(), K.ravel()
+    z = K[:, None] * (x[None, :] - X0[:, None])
+    s = 0.5 * (1.0 + np.tanh(0.5 * z))
+    if top is None:
+        s_mean = s.mean(axis=1, keepdims=True)
+        y_mean = y.mean()
+        var = np.sum((s - s_mean) ** 2, axis=1)
+        a = np.sum((s - s_mean) * (y - y_mean)[None, :], axis=1) / np.maximum(var, 1e-300)
+        b = y_mean - a * s_mean[:, 0]
+    else:
+        # y − top = a s: one-parameter least squares.
+        a = np.sum(s * (y - top)[None, :], axis=1) / np.maximum(np.sum(s**2, axis=1), 1e-300)
+        b = np.full_like(a, top)
+    a = np.clip(a, -1.0, 0.0)
+    b = np.clip(b, 0.0, 1.0)
+    cost = np.sum((a[:, None] * s + b[:, None] - y[None, :]) ** 2, axis=1)
+    return [np.array([a[g], X0[g], K[g], b[g]]) for g in _best(cost, n_best)]

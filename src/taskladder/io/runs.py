@@ -1,0 +1,68 @@
+"""Read one run's evaluation log: a W&B-style CSV export with one row per evaluated checkpoint.
+
+The format is the OLMo ladder's (see ``../shared/data/olmo-ladder/README.md``): ``_step``,
+``throughput/total_tokens`` (or ``batch_size_in_tokens`` to derive it), and one column per metric,
+e.g. ``eval/downstream_bpb/hellaswag_val_rc_5shot_bpb``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+
+__all__ = ["read_run_csv", "tokens_seen", "TOKENS_COLUMN", "STEP_COLUMN", "BATCH_TOKENS_COLUMN"]
+
+TOKENS_COLUMN = "throughput/total_tokens"
+STEP_COLUMN = "_step"
+BATCH_TOKENS_COLUMN = "batch_size_in_tokens"
+
+
+def read_run_csv(path: str | Path) -> pd.DataFrame:
+    """Read a run's CSV; every column must be numeric (empty cells become NaN).
+
+    Raises
+    ------
+    DataError
+        If the file is missing, empty, not a CSV, or a column holds text.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: file is empty (expected a CSV with a header and one row per checkpoint)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a readable CSV ({' '.join(str(exc).split())})") from None
+    if frame.empty:
+        raise DataError(f"{path}: no rows (expected one row per evaluated checkpoint)")
+    text_columns = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    for column in text_columns:
+        converted = pd.to_numeric(frame[column], errors="coerce")
+        bad = frame[column].notna() & converted.isna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(f"{path}: column {column!r} row {row + 2} holds {frame[column].iloc[row]!r} "
+                            "(expected a number)")
+        frame[column] = converted
+    return frame
+
+
+def tokens_seen(frame: pd.DataFrame, path: str | Path = "<run>") -> np.ndarray:
+    """Tokens seen at each checkpoint.
+
+    ``throughput/total_tokens`` when the column exists, otherwise ``_step × batch_size_in_tokens``
+    (the 13B target file has no token column).
+    """
+    if TOKENS_COLUMN in frame.columns and frame[TOKENS_COLUMN].notna().all():
+        return frame[TOKENS_COLUMN].to_numpy(dtype=float)
+    if STEP_COLUMN in frame.columns and BATCH_TOKENS_COLUMN in frame.columns:
+        tokens = frame[STEP_COLUMN].to_numpy(dtype=float) * frame[BATCH_TOKENS_COLUMN].to_numpy(dtype=float)
+        if np.all(np.isfinite(tokens)):
+            return tokens
+    raise DataError(f"{path}: cannot tell tokens seen: needs column {TOKENS_COLUMN!r}, or both "
+                    f"{STEP_COLUMN!r} and {BATCH_TOKENS_COLUMN!r}, without empty cells")

@@ -1,0 +1,262 @@
+"""Ladder specification: a TOML file listing the runs to fit on and the targets to predict.
+
+Example
+-------
+.. code-block:: toml
+
+    name = "my-ladder"          # optional
+
+    [[run]]
+    file = "ladder-runs/190M-1xC.csv"   # path relative to this file
+    size = "190M"                        # a known size label, or give n_params (+ flops_per_token)
+    role = "train"                       # "train" = ladder run; "target" = run to predict
+
+    [[run]]
+    name = "7B-4T"
+    file = "ladder-runs/peteish7_eval_anneal.csv"
+    n_params = 6887575552
+    tokens = 3945065873408               # optional; default: the file's last row
+    role = "target"
+
+Unknown keys are an error. A target without ``file`` is predicted with no actual to compare.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..sizes import get_size
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = ["RunSpec", "LadderSpec", "load_spec", "parse_target", "parse_token_count"]
+
+ROLES = ("train", "target")
+_TOP_KEYS = {"name", "description", "run"}
+_RUN_KEYS = {"name", "file", "size", "n_params", "flops_per_token", "tokens", "role"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSpec:
+    """One run of a ladder spec.
+
+    Parameters
+    ----------
+    name
+        Unique run name (default: the file name without ``.csv``).
+    role
+        ``"train"`` (a ladder run the laws are fitted on) or ``"target"`` (a run to predict).
+    file
+        The run's evaluation CSV (one row per checkpoint), or ``None`` for a target with no data.
+    n_params
+        Non-embedding parameters N.
+    size
+        Size label, if the run was given by label.
+    flops_per_token
+        Training FLOPs per token, needed by the compute-based forms; ``None`` if unknown.
+    tokens
+        Tokens D to predict at (targets) or the final token count; ``None``: the file's last row.
+    """
+
+    name: str
+    role: str
+    file: Path | None
+    n_params: int
+    size: str | None = None
+    flops_per_token: float | None = None
+    tokens: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ConfigError(f"run {self.name!r}: role must be one of {ROLES}, got {self.role!r}")
+        if self.n_params <= 0:
+            raise ConfigError(f"run {self.name!r}: n_params must be positive, got {self.n_params}")
+        if self.tokens is not None and not (math.isfinite(self.tokens) and self.tokens > 0):
+            raise ConfigError(f"run {self.name!r}: tokens must be a positive number, got {self.tokens}")
+        if self.file is None and self.role == "train":
+            raise ConfigError(f"run {self.name!r}: a train run needs a file")
+        if self.file is None and self.tokens is None:
+            raise ConfigError(f"run {self.name!r}: a target without a file needs tokens")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LadderSpec:
+    """A parsed ladder specification."""
+
+    runs: tuple[RunSpec, ...]
+    name: str = "ladder"
+    path: Path | None = None
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def train_runs(self) -> tuple[RunSpec, ...]:
+        return tuple(r for r in self.runs if r.role == "train")
+
+    @property
+    def targets(self) -> tuple[RunSpec, ...]:
+        return tuple(r for r in self.runs if r.role == "target")
+
+    def with_targets(self, targets: list[RunSpec], *, replace: bool = False) -> "LadderSpec":
+        """A copy with extra targets (or with its targets replaced)."""
+        kept = self.train_runs if replace else self.runs
+        names = {r.name for r in kept}
+        for t in targets:
+            if t.name in names:
+                raise ConfigError(f"target name {t.name!r} is already used by a run of the spec")
+        return LadderSpec(runs=tuple(kept) + tuple(targets), name=self.name, path=self.path,
+                          description=self.description)
+
+
+_SUFFIXES = {"K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
+
+
+def parse_token_count(text: str | int | float, *, what: str = "tokens") -> float:
+    """Parse a count such as ``3945065873408``, ``3.945e12`` or ``4T`` (K, M, B/G, T, P suffixes)."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([KMBGTP]?)\s*", str(text), re.IGNORECASE)
+        if not match:
+            raise ConfigError(f"{what}: cannot read {text!r} as a count (e.g. 3.945e12 or 4T)")
+        value = float(match.group(1)) * _SUFFIXES.get(match.group(2).upper(), 1.0)
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{what}: must be a positive number, got {text!r}")
+    return value
+
+
+def parse_target(text: str) -> RunSpec:
+    """Parse a command-line target ``NAME:N:D``, e.g. ``7B:6887575552:3.945e12`` or ``13B-5T:13B:5T``.
+
+    ``N`` is a parameter count or a known size label; ``D`` a token count.
+    """
+    parts = text.split(":")
+    if len(parts) != 3 or not all(p.strip() for p in parts):
+        raise ConfigError(f"--target {text!r}: expected NAME:N:D, e.g. 7B:6887575552:3.945e12 or 13B-5T:13B:5T")
+    name, n_text, d_text = (p.strip() for p in parts)
+    size = None
+    flops = None
+    try:
+        n_params = int(parse_token_count(n_text, what=f"--target {text!r} N"))
+    except ConfigError:
+        model = get_size(n_text)
+        size, n_params, flops = model.name, model.n_params, float(model.flops_per_token)
+    if size is None:
+        flops = _known_flops(n_params)
+    tokens = parse_token_count(d_text, what=f"--target {text!r} D")
+    return RunSpec(name=name, role="target", file=None, n_params=n_params, size=size,
+                   flops_per_token=flops, tokens=tokens)
+
+
+def _known_flops(n_params: int) -> float | None:
+    """FLOPs per token of a known size with exactly this N (so compute forms work for it)."""
+    from ..sizes import SIZES
+
+    for s in SIZES.values():
+        if s.n_params == n_params:
+            return float(s.flops_per_token)
+    return None
+
+
+def _number(value: object, *, where: str, key: str, integer: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigError(f"{where}: {key} must be a number, got {value!r}")
+    number = parse_token_count(value, what=f"{where}: {key}")
+    if integer and number != int(number):
+        raise ConfigError(f"{where}: {key} must be a whole number, got {value!r}")
+    return number
+
+
+def _run_from_table(table: dict, index: int, base: Path, source: str) -> RunSpec:
+    where = f"{source}: run #{index + 1}"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a [[run]] table, got {table!r}")
+    unknown = sorted(set(table) - _RUN_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed keys: "
+                          f"{', '.join(sorted(_RUN_KEYS))}")
+    file_value = table.get("file")
+    path = None
+    if file_value is not None:
+        if not isinstance(file_value, str) or not file_value:
+            raise ConfigError(f"{where}: file must be a path string, got {file_value!r}")
+        path = Path(file_value)
+        path = path if path.is_absolute() else (base / path)
+    name = table.get("name") or (path.stem if path is not None else None)
+    if not name or not isinstance(name, str):
+        raise ConfigError(f"{where}: needs a name (or a file to take it from)")
+    where = f"{source}: run {name!r}"
+    size_label = table.get("size")
+    n_params = table.get("n_params")
+    flops = table.get("flops_per_token")
+    if size_label is not None:
+        if not isinstance(size_label, str):
+            raise ConfigError(f"{where}: size must be a label string such as \"190M\", got {size_label!r}")
+        try:
+            model = get_size(size_label)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        n_params = model.n_params if n_params is None else n_params
+        flops = model.flops_per_token if flops is None else flops
+        size_label = model.name
+    if n_params is None:
+        raise ConfigError(f"{where}: needs size (a known label) or n_params")
+    n_params = int(_number(n_params, where=where, key="n_params", integer=True))
+    if flops is None:
+        flops = _known_flops(n_params)
+    else:
+        flops = _number(flops, where=where, key="flops_per_token")
+    tokens = table.get("tokens")
+    tokens = None if tokens is None else _number(tokens, where=where, key="tokens")
+    role = table.get("role", "train")
+    try:
+        return RunSpec(name=name, role=role, file=path, n_params=n_params, size=size_label,
+                       flops_per_token=flops, tokens=tokens)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def load_spec(path: str | Path) -> LadderSpec:
+    """Read and validate a ladder spec.
+
+    Raises
+    ------
+    ConfigError
+        On a missing file, a TOML syntax error (with line and column), an unknown key, an unknown
+        size label, duplicate run names, or no train run.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: spec file not found")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; allowed top-level keys: "
+                          f"{', '.join(sorted(_TOP_KEYS))} (runs go in [[run]] tables)")
+    tables = data.get("run")
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError(f"{path}: no [[run]] tables (expected one per ladder run and target)")
+    runs = tuple(_run_from_table(t, i, path.parent, str(path)) for i, t in enumerate(tables))
+    seen: set[str] = set()
+    for run in runs:
+        if run.name in seen:
+            raise ConfigError(f"{path}: two runs are named {run.name!r}; names must be unique")
+        seen.add(run.name)
+    spec = LadderSpec(runs=runs, name=str(data.get("name", path.stem)), path=path,
+                      description=str(data.get("description", "")))
+    if not spec.train_runs:
+        raise ConfigError(f"{path}: no run has role = \"train\"; the laws need ladder runs to fit on")
+    return spec

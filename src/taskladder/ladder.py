@@ -1,0 +1,201 @@
+"""The observations of a ladder: every run's evaluated checkpoints, read from its spec.
+
+:class:`Ladder` holds one :class:`RunData` per run of a :class:`~taskladder.io.spec.LadderSpec`
+and extracts per-checkpoint task metrics from them. :meth:`Ladder.observations` gives the tidy
+long table (run × checkpoint × task × metric) for whoever wants to analyse it.
+
+Task metrics
+------------
+``bpb``       task loss: bits per byte of the correct answer (MMLU: weighted over its areas)
+``accuracy``  RC accuracy (per-character length-normalised; BoolQ raw)
+``soft``      mean probability of the correct answer among the choices
+``soft_log``  mean log of that probability
+``taskce``    ``−soft_log``, the paper's "TaskCE"
+``mc``        multiple-choice-format accuracy (available for the OLMo targets only)
+``c4``        C4 validation LM loss (nats per token), the same for every task
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+from .io.runs import STEP_COLUMN, read_run_csv, tokens_seen
+from .io.spec import LadderSpec, RunSpec, load_spec
+from .tasks import C4_LOSS_COLUMN, Task
+
+__all__ = ["Ladder", "RunData", "load_ladder", "TASK_METRICS"]
+
+TASK_METRICS = ("bpb", "accuracy", "soft", "soft_log", "taskce", "mc", "c4")
+
+
+@dataclass(frozen=True, eq=False)
+class RunData:
+    """One run: its spec and, when it has a file, its checkpoints."""
+
+    spec: RunSpec
+    frame: pd.DataFrame | None = None
+    tokens: np.ndarray | None = None
+    _arrays: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def role(self) -> str:
+        return self.spec.role
+
+    @property
+    def n_params(self) -> int:
+        return self.spec.n_params
+
+    @property
+    def n_checkpoints(self) -> int:
+        return 0 if self.frame is None else len(self.frame)
+
+    @property
+    def has_data(self) -> bool:
+        return self.frame is not None
+
+    @property
+    def final_tokens(self) -> float:
+        """D of the run: the spec's ``tokens`` if given, else the last checkpoint's."""
+        if self.spec.tokens is not None:
+            return float(self.spec.tokens)
+        assert self.tokens is not None  # guaranteed by RunSpec validation
+        return float(self.tokens[-1])
+
+    @property
+    def flops_per_token(self) -> float:
+        if self.spec.flops_per_token is None:
+            raise DataError(f"run {self.name!r}: FLOPs per token unknown (give a known size label or "
+                            "flops_per_token in the spec) but a compute-based form needs it")
+        return float(self.spec.flops_per_token)
+
+    @property
+    def steps(self) -> np.ndarray:
+        if self.frame is not None and STEP_COLUMN in self.frame.columns:
+            return self.frame[STEP_COLUMN].to_numpy(dtype=float)
+        return np.arange(self.n_checkpoints, dtype=float)
+
+    def _column(self, column: str, why: str) -> np.ndarray:
+        cached = self._arrays.get(column)
+        if cached is not None:
+            return cached
+        assert self.frame is not None
+        if column not in self.frame.columns:
+            have = [c for c in self.frame.columns if c.startswith("eval/")][:3]
+            raise DataError(f"{self.spec.file}: no column {column!r} ({why}; the file has "
+                            f"{len(self.frame.columns)} columns, e.g. {', '.join(map(repr, have)) or 'none'})")
+        values = self.frame[column].to_numpy(dtype=float)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{self.spec.file}: column {column!r} row {row + 2} is empty or not a finite "
+                            f"number ({why})")
+        values.flags.writeable = False
+        self._arrays[column] = values
+        return values
+
+    def metric(self, task: Task | None, metric: str) -> np.ndarray:
+        """Per-checkpoint values of ``metric`` for ``task`` (weighted over its areas)."""
+        if self.frame is None:
+            raise DataError(f"run {self.name!r} has no file, so it has no {metric} values")
+        if metric == "c4":
+            return self._column(C4_LOSS_COLUMN, "the C4-loss feature needs it")
+        if task is None:
+            raise DataError(f"metric {metric!r} needs a task")
+        source = "soft_log" if metric == "taskce" else metric
+        if source not in TASK_METRICS:
+            raise DataError(f"unknown metric {metric!r}; known: {', '.join(TASK_METRICS)}")
+        columns = task.columns(source)
+        why = f"task {task.name} needs it for {metric}"
+        key = (task.name, task.split, metric)
+        cached = self._arrays.get(key)
+        if cached is None:
+            values = [self._column(c, why) for c in columns]
+            cached = values[0] if len(values) == 1 else np.average(np.vstack(values), axis=0,
+                                                                    weights=task.label_weights)
+            cached = -cached if metric == "taskce" else cached
+            self._arrays[key] = cached
+        return cached
+
+
+class Ladder:
+    """All runs of a spec, with their checkpoints read from disk.
+
+    Parameters
+    ----------
+    spec
+        The ladder specification.
+    runs
+        Run data in spec order.
+    """
+
+    def __init__(self, spec: LadderSpec, runs: list[RunData]):
+        self.spec = spec
+        self.runs = {r.name: r for r in runs}
+
+    @property
+    def train_runs(self) -> list[RunData]:
+        return [r for r in self.runs.values() if r.role == "train"]
+
+    @property
+    def targets(self) -> list[RunData]:
+        return [r for r in self.runs.values() if r.role == "target"]
+
+    def subset(self, train_names: list[str] | set[str], *, extra_targets: list[RunData] = ()) -> "Ladder":
+        """A ladder with only the named train runs (targets kept), plus ``extra_targets``."""
+        kept = [r for r in self.runs.values() if (r.role == "train" and r.name in train_names) or r.role == "target"]
+        return Ladder(self.spec, kept + list(extra_targets))
+
+    @cached_property
+    def runs_table(self) -> pd.DataFrame:
+        """One row per run: name, role, size, N, D, FLOPs per token, compute C = D × FLOPs per token."""
+        rows = []
+        for r in self.runs.values():
+            flops = r.spec.flops_per_token
+            rows.append({"run": r.name, "role": r.role, "size": r.spec.size, "n_params": r.n_params,
+                         "tokens": r.final_tokens, "flops_per_token": flops,
+                         "compute": None if flops is None else flops * r.final_tokens,
+                         "n_checkpoints": r.n_checkpoints,
+                         "file": None if r.spec.file is None else str(r.spec.file)})
+        return pd.DataFrame(rows)
+
+    def observations(self, tasks: list[Task], metrics: tuple[str, ...] = ("bpb", "accuracy")) -> pd.DataFrame:
+        """Tidy long table: one row per run × checkpoint × task × metric.
+
+        Columns: ``run, role, n_params, step, tokens, task, metric, value``.
+        """
+        frames = []
+        for r in self.runs.values():
+            if not r.has_data:
+                continue
+            for task in tasks:
+                for metric in metrics:
+                    frames.append(pd.DataFrame({
+                        "run": r.name, "role": r.role, "n_params": r.n_params, "step": r.steps,
+                        "tokens": r.tokens, "task": task.name, "metric": metric,
+                        "value": r.metric(task, metric)}))
+        columns = ["run", "role", "n_params", "step", "tokens", "task", "metric", "value"]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def _read(spec: RunSpec) -> RunData:
+    if spec.file is None:
+        return RunData(spec)
+    frame = read_run_csv(spec.file)
+    return RunData(spec, frame, tokens_seen(frame, spec.file))
+
+
+def load_ladder(spec: LadderSpec | str | Path) -> Ladder:
+    """Read every run of a spec (a :class:`LadderSpec` or the path of a TOML spec)."""
+    if not isinstance(spec, LadderSpec):
+        spec = load_spec(spec)
+    return Ladder(spec, [_read(r) for r in spec.runs])
