@@ -137,7 +137,19 @@ def _olmo(name: str, d_model: int, n_heads: int, n_layers: int, mlp_hidden: int 
                      mlp_hidden=mlp_hidden if mlp_hidden is not None else 8 * d_model)
 
 
-#: Known sizes. The OLMo ladder sizes and targets of Bhagia et al. (2024).
+#: Vocabulary rows and context of the micro sizes (a small byte-level BPE; CPU-trainable).
+MICRO_VOCAB_SIZE = 1024
+MICRO_SEQUENCE_LENGTH = 256
+
+
+def _micro(name: str, d_model: int, n_heads: int, n_layers: int) -> ModelSize:
+    # Same architecture family as the ladder (mlp_ratio 8), shrunk to train on a laptop CPU.
+    return ModelSize(name=name, d_model=d_model, n_heads=n_heads, n_layers=n_layers, mlp_hidden=8 * d_model,
+                     vocab_size=MICRO_VOCAB_SIZE, sequence_length=MICRO_SEQUENCE_LENGTH)
+
+
+#: Known sizes. The OLMo ladder sizes and targets of Bhagia et al. (2024), then the micro sizes
+#: (``micro-*``) of the CPU-trainable ladder.
 SIZES: dict[str, ModelSize] = {
     s.name: s
     for s in (
@@ -149,6 +161,9 @@ SIZES: dict[str, ModelSize] = {
         _olmo("3.2B", 3328, 16, 16),
         _olmo("7B", 4096, 32, 32, mlp_hidden=22016),
         _olmo("13B", 5120, 40, 40, mlp_hidden=27648),
+        *(_micro(name, d, heads, layers) for name, d, heads, layers in (
+            ("micro-xs", 32, 2, 2), ("micro-s", 48, 3, 3), ("micro-m", 64, 4, 4),
+            ("micro-l", 96, 6, 4), ("micro-xl", 128, 8, 6))),
     )
 }
 
