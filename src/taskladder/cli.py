@@ -18,13 +18,9 @@ from .errors import TaskLadderError
 
 #: (command, module, one-line help). Order is the order shown by ``--help``.
 COMMANDS: list[tuple[str, str, str]] = [
-
-
-
-
+    ("predict", "predict", "fit a ladder spec and predict every target's task accuracy"),
     ("sizes", "sizes", "list known model sizes with N and FLOPs per token"),
     ("tasks", "tasks", "list known tasks and their metric columns"),
-
 ]
 
 

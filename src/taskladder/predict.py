@@ -20,7 +20,7 @@ from .fit.selection import Selection
 from .ladder import Ladder, RunData
 from .tasks import Task, get_tasks
 
-__all__ = ["VARIANTS", "make_law", "predict_ladder", "PredictionResult"]
+__all__ = ["VARIANTS", "make_law", "paper_selection", "predict_ladder", "PredictionResult"]
 
 #: Named prediction variants: (law class, keyword options).
 VARIANTS: dict[str, tuple[type, dict]] = {
@@ -42,6 +42,15 @@ VARIANT_HELP = {
 }
 
 
+def paper_selection(variant: str) -> Selection:
+    """The reference's data selection for a variant (method.md §2): TaskCE uses the final
+    checkpoint only and skips the first half of each run in step 2; the others average the last
+    five checkpoints and skip the first 10 %."""
+    if VARIANTS.get(variant, (None, {}))[1].get("feature") == "taskce":
+        return Selection(moving_avg=1, skip_fraction=0.5)
+    return Selection(moving_avg=5, skip_fraction=0.1)
+
+
 def make_law(variant: str, task: Task, *, mode: str = "default", selection: Selection = Selection()):
     """Build an unfitted law of a named variant for one task."""
     if variant not in VARIANTS:
@@ -61,7 +70,7 @@ class PredictionResult:
     selection: Selection = Selection()
 
 
-def predict_ladder(ladder: Ladder, *, tasks: Sequence[str] | Sequence[Task] | None = None,
+def predict_ladder(ladder: Ladder, *, tasks: str | Sequence[str] | Sequence[Task] | None = None,
                    variant: str = "two-step", mode: str = "default", selection: Selection = Selection(),
                    targets: Sequence[RunData] | None = None) -> PredictionResult:
     """Fit one law per task on the ladder's train runs and predict every target.
@@ -73,9 +82,10 @@ def predict_ladder(ladder: Ladder, *, tasks: Sequence[str] | Sequence[Task] | No
         ``method`` and ``variant``; a fit that did not converge leaves its prediction missing
         (``NaN``) in default mode, with the reason in ``step1_status``/``step2_status``.
     """
-    task_list = [t if isinstance(t, Task) else None for t in (tasks or [])]
-    resolved = get_tasks(None) if not tasks else (
-        task_list if all(task_list) else get_tasks([str(t) for t in tasks]))
+    if tasks is None or isinstance(tasks, str):
+        resolved = get_tasks(tasks)
+    else:
+        resolved = [t if isinstance(t, Task) else get_tasks([t])[0] for t in tasks]
     targets = list(ladder.targets if targets is None else targets)
     laws = {}
     frames = []

@@ -152,7 +152,7 @@ class _Law:
             raise NotFittedError(f"{type(self).__name__} for task {self.task.name!r} is not fitted; call fit() first")
 
     def _target_row(self, target: RunData) -> dict:
-        return {"target": target.name, "task": self.task.name, "n_params": float(target.n_params),
+        return {"target": target.name, "task": self.task.name, "n_params": int(target.n_params),
                 "tokens": float(target.final_tokens)}
 
     def predict(self, targets: Sequence[RunData]) -> pd.DataFrame:

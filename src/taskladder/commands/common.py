@@ -1,0 +1,55 @@
+"""Argument groups and output helpers shared by several commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+__all__ = ["add_fit_arguments", "selection_from_args", "write_resolved_config"]
+
+
+def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options that choose the law and the data it is fitted on."""
+    from ..predict import VARIANT_HELP
+
+    group = parser.add_argument_group("fitting")
+    group.add_argument("--method", choices=["default", "paper"], default="default",
+                       help="'paper' reproduces the reference implementation's choices (single start, "
+                            "Huber-on-log L-BFGS-B, ideal point); 'default' is the robust multi-start fit "
+                            "(default: %(default)s)")
+    group.add_argument("--variant", default="two-step", choices=list(VARIANT_HELP),
+                       help="which law: " + "; ".join(f"{k}: {v}" for k, v in VARIANT_HELP.items())
+                            + " (default: %(default)s)")
+    group.add_argument("--tasks", default=None,
+                       help="comma-separated task names, or 'all' (default: the paper's eight: "
+                            "mmlu,hellaswag,arc_challenge,arc_easy,piqa,csqa,socialiqa,openbookqa)")
+    group.add_argument("--moving-avg", type=int, default=None, metavar="W",
+                       help="average the last W checkpoints for step 1 and smooth step 2 with a W-point "
+                            "trailing mean (default: 5; paper TaskCE: 1)")
+    group.add_argument("--skip-fraction", type=float, default=None, metavar="F",
+                       help="leave the first F of each run's checkpoints out of step 2 (default: 0.1; "
+                            "paper TaskCE: 0.5)")
+    group.add_argument("--last-n", type=int, default=None, metavar="K",
+                       help="use only each run's last K step-2 points (default: all)")
+
+
+def selection_from_args(args: argparse.Namespace):
+    """The data selection: the variant's paper preset, overridden by explicit options."""
+    from dataclasses import replace
+
+    from ..predict import paper_selection
+
+    base = paper_selection(args.variant)
+    overrides = {k: v for k, v in (("moving_avg", args.moving_avg), ("skip_fraction", args.skip_fraction),
+                                   ("last_n", args.last_n)) if v is not None}
+    return replace(base, **overrides)
+
+
+def write_resolved_config(path: Path, config: dict) -> None:
+    """Write the resolved configuration of a command next to its outputs."""
+    from .. import __version__
+    from ..report.tables import atomic_write_text, to_jsonable
+
+    payload = {"taskladder_version": __version__, **config}
+    atomic_write_text(path, json.dumps(to_jsonable(payload), indent=2) + "\n")
