@@ -1,0 +1,149 @@
+"""Synthetic ladders with known truth, written in the real ladder's file format.
+
+Each train run is a W&B-style CSV (``_step``, ``throughput/total_tokens``, ``batch_size_in_tokens``
+and the task columns) whose task loss follows a known step-1 law along the run's tokens,
+
+    L(N, D) = A / N^α + B / D^β + E,
+
+and whose accuracy follows a known step-2 sigmoid of that loss,
+
+    Acc(L) = a / (1 + exp(−k (L − x0))) + b.
+
+The C4-loss column holds the same L, so the C4 feature has the same truth. A spec TOML beside
+the CSVs lists the runs by ``n_params`` (deliberately not the registry's sizes, so nothing
+depends on a size label) and one target whose CSV holds a few checkpoints at its final tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from taskladder.tasks import C4_LOSS_COLUMN, get_task
+
+__all__ = ["STEP1", "SIGMOID", "SIZES", "MULTIPLES", "TARGET", "BATCH_TOKENS", "step1_loss", "sigmoid_acc",
+           "run_tokens", "write_run_csv", "write_synthetic_ladder"]
+
+#: Step-1 truth: L = A/N^α + B/D^β + E (A = e^a, B = e^b as in the fitted parameter vector).
+STEP1 = {"A": 300.0, "alpha": 0.3, "B": 400.0, "beta": 0.3, "E": 0.5}
+#: Step-2 truth: Acc = a σ(k (L − x0)) + b, with b = 1 (the default fit fixes it there).
+SIGMOID = {"a": -0.75, "x0": 1.3, "k": 4.0, "b": 1.0}
+#: Train-run sizes N (four rungs, 1.5e8 to 1.2e9) and token multiples of 20 N.
+SIZES = (150_000_000, 300_000_000, 600_000_000, 1_200_000_000)
+MULTIPLES = (1, 2, 5, 10)
+#: The target: N and D (a 7B-like model at 30 × 20 N tokens).
+TARGET = {"name": "target-7B", "n_params": 7_000_000_000, "tokens": 30 * 20 * 7_000_000_000}
+#: Tokens per optimizer step; every run's tokens are ``_step × BATCH_TOKENS``.
+BATCH_TOKENS = 1_048_576
+
+
+def step1_loss(n_params: np.ndarray | float, tokens: np.ndarray | float, step1: dict = STEP1) -> np.ndarray:
+    """The step-1 truth ``A/N^α + B/D^β + E``."""
+    n_params, tokens = np.asarray(n_params, float), np.asarray(tokens, float)
+    return step1["A"] / n_params ** step1["alpha"] + step1["B"] / tokens ** step1["beta"] + step1["E"]
+
+
+def sigmoid_acc(loss: np.ndarray | float, sigmoid: dict = SIGMOID) -> np.ndarray:
+    """The step-2 truth ``a / (1 + exp(−k (L − x0))) + b``."""
+    loss = np.asarray(loss, float)
+    return sigmoid["a"] / (1.0 + np.exp(-sigmoid["k"] * (loss - sigmoid["x0"]))) + sigmoid["b"]
+
+
+def run_tokens(final_tokens: float, n_checkpoints: int) -> np.ndarray:
+    """Evenly spaced checkpoints ending at ``final_tokens``, on whole optimizer steps."""
+    final_step = int(round(final_tokens / BATCH_TOKENS))
+    steps = np.round(np.linspace(final_step / n_checkpoints, final_step, n_checkpoints)).astype(np.int64)
+    return steps * float(BATCH_TOKENS)
+
+
+def write_run_csv(path: Path, n_params: float, tokens: np.ndarray, *, tasks: tuple[str, ...],
+                  step1: dict = STEP1, sigmoid: dict = SIGMOID, noise: float = 0.0,
+                  rng: np.random.Generator | None = None) -> Path:
+    """Write one run's CSV: the truth at each checkpoint, times ``exp(noise · ε)`` for the loss.
+
+    Accuracy gets additive noise of ``noise / 2`` (accuracy is about half the loss's scale here).
+    """
+    rng = rng or np.random.default_rng(0)
+    tokens = np.asarray(tokens, float)
+    columns: dict[str, np.ndarray] = {"_step": np.round(tokens / BATCH_TOKENS).astype(np.int64),
+                                      "throughput/total_tokens": tokens,
+                                      "batch_size_in_tokens": np.full(len(tokens), BATCH_TOKENS)}
+    loss_true = step1_loss(n_params, tokens, step1)
+    columns[C4_LOSS_COLUMN] = loss_true * np.exp(noise * rng.standard_normal(len(tokens)))
+    for name in tasks:
+        task = get_task(name)
+        for bpb_col, acc_col in zip(task.columns("bpb"), task.columns("accuracy")):
+            loss = loss_true * np.exp(noise * rng.standard_normal(len(tokens)))
+            acc = sigmoid_acc(loss_true, sigmoid) + 0.5 * noise * rng.standard_normal(len(tokens))
+            columns[bpb_col] = loss
+            columns[acc_col] = acc
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(columns).to_csv(path, index=False)
+    return path
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else "nan"
+    return str(value)
+
+
+def write_synthetic_ladder(tmp_path: Path, *, step1: dict = STEP1, sigmoid: dict = SIGMOID, noise: float = 0.0,
+                           seed: int = 0, tasks: tuple[str, ...] = ("hellaswag",), sizes: tuple[int, ...] = SIZES,
+                           multiples: tuple[float, ...] = MULTIPLES, n_checkpoints: int = 20,
+                           target: dict | None = TARGET, target_checkpoints: int = 5,
+                           flops_per_token: bool = False, name: str = "synthetic") -> Path:
+    """Write a synthetic ladder (CSVs and a spec TOML) under ``tmp_path``; return the spec's path.
+
+    Parameters
+    ----------
+    step1, sigmoid
+        The truth (see :data:`STEP1`, :data:`SIGMOID`).
+    noise
+        Multiplicative noise on the loss (log-normal, ``σ = noise``) and additive noise
+        ``noise / 2`` on accuracy, per checkpoint.
+    seed
+        Seed of the noise.
+    sizes, multiples
+        Train runs: every N in ``sizes`` at ``multiple · 20 N`` tokens, with ``n_checkpoints`` rows.
+    target
+        ``{"name", "n_params", "tokens"}`` of the target run (``None``: no target). Its CSV has
+        ``target_checkpoints`` rows spaced 1/1000 of its tokens apart, ending at its tokens.
+    flops_per_token
+        Write ``flops_per_token = 6 N`` for every run (needed by the compute form).
+    """
+    rng = np.random.default_rng(seed)
+    runs_dir = tmp_path / "runs"
+    blocks = [f'name = "{name}"\n']
+
+    def block(**keys: object) -> str:
+        return "[[run]]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in keys.items()) + "\n"
+
+    for n in sizes:
+        for m in multiples:
+            run_name = f"{n // 1_000_000}M-{m}xC"
+            path = write_run_csv(runs_dir / f"{run_name}.csv", n, run_tokens(m * 20 * n, n_checkpoints),
+                                 tasks=tasks, step1=step1, sigmoid=sigmoid, noise=noise, rng=rng)
+            keys: dict[str, object] = {"file": f"runs/{path.name}", "n_params": n, "role": "train"}
+            if flops_per_token:
+                keys["flops_per_token"] = 6 * n
+            blocks.append(block(**keys))
+    if target is not None:
+        final_step = int(round(target["tokens"] / BATCH_TOKENS))
+        spacing = max(1, final_step // 1000)
+        steps = final_step - spacing * np.arange(target_checkpoints)[::-1]
+        path = write_run_csv(runs_dir / f"{target['name']}.csv", target["n_params"], steps * float(BATCH_TOKENS),
+                             tasks=tasks, step1=step1, sigmoid=sigmoid, noise=noise, rng=rng)
+        keys = {"name": target["name"], "file": f"runs/{path.name}", "n_params": target["n_params"],
+                "tokens": float(final_step * BATCH_TOKENS), "role": "target"}
+        if flops_per_token:
+            keys["flops_per_token"] = 6 * target["n_params"]
+        blocks.append(block(**keys))
+    spec = tmp_path / f"{name}.toml"
+    spec.write_text("".join(blocks), encoding="utf-8")
+    return spec

@@ -1,0 +1,295 @@
+"""The fitting core on synthetic ladders with known truth (see ``tests/synthetic.py``).
+
+Truth: ``L = 300/N^0.3 + 400/D^0.3 + 0.5`` along every run's tokens and
+``Acc = −0.75 σ(4 (L − 1.3)) + 1``; 4 sizes (1.5e8–1.2e9) × 4 multiples (1, 2, 5, 10 × 20 N), 20
+checkpoints each, and a 7e9-parameter target at 4.2e12 tokens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synthetic import SIGMOID, STEP1, TARGET, sigmoid_acc, step1_loss, write_synthetic_ladder
+from taskladder.errors import ConfigError, DataError, NotFittedError
+from taskladder.fit.forms import sigmoid
+from taskladder.fit.laws import DirectLaw, SingleStepLaw, TwoStepLaw
+from taskladder.fit.optimize import fit_least_squares
+from taskladder.fit.selection import Selection, step1_points, step2_points, trailing_mean
+from taskladder.ladder import load_ladder
+from taskladder.predict import predict_ladder
+from taskladder.tasks import get_task
+
+HELLASWAG = get_task("hellaswag")
+TRUE_STEP1 = np.array([math.log(STEP1["A"]), math.log(STEP1["B"]), STEP1["alpha"], STEP1["beta"], STEP1["E"]])
+TRUE_SIGMOID = np.array([SIGMOID["a"], SIGMOID["x0"], SIGMOID["k"], SIGMOID["b"]])
+
+
+@pytest.fixture(scope="module")
+def exact_ladder(tmp_path_factory):
+    return load_ladder(write_synthetic_ladder(tmp_path_factory.mktemp("exact"), flops_per_token=True))
+
+
+def _true_target_accuracy(tokens: float) -> float:
+    return float(sigmoid_acc(step1_loss(TARGET["n_params"], tokens)))
+
+
+# --- recovery of known parameters ----------------------------------------------------------------
+
+def test_default_mode_recovers_exact_parameters(exact_ladder):
+    # With one checkpoint per step-1 point and no smoothing, the data lie exactly on both curves:
+    # the fits must return the truth to optimizer precision.
+    law = TwoStepLaw(task=HELLASWAG, selection=Selection(moving_avg=1)).fit(exact_ladder)
+    assert law.step1_.converged and law.step1_.status == "converged"
+    assert law.step2_.converged and law.step2_.status == "converged"
+    np.testing.assert_allclose(law.step1_.params, TRUE_STEP1, rtol=1e-6)
+    np.testing.assert_allclose(law.step2_.params, TRUE_SIGMOID, rtol=1e-6)
+    assert law.step2_.params[3] == 1.0  # fixed, not fitted
+    assert law.step2_.extra["fixed"] == {"b": 1.0}
+
+    row = law.predict(exact_ladder.targets).iloc[0]
+    truth_loss = float(step1_loss(TARGET["n_params"], row["tokens"]))
+    assert row["task_loss_pred"] == pytest.approx(truth_loss, rel=1e-6)
+    assert row["acc_pred"] == pytest.approx(_true_target_accuracy(row["tokens"]), rel=1e-6)
+    # The target file lies on the truth too, so the "actual" agrees with the prediction.
+    assert row["abs_error"] < 1e-6
+
+
+def test_default_selection_only_rescales_b(exact_ladder):
+    # Step 1 averages the last 5 of 20 evenly spaced checkpoints, at tokens c·D with
+    # c = 16/20 … 20/20 in every run; the mean of B/(cD)^β is B·mean(c^−β)/D^β, so α, β, E are
+    # unchanged and b = ln B + ln mean(c^−β) (up to rounding of steps).
+    law = TwoStepLaw(task=HELLASWAG).fit(exact_ladder)
+    assert law.step1_.converged and law.step2_.converged
+    fitted = law.step1_.named_params
+    for name, truth in (("alpha", STEP1["alpha"]), ("beta", STEP1["beta"]), ("E", STEP1["E"])):
+        assert fitted[name] == pytest.approx(truth, rel=2e-4), name
+    c = np.arange(16, 21) / 20
+    expected_b = math.log(STEP1["B"]) + math.log(np.mean(c ** -STEP1["beta"]))
+    assert fitted["b"] == pytest.approx(expected_b, abs=1e-3)
+    assert fitted["a"] == pytest.approx(math.log(STEP1["A"]), abs=1e-4)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_default_mode_recovers_parameters_under_noise(tmp_path, seed):
+    # 0.2 % log-normal noise on every checkpoint's loss and ±0.1 point on accuracy. The
+    # tolerances are the largest errors over 30 seeds with some headroom: 16 step-1 points pin
+    # the exponents to about ±0.02 and E to about ±0.05; thousands of step-2 points pin the
+    # sigmoid much more tightly (k is biased low by noise in L, errors-in-variables).
+    ladder = load_ladder(write_synthetic_ladder(tmp_path, noise=0.002, seed=seed))
+    law = TwoStepLaw(task=HELLASWAG).fit(ladder)
+    assert law.step1_.converged and law.step2_.converged
+    p = law.step1_.named_params
+    assert p["alpha"] == pytest.approx(STEP1["alpha"], abs=0.025)
+    assert p["beta"] == pytest.approx(STEP1["beta"], abs=0.025)
+    assert p["E"] == pytest.approx(STEP1["E"], abs=0.06)
+    # The reported standard errors are honest for step 1 (one independent point per run).
+    se = np.sqrt(np.diag(law.step1_.covariance))
+    assert np.all(np.abs(law.step1_.params[2:] - TRUE_STEP1[2:]) < 4 * se[2:])
+
+    q = law.step2_.named_params
+    assert q["a"] == pytest.approx(SIGMOID["a"], abs=0.002)
+    assert q["x0"] == pytest.approx(SIGMOID["x0"], abs=0.002)
+    assert q["k"] == pytest.approx(SIGMOID["k"], abs=0.03)
+
+    row = law.predict(ladder.targets).iloc[0]
+    assert row["acc_pred"] == pytest.approx(_true_target_accuracy(row["tokens"]), abs=0.006)
+    assert row["task_loss_pred"] == pytest.approx(step1_loss(TARGET["n_params"], row["tokens"]), rel=0.015)
+    assert row["step1_status"] == "converged" and row["step2_status"] == "converged"
+
+
+def test_every_default_fit_converges_across_tasks_and_features(tmp_path):
+    ladder = load_ladder(write_synthetic_ladder(tmp_path, noise=0.002, seed=3, tasks=("hellaswag", "mmlu", "piqa")))
+    for variant in ("two-step", "two-step-c4"):
+        result = predict_ladder(ladder, tasks="hellaswag,mmlu,piqa", variant=variant)
+        for law in result.laws.values():
+            assert law.step1_.converged, (variant, law.task.name, law.step1_.status)
+            assert law.step2_.converged, (variant, law.task.name, law.step2_.status)
+        assert result.predictions["acc_pred"].notna().all()
+        assert list(result.predictions["task"]) == ["hellaswag", "mmlu", "piqa"]
+        assert (result.predictions["method"] == "default").all()
+        assert (result.predictions["variant"] == variant).all()
+
+
+def test_paper_mode_runs_and_flags_status(tmp_path):
+    ladder = load_ladder(write_synthetic_ladder(tmp_path, noise=0.002, seed=0))
+    law = TwoStepLaw(task=HELLASWAG, mode="paper").fit(ladder)
+    assert law.step1_.optimizer == "huber-log L-BFGS-B"
+    assert law.step2_.optimizer == "curve_fit TRF"
+    # The ideal point (0, 1) pulls the upper asymptote onto its bound, and the status says so.
+    assert law.step2_.at_bounds == ("b",)
+    row = law.predict(ladder.targets).iloc[0]
+    assert row["step1_status"].startswith(law.step1_.status)
+    assert row["step2_status"] == f"{law.step2_.status}; at bound: b"
+    assert law.step2_.n_points == len(law.step2_data_) + 1  # the ideal point
+    assert np.isfinite(row["acc_pred"])
+    assert row["acc_pred"] == pytest.approx(_true_target_accuracy(row["tokens"]), abs=0.01)
+    assert law.step1_.named_params["alpha"] == pytest.approx(STEP1["alpha"], abs=0.025)
+
+
+def test_paper_mode_keeps_unconverged_fits_default_mode_drops_them(exact_ladder):
+    fitted = TwoStepLaw(task=HELLASWAG).fit(exact_ladder)
+    failed = dataclasses.replace(fitted.step1_, converged=False, status="max iterations")
+    for mode, expect_number in (("default", False), ("paper", True)):
+        law = TwoStepLaw(task=HELLASWAG, mode=mode).fit(exact_ladder)
+        law.step1_ = failed
+        row = law.predict(exact_ladder.targets).iloc[0]
+        assert np.isfinite(row["acc_pred"]) == expect_number, mode
+        assert np.isfinite(row["task_loss_pred"]) == expect_number, mode
+        assert row["step1_status"] == "max iterations"
+        # Step 2 still maps the target's observed loss to accuracy.
+        assert np.isfinite(row["acc_from_actual_loss"])
+
+
+# --- data errors ---------------------------------------------------------------------------------
+
+def test_too_few_train_runs_for_step1(tmp_path):
+    ladder = load_ladder(write_synthetic_ladder(tmp_path, sizes=(300_000_000,), multiples=(1, 2, 5, 10)))
+    with pytest.raises(DataError, match=r"4 train run\(s\).*power_law_nd has 5 parameters"):
+        TwoStepLaw(task=HELLASWAG).fit(ladder)
+    with pytest.raises(DataError, match=r"4 train run\(s\)"):
+        DirectLaw(task=HELLASWAG).fit(ladder)
+    with pytest.raises(DataError, match=r"4 train run\(s\).*single_step has 7"):
+        SingleStepLaw(task=HELLASWAG).fit(ladder)
+
+
+def test_five_train_runs_are_enough(tmp_path):
+    ladder = load_ladder(write_synthetic_ladder(tmp_path, sizes=(300_000_000,), multiples=(1, 2, 3, 5, 10),
+                                                n_checkpoints=8))
+    law = TwoStepLaw(task=HELLASWAG).fit(ladder)
+    assert law.step1_.n_points == 5
+
+
+def test_compute_form_needs_flops(tmp_path):
+    ladder = load_ladder(write_synthetic_ladder(tmp_path))
+    with pytest.raises(DataError, match="FLOPs per token"):
+        TwoStepLaw(task=HELLASWAG, step1_form="flops").fit(ladder)
+
+
+def test_bad_options():
+    with pytest.raises(ConfigError, match="unknown method 'fast'"):
+        TwoStepLaw(task=HELLASWAG, mode="fast")
+    with pytest.raises(ConfigError, match="unknown intermediate feature 'ppl'"):
+        TwoStepLaw(task=HELLASWAG, feature="ppl")
+    with pytest.raises(ConfigError, match="moving_avg"):
+        Selection(moving_avg=0)
+    with pytest.raises(ConfigError, match="skip_fraction"):
+        Selection(skip_fraction=1.5)
+
+
+# --- other laws ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("variant", ["single-step", "direct", "two-step-flops", "two-step-c4"])
+def test_other_variants_give_finite_predictions(exact_ladder, variant):
+    result = predict_ladder(exact_ladder, tasks=["hellaswag"], variant=variant)
+    row = result.predictions.iloc[0]
+    assert np.isfinite(row["acc_pred"]) and 0.0 <= row["acc_pred"] <= 1.0
+    assert row["acc_actual"] == pytest.approx(_true_target_accuracy(row["tokens"]), abs=1e-4)
+    if variant == "two-step-c4":
+        # The C4 column holds the same truth, so this variant is as exact as the bpb one.
+        assert row["acc_pred"] == pytest.approx(row["acc_actual"], abs=0.002)
+
+
+def test_flops_form_fits_compute(exact_ladder):
+    law = TwoStepLaw(task=HELLASWAG, step1_form="flops").fit(exact_ladder)
+    assert law.step1_.form.name == "power_law_c"
+    data = law.step1_data_
+    np.testing.assert_allclose(data["flops"], 6 * data["n_params"] * data["tokens"])
+    assert law.step1_.converged
+    with pytest.raises(DataError, match="FLOPs per token of the target"):
+        law.predict_task_loss(TARGET["n_params"], TARGET["tokens"])
+
+
+def test_laws_raise_not_fitted_before_fit():
+    for law in (TwoStepLaw(task=HELLASWAG), SingleStepLaw(task=HELLASWAG), DirectLaw(task=HELLASWAG)):
+        with pytest.raises(NotFittedError, match="not fitted"):
+            law.predict([])
+    with pytest.raises(NotFittedError):
+        TwoStepLaw(task=HELLASWAG).predict_task_loss(1e9, 1e11)
+    with pytest.raises(NotFittedError):
+        TwoStepLaw(task=HELLASWAG).predict_accuracy(1.0)
+
+
+def test_options_are_stored_as_given():
+    selection = Selection(moving_avg=3)
+    law = TwoStepLaw(task=HELLASWAG, feature="c4", mode="paper", selection=selection)
+    assert (law.task, law.feature, law.mode, law.selection, law.step2_form) == (HELLASWAG, "c4", "paper",
+                                                                                 selection, None)
+    assert not hasattr(law, "step1_")
+
+
+# --- fitting routine -----------------------------------------------------------------------------
+
+def test_fit_least_squares_keeps_fixed_parameter():
+    rng = np.random.default_rng(0)
+    x = np.linspace(0.5, 2.0, 60).reshape(-1, 1)
+    truth = np.array([-0.6, 1.2, 5.0, 0.9])  # upper asymptote 0.9, not 1
+    y = sigmoid(x, truth) + 0.002 * rng.standard_normal(60)
+    bounds = ([-1.0, 0.0, 0.0, 0.0], [0.0, np.inf, np.inf, 1.0])
+    fixed = fit_least_squares(sigmoid, x, y, [np.array([-0.5, 1.0, 3.0, 0.5])], bounds, fixed={"b": 1.0})
+    assert fixed.params[3] == 1.0
+    assert fixed.extra["fixed"] == {"b": 1.0}
+    assert "b" not in fixed.at_bounds
+    assert np.all(fixed.covariance[3] == 0.0) and np.all(fixed.covariance[:, 3] == 0.0)
+    assert np.all(np.diag(fixed.covariance)[:3] > 0)
+    free = fit_least_squares(sigmoid, x, y, [np.array([-0.5, 1.0, 3.0, 0.5])], bounds)
+    np.testing.assert_allclose(free.params, truth, rtol=0.02, atol=0.005)
+    assert free.loss < fixed.loss  # fixing the wrong asymptote must cost something
+    with pytest.raises(ValueError, match="unknown parameter"):
+        fit_least_squares(sigmoid, x, y, [truth], bounds, fixed={"c": 1.0})
+
+
+# --- data selection ------------------------------------------------------------------------------
+
+def test_trailing_mean_by_hand():
+    np.testing.assert_allclose(trailing_mean(np.array([1.0, 2.0, 3.0, 4.0]), 2), [1.0, 1.5, 2.5, 3.5])
+    np.testing.assert_allclose(trailing_mean(np.array([1.0, 2.0, 3.0, 4.0]), 3), [1.0, 1.5, 2.0, 3.0])
+    np.testing.assert_allclose(trailing_mean(np.array([3.0, 1.0]), 1), [3.0, 1.0])
+    np.testing.assert_allclose(trailing_mean(np.array([3.0, 1.0]), 10), [3.0, 2.0])
+
+
+def _hand_smoothed(values: np.ndarray, window: int) -> np.ndarray:
+    return np.array([np.mean(values[max(0, i - window + 1): i + 1]) for i in range(len(values))])
+
+
+def test_step2_points_skip_and_smooth_per_run(tmp_path):
+    ladder = load_ladder(write_synthetic_ladder(tmp_path, noise=0.01, n_checkpoints=7))
+    selection = Selection(moving_avg=2, skip_fraction=0.5)
+    points = step2_points(ladder, HELLASWAG, "bpb", selection)
+    assert len(points) == 16 * 3  # ceil(0.5 · 7) = 4 of 7 rows skipped in each run
+    for run in ladder.train_runs:
+        part = points[points["run"] == run.name]
+        x = run.metric(HELLASWAG, "bpb")[4:]
+        y = run.metric(HELLASWAG, "accuracy")[4:]
+        # The smoothing restarts in each run: its first point is that run's own value.
+        np.testing.assert_allclose(part["x"], _hand_smoothed(x, 2))
+        np.testing.assert_allclose(part["y"], _hand_smoothed(y, 2))
+        np.testing.assert_allclose(part["tokens"], run.tokens[4:])
+        np.testing.assert_allclose(part["step"], run.steps[4:])
+        assert (part["n_params"] == run.n_params).all()
+
+    default = step2_points(ladder, HELLASWAG, "bpb", Selection())
+    assert len(default) == 16 * 6  # ceil(0.1 · 7) = 1 row skipped
+    last_two = step2_points(ladder, HELLASWAG, "bpb", Selection(last_n=2))
+    assert len(last_two) == 16 * 2
+    pd.testing.assert_frame_equal(last_two.reset_index(drop=True),
+                                  default.groupby("run", sort=False).tail(2).reset_index(drop=True))
+    only_last = step2_points(ladder, HELLASWAG, "bpb", Selection(skip_fraction=1.0))
+    assert len(only_last) == 16
+
+
+def test_step1_points_average_last_checkpoints(tmp_path):
+    ladder = load_ladder(write_synthetic_ladder(tmp_path, noise=0.01, n_checkpoints=7, flops_per_token=True))
+    points = step1_points(ladder, HELLASWAG, "bpb", Selection(moving_avg=3))
+    assert len(points) == 16
+    for run, (_, row) in zip(ladder.train_runs, points.iterrows()):
+        assert row["run"] == run.name
+        assert row["y"] == pytest.approx(np.mean(run.metric(HELLASWAG, "bpb")[-3:]))
+        assert row["tokens"] == run.tokens[-1]
+        assert row["flops"] == pytest.approx(6 * run.n_params * run.tokens[-1])
+    separate = step1_points(ladder, HELLASWAG, "bpb", Selection(moving_avg=3, step1_moving_avg=1))
+    np.testing.assert_allclose(separate["y"], [r.metric(HELLASWAG, "bpb")[-1] for r in ladder.train_runs])
