@@ -144,16 +144,30 @@ def parse_target(text: str) -> RunSpec:
     name, n_text, d_text = (p.strip() for p in parts)
     size = None
     flops = None
-    try:
-        n_params = int(parse_token_count(n_text, what=f"--target {text!r} N"))
-    except ConfigError:
+    # A size label wins over reading N as a count: "13B" is the 13B model (N = 13202396160),
+    # not 13e9 parameters.
+    if _is_size_label(n_text):
         model = get_size(n_text)
         size, n_params, flops = model.name, model.n_params, float(model.flops_per_token)
+    else:
+        try:
+            n_params = int(parse_token_count(n_text, what=f"--target {text!r} N"))
+        except ConfigError:
+            from ..sizes import size_names
+
+            raise ConfigError(f"--target {text!r}: N must be a parameter count or a known size label "
+                              f"({', '.join(size_names())}), got {n_text!r}") from None
     if size is None:
         flops = _known_flops(n_params)
     tokens = parse_token_count(d_text, what=f"--target {text!r} D")
     return RunSpec(name=name, role="target", file=None, n_params=n_params, size=size,
                    flops_per_token=flops, tokens=tokens)
+
+
+def _is_size_label(text: str) -> bool:
+    from ..sizes import ALIASES, SIZES
+
+    return text in SIZES or text in ALIASES
 
 
 def _known_flops(n_params: int) -> float | None:
