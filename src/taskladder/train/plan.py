@@ -370,7 +370,8 @@ def load_plan(path: str | Path) -> LadderPlan:
 def ladder_spec(plan: LadderPlan, *, runs_dir: str = "runs", builtin_sizes: frozenset[str] | None = None) -> str:
     """The ladder spec (TOML) that the fitter reads, for the CSVs that ``ladder run`` writes.
 
-    Each run becomes ``[[run]]`` with ``file = "{runs_dir}/{name}.csv"`` (relative to the spec),
+    Each run becomes ``[[run]]`` with ``file = "{runs_dir}/{name}/{name}.csv"`` (relative to the spec;
+    the layout ``taskladder ladder run`` writes),
     ``role = "train"``, its ``name`` and ``tokens`` (tokens actually trained). Sizes defined in
     :mod:`taskladder.sizes` are named by ``size``; others (registered at run time) are written
     as ``n_params`` and ``flops_per_token`` so that any reader can use them.
@@ -378,7 +379,7 @@ def ladder_spec(plan: LadderPlan, *, runs_dir: str = "runs", builtin_sizes: froz
     known = _BUILTIN_SIZES if builtin_sizes is None else builtin_sizes
     entries = []
     for run in plan.runs:
-        entry: dict[str, object] = {"name": run.name, "file": f"{runs_dir}/{run.name}.csv"}
+        entry: dict[str, object] = {"name": run.name, "file": f"{runs_dir}/{run.name}/{run.name}.csv"}
         if run.size in known:
             entry["size"] = run.size
         else:

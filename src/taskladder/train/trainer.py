@@ -42,7 +42,7 @@ from .schedule import learning_rate
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["train", "TrainResult", "EvalHook", "resolve_device", "LADDER_COLUMNS", "csv_path"]
+__all__ = ["train", "TrainResult", "EvalHook", "resolve_device", "LADDER_COLUMNS", "csv_path", "data_fingerprint"]
 
 #: Called as ``hook(model, step)`` at each evaluation; returns ladder-CSV columns → values.
 EvalHook = Callable[["torch.nn.Module", int], Mapping[str, float]]
@@ -97,6 +97,11 @@ def _distributed(device_name: str) -> tuple[int, int, int]:
         use_cuda = device_name != "cpu" and torch.cuda.is_available()
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def data_fingerprint(config: TrainConfig) -> dict[str, Any]:
+    """What identifies the data of ``config`` in a checkpoint: corpus name, token counts, vocabulary, seed."""
+    return _data_fingerprint(TokenData(config.data, sequence_length=config.sequence_length, seed=config.seed))
 
 
 def _data_fingerprint(data: TokenData) -> dict[str, Any]:
