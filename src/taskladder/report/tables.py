@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -56,12 +57,16 @@ def to_jsonable(value: object) -> object:
     return value
 
 
+def _is_number_column(column: pd.Series) -> bool:
+    # Booleans render as yes/no, so they align as text, not as numbers.
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
 def _text(frame: pd.DataFrame, digits: int) -> str:
     cells = [[_cell(v, digits) for v in row] for row in frame.itertuples(index=False)]
     header = [str(c) for c in frame.columns]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(header)]
-    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-               for c in frame.columns]
+    numeric = [_is_number_column(frame[c]) for c in frame.columns]
 
     def line(values: list[str]) -> str:
         return "  ".join(v.rjust(w) if num else v.ljust(w)
@@ -74,22 +79,24 @@ def _text(frame: pd.DataFrame, digits: int) -> str:
 
 def _markdown(frame: pd.DataFrame, digits: int) -> str:
     header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    align = "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(frame[c]) else "---"
+    align = "|" + "|".join("---:" if _is_number_column(frame[c]) else "---"
                            for c in frame.columns) + "|"
     rows = ["| " + " | ".join(_cell(v, digits).replace("|", "\\|") for v in row) + " |"
             for row in frame.itertuples(index=False)]
     return "\n".join([header, align, *rows]) + "\n"
 
 
+_LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
+
+
 def _latex_escape(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
-                 ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}")):
-        text = text.replace(a, b)
-    return text
+    # One pass, so the braces of an inserted \textbackslash{} are not escaped again.
+    return re.sub(r"[\\&%$#_{}~^]", lambda m: _LATEX_SPECIALS[m.group()], text)
 
 
 def _latex(frame: pd.DataFrame, digits: int) -> str:
-    spec = "".join("r" if pd.api.types.is_numeric_dtype(frame[c]) else "l" for c in frame.columns)
+    spec = "".join("r" if _is_number_column(frame[c]) else "l" for c in frame.columns)
     lines = [rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
              " & ".join(_latex_escape(str(c)) for c in frame.columns) + r" \\", r"\midrule"]
     for row in frame.itertuples(index=False):
