@@ -19,6 +19,10 @@ from .errors import TaskLadderError
 #: (command, module, one-line help). Order is the order shown by ``--help``.
 COMMANDS: list[tuple[str, str, str]] = [
     ("predict", "predict", "fit a ladder spec and predict every target's task accuracy"),
+    ("paper", "paper", "reproduce the paper's tables and figures on the OLMo ladder data"),
+    ("variance", "variance", "checkpoint-to-checkpoint noise of task loss and accuracy"),
+    ("compute-error", "compute_error", "prediction error as the ladder grows (by N, token multiple, FLOPs)"),
+    ("download", "download", "download the paper's public ladder data (needs internet)"),
     ("sizes", "sizes", "list known model sizes with N and FLOPs per token"),
     ("tasks", "tasks", "list known tasks and their metric columns"),
     ("ladder", "ladder", "plan a model ladder (sizes, budgets, batch, LR) and train it"),

@@ -134,9 +134,13 @@ def fit_step2(points: pd.DataFrame, *, task: Task, form: str = "sigmoid", mode: 
         bounds = ([-_INF, 0.0, 0.0], [0.0, _INF, _INF])
         if mode == "paper":
             return fit_curve_fit(log_sigmoid, X, y, [-0.1, 0.9, 3.0], bounds)
+        # When every point sits on the nearly linear branch of the softplus, only a·k and x0 are
+        # identified and k drifts to infinity; bounding k (50 per unit of loss is far steeper than
+        # any observed curve) makes such a fit end "at bound: k" instead of never converging.
+        bounds = ([-10.0, 0.0, 0.0], [0.0, 10.0, 50.0])
         starts = [np.array([a, x0, k]) for a in (-0.1, -0.5) for x0 in np.quantile(x, [0.1, 0.5, 0.9])
                   for k in (1.0, 5.0)]
-        return fit_least_squares(log_sigmoid, X, y, starts, bounds)
+        return fit_least_squares(log_sigmoid, X, y, starts, bounds, min_converged=2, max_nfev=400)
     raise ConfigError(f"unknown step-2 form {form!r}; use 'sigmoid' or 'log_sigmoid'")
 
 
@@ -276,7 +280,7 @@ class SingleStepLaw(_Law):
             starts = [np.array(p0)] + [np.array([a, b, al, be, 0.0, self.task.chance - 1.0, 1.0])
                                        for a, b, al, be in ((2.0, 2.0, 0.1, 0.1), (5.0, 8.0, 0.3, 0.3),
                                                             (1.0, 1.0, 0.05, 0.05))]
-            self.fit_ = fit_least_squares(single_step, X, y, starts, (lower, upper))
+            self.fit_ = fit_least_squares(single_step, X, y, starts, (lower, upper), max_nfev=5000)
         self.data_ = data
         self.fitted_on_ = [r.name for r in ladder.train_runs]
         return self
