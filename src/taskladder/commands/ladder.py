@@ -58,7 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="sequences per forward pass and process; the batch is reached by accumulation")
     run.add_argument("--eval-every", type=int, default=0,
                      help="evaluate and write a CSV row every K steps (default: last step only)")
-    run.add_argument("--eval-tasks", default="", help="comma-separated task names for in-loop evaluation")
+    run.add_argument("--eval-tasks", default="",
+                     help="comma-separated tasks for in-loop evaluation: names (hellaswag, arc_easy:val) "
+                          "or JSONL task files (see 'taskladder eval --help')")
     run.add_argument("--eval-limit", type=int, help="questions per task (default: all)")
     run.add_argument("--val-sequences", type=int, default=64, help="validation sequences for the LM loss (default: 64)")
     run.add_argument("--checkpoint-every", type=int, default=0,
@@ -126,7 +128,6 @@ def _run(args: argparse.Namespace) -> int:
     import sys
 
     from ..errors import ConfigError
-    from ..tasks import get_task
     from ..train.launch import SlurmOptions, prepare_ladder, run_ladder
     from ..train.plan import load_plan
 
@@ -137,8 +138,6 @@ def _run(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan)
     out = Path(args.out) if args.out else Path(args.plan).parent
     tasks = tuple(t.strip() for t in args.eval_tasks.split(",") if t.strip())
-    for task in tasks:
-        get_task(task)
     only = [n.strip() for n in args.only.split(",")] if args.only else None
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed and (args.parallel > 1 or args.slurm or args.slurm_local):

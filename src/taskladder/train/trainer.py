@@ -173,8 +173,10 @@ def _validation_loss(model: "torch.nn.Module", windows: np.ndarray, batch: int, 
 def _task_hook(config: TrainConfig, device: "torch.device") -> EvalHook | None:
     if not config.eval_tasks:
         return None
+    from ..eval import load_components
     from .data import load_tokenizer
 
+    load_components(list(config.eval_tasks), limit=config.eval_limit)  # unknown tasks fail now, not at step k
     tokenizer = load_tokenizer(Path(config.data) / "tokenizer")
 
     def hook(model: "torch.nn.Module", step: int) -> Mapping[str, float]:
@@ -322,15 +324,17 @@ def train(config: TrainConfig, *, resume: bool = False, eval_hook: EvalHook | No
 
         last = step == config.steps
         if last or (config.eval_every and step % config.eval_every == 0):
+            metrics: Mapping[str, float] = {}
+            if hook is not None:  # on every rank: the evaluation engine shares documents out over ranks
+                model.eval()
+                metrics = hook(model, step)
+                model.train()
             if rank == 0:
                 row: dict[str, Any] = {"_step": step, "throughput/total_tokens": step * config.batch_tokens,
                                        "optim/learning_rate_group0": lr, "learning_rate_peak": config.peak_lr,
                                        "batch_size_in_tokens": config.batch_tokens, "train/CrossEntropyLoss": loss,
-                                       loss_column: _validation_loss(model, validation, micro, device, autocast)}
-                if hook is not None:
-                    model.eval()
-                    row.update(hook(model, step))
-                    model.train()
+                                       loss_column: _validation_loss(model, validation, micro, device, autocast),
+                                       **metrics}
                 rows.append(row)
                 _write_rows(path, rows)
                 if wandb_run is not None:
