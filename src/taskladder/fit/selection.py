@@ -102,6 +102,7 @@ def step2_points(ladder: Ladder, task: Task, feature: str, selection: Selection,
                  target_metric: str = "accuracy") -> pd.DataFrame:
     """All selected checkpoints of all train runs: ``run, n_params, step, tokens, x, y``."""
     parts: dict[str, list] = {"run": [], "n_params": [], "step": [], "tokens": [], "x": [], "y": []}
+    names: list[str] = []
     for run in ladder.train_runs:
         x = run.metric(task, feature)
         y = run.metric(task, target_metric)
@@ -116,11 +117,14 @@ def step2_points(ladder: Ladder, task: Task, feature: str, selection: Selection,
         if selection.last_n is not None:
             keep = slice(-selection.last_n, None)
             xs, ys, steps, tokens = xs[keep], ys[keep], steps[keep], tokens[keep]
-        parts["run"].append(np.full(len(xs), run.name, dtype=object))
+        parts["run"].append(np.full(len(xs), len(names)))
+        names.append(run.name)
         parts["n_params"].append(np.full(len(xs), float(run.n_params)))
         for name, values in (("step", steps), ("tokens", tokens), ("x", xs), ("y", ys)):
             parts[name].append(values)
-    return pd.DataFrame({name: np.concatenate(values) for name, values in parts.items()})
+    columns = {name: np.concatenate(values) for name, values in parts.items()}
+    columns["run"] = pd.Categorical.from_codes(columns["run"], categories=names)
+    return pd.DataFrame(columns)
 
 
 def target_actual(run: RunData, task: Task | None, metric: str, window: int) -> float | None:
