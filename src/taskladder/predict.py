@@ -32,14 +32,6 @@ VARIANTS: dict[str, tuple[type, dict]] = {
     "direct": (DirectLaw, {}),
 }
 
-VARIANT_HELP = {
-    "two-step": "(N, D) -> task bpb -> accuracy (the paper's main method)",
-    "two-step-c4": "(N, D) -> C4 LM loss -> accuracy",
-    "two-step-taskce": "(N, D) -> TaskCE (-soft_log) -> accuracy with the log-sigmoid",
-    "two-step-flops": "compute C = D x FLOPs/token -> task bpb -> accuracy",
-    "single-step": "(N, D) -> accuracy in one fit (sigmoid of a power law)",
-    "direct": "accuracy as a negated power law in (N, D)",
-}
 
 
 def paper_selection(variant: str) -> Selection:

@@ -11,7 +11,7 @@ __all__ = ["add_fit_arguments", "selection_from_args", "write_resolved_config"]
 
 def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     """Options that choose the law and the data it is fitted on."""
-    from ..predict import VARIANT_HELP
+    from ..variants import VARIANT_HELP
 
     group = parser.add_argument_group("fitting")
     group.add_argument("--method", choices=["default", "paper"], default="default",

@@ -1,0 +1,14 @@
+"""Names and one-line descriptions of the prediction variants (no heavy imports: used by --help)."""
+
+from __future__ import annotations
+
+__all__ = ["VARIANT_HELP"]
+
+VARIANT_HELP: dict[str, str] = {
+    "two-step": "(N, D) -> task bpb -> accuracy (the paper's main method)",
+    "two-step-c4": "(N, D) -> C4 LM loss -> accuracy",
+    "two-step-taskce": "(N, D) -> TaskCE (-soft_log) -> accuracy with the log-sigmoid",
+    "two-step-flops": "compute C = D x FLOPs/token -> task bpb -> accuracy",
+    "single-step": "(N, D) -> accuracy in one fit (sigmoid of a power law)",
+    "direct": "accuracy as a negated power law in (N, D)",
+}
