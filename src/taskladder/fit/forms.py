@@ -1,7 +1,9 @@
 """Functional forms of task scaling laws: pure, vectorized functions with analytic Jacobians.
 
 Each form maps an input matrix ``X`` of shape ``(n, m)`` and a parameter vector ``p`` to
-predictions of shape ``(n,)``; its Jacobian has shape ``(n, len(p))``. ``tests/test_forms.py``
+predictions of shape ``(n,)``; its Jacobian has shape ``(n, len(p))``. Passing parameters of
+shape ``(len(p), B, 1)`` evaluates ``B`` parameter vectors at once (shape ``(B, n)``, Jacobian
+``(B, n, len(p))``), which the bootstrap uses. ``tests/test_forms.py``
 checks every Jacobian against central finite differences.
 
 Forms
@@ -91,8 +93,8 @@ def _make_power_law_nd(sign: float) -> tuple[Callable[[Array, Array], Array], Ca
     def jacobian(X: Array, p: Array) -> Array:
         term_n, term_d, log_n, log_d = _power_law_nd_terms(X, p)
         ones = np.ones_like(term_n)
-        return np.column_stack([sign * term_n, sign * term_d, -sign * log_n * term_n,
-                                -sign * log_d * term_d, ones])
+        return np.stack([sign * term_n, sign * term_d, -sign * log_n * term_n,
+                         -sign * log_d * term_d, ones], axis=-1)
 
     return function, jacobian
 
@@ -117,7 +119,7 @@ def _power_law_c(X: Array, p: Array) -> Array:
 def _power_law_c_jac(X: Array, p: Array) -> Array:
     log_c = np.log(_column(X, 0))
     term = np.exp(p[0] - p[1] * log_c)
-    return np.column_stack([term, -log_c * term, np.ones_like(term)])
+    return np.stack([term, -log_c * term, np.ones_like(term)], axis=-1)
 
 
 power_law_c = Form(
@@ -145,7 +147,7 @@ def _sigmoid_jac(X: Array, p: Array) -> Array:
     s = _logistic(k * shifted)
     ds = s * (1.0 - s)
     # ∂/∂x0 = −a k s(1−s): the reference's plotting gradient has the opposite sign (method.md §6.2).
-    return np.column_stack([s, -a * k * ds, a * shifted * ds, np.ones_like(s)])
+    return np.stack([s, -a * k * ds, a * shifted * ds, np.ones_like(s)], axis=-1)
 
 
 sigmoid = Form(
@@ -169,7 +171,7 @@ def _log_sigmoid_jac(X: Array, p: Array) -> Array:
     shifted = _column(X, 0) - x0
     z = k * shifted
     s = _logistic(z)
-    return np.column_stack([_softplus(z), -a * k * s, a * shifted * s])
+    return np.stack([_softplus(z), -a * k * s, a * shifted * s], axis=-1)
 
 
 log_sigmoid = Form(
@@ -189,8 +191,8 @@ def _single_step_jac(X: Array, p: Array) -> Array:
     loss = power_law_nd.function(X, p[:5])
     s = _logistic(loss)
     inner = power_law_nd.jacobian(X, p[:5])
-    outer = (p[5] * s * (1.0 - s))[:, None] * inner
-    return np.column_stack([outer, s, np.ones_like(s)])
+    outer = (p[5] * s * (1.0 - s))[..., None] * inner
+    return np.concatenate([outer, s[..., None], np.ones_like(s)[..., None]], axis=-1)
 
 
 single_step = Form(
