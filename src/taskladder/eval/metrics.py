@@ -36,7 +36,7 @@ import pandas as pd
 from ..errors import ConfigError, DataError
 
 __all__ = ["CHOICE_COLUMNS", "METRIC_NAMES", "LENGTH_NORMS", "component_metrics", "ladder_columns",
-           "validate_choice_table"]
+           "ladder_column_names", "validate_choice_table"]
 
 CHOICE_COLUMNS = ("label", "doc_id", "choice", "is_gold", "loglik", "n_tokens", "n_chars", "n_bytes",
                   "n_chars_trim", "n_bytes_trim")
@@ -70,13 +70,19 @@ def validate_choice_table(table: pd.DataFrame, where: str = "per-choice table") 
 
 
 def _doc_argmax_correct(frame: pd.DataFrame, score: pd.Series, keys: list[str]) -> pd.Series:
-    """Per document: does the highest-scoring choice (lowest index among ties) equal the gold one?"""
-    best = score.groupby([frame[k] for k in keys], sort=False).transform("max")
+    """Per document: does the highest-scoring choice (lowest index among ties) equal the gold one?
+
+    NaN for a document with an unknown score (e.g. token counts missing from an external log).
+    """
+    by_doc = [frame[k] for k in keys]
+    best = score.groupby(by_doc, sort=False).transform("max")
     top = frame["choice"].where(score == best)
-    predicted = top.groupby([frame[k] for k in keys], sort=False).transform("min")
+    predicted = top.groupby(by_doc, sort=False).transform("min")
+    unknown = score.isna().groupby(by_doc, sort=False).transform("any").to_numpy(bool)
     gold_rows = frame["is_gold"].to_numpy(bool)
-    return pd.Series((predicted[gold_rows] == frame["choice"][gold_rows]).to_numpy(float),
-                     index=pd.MultiIndex.from_frame(frame.loc[gold_rows, keys]))
+    correct = (predicted[gold_rows] == frame["choice"][gold_rows]).to_numpy(float)
+    correct[unknown[gold_rows]] = np.nan
+    return pd.Series(correct, index=pd.MultiIndex.from_frame(frame.loc[gold_rows, keys]))
 
 
 def component_metrics(table: pd.DataFrame, accuracy_metric: dict[str, str] | str = "len_norm",
@@ -159,20 +165,25 @@ def component_metrics(table: pd.DataFrame, accuracy_metric: dict[str, str] | str
     return pd.DataFrame(rows, columns=["label", *METRIC_NAMES])
 
 
-def ladder_columns(metrics: pd.DataFrame, accuracy_metric: dict[str, str] | str = "len_norm") -> dict[str, float]:
-    """Ladder-CSV columns of a :func:`component_metrics` table.
+def ladder_column_names(label: str, accuracy_metric: str = "len_norm") -> dict[str, str]:
+    """``{metric: column}`` of one component: bpb, accuracy, soft and soft_log.
 
     ``eval/downstream_bpb/{label}_bpb``, ``eval/downstream/{label}_len_norm`` (``_acc`` for
     tasks ranked by the raw sum), ``eval/downstream_soft/{label}_soft`` and
     ``eval/downstream_soft_log/{label}_soft_log``; for a built-in component the label ends in
     ``_rc_5shot``, so these are exactly :meth:`taskladder.tasks.Task.columns`.
     """
+    return {"bpb": f"eval/downstream_bpb/{label}_bpb",
+            "accuracy": f"eval/downstream/{label}_{accuracy_metric}",
+            "soft": f"eval/downstream_soft/{label}_soft",
+            "soft_log": f"eval/downstream_soft_log/{label}_soft_log"}
+
+
+def ladder_columns(metrics: pd.DataFrame, accuracy_metric: dict[str, str] | str = "len_norm") -> dict[str, float]:
+    """``{ladder CSV column: value}`` of a :func:`component_metrics` table (see :func:`ladder_column_names`)."""
     metric_of = (lambda label: accuracy_metric) if isinstance(accuracy_metric, str) else accuracy_metric.get
     out: dict[str, float] = {}
     for row in metrics.itertuples(index=False):
-        label = row.label
-        out[f"eval/downstream_bpb/{label}_bpb"] = float(row.bpb)
-        out[f"eval/downstream/{label}_{metric_of(label)}"] = float(row.accuracy)
-        out[f"eval/downstream_soft/{label}_soft"] = float(row.soft)
-        out[f"eval/downstream_soft_log/{label}_soft_log"] = float(row.soft_log)
+        for metric, column in ladder_column_names(row.label, metric_of(row.label)).items():
+            out[column] = float(getattr(row, metric))
     return out

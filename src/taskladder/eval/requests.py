@@ -30,7 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import ConfigError, DataError
-from ..tasks import Task, get_task
+from ..tasks import TASKS, Task, get_task
 
 __all__ = [
     "Document",
@@ -129,7 +129,7 @@ def components_for(task: Task) -> list[tuple[str, str]]:
 
 
 def resolve_components(names: list[str] | tuple[str, ...]) -> list[tuple[str, str | Path, str]]:
-    """Turn task names (``"arc_easy"``, ``"arc_easy:val"``, ``"mmlu"``) or JSONL paths into components.
+    """Turn task names (``"arc_easy"``, ``"arc_easy:val"``, ``"mmlu"``, ``"all"``) or JSONL paths into components.
 
     Returns
     -------
@@ -142,11 +142,13 @@ def resolve_components(names: list[str] | tuple[str, ...]) -> list[tuple[str, st
     ConfigError
         For an unknown task name (the message lists the valid ones) or an empty list.
     """
+    names = [n.strip() for n in names if n.strip()]
     if not names:
         raise ConfigError("no tasks given")
+    if "all" in names:
+        names = [n for n in names if n != "all"] + [t for t in TASKS if t not in names]
     out: list[tuple[str, str | Path, str]] = []
     for name in names:
-        name = name.strip()
         if name.endswith(".jsonl") or name.endswith(".jsonl.gz"):
             out.append(("file", Path(name), "len_norm"))
             continue

@@ -1,0 +1,162 @@
+"""Read EleutherAI lm-evaluation-harness sample logs (``--log_samples``) into the per-choice table.
+
+``lm_eval --log_samples --output_path OUT`` writes one ``samples_{task}_{timestamp}.jsonl`` per
+task, one JSON object per document. For a multiple-choice (log-likelihood) task, the fields used
+here are:
+
+``doc_id``
+    the document's index;
+``arguments``
+    the requests, one per choice: ``{"gen_args_0": {"arg_0": context, "arg_1": continuation}, ...}``
+    (harness ≥ 0.4.3) or ``[[context, continuation], ...]`` (earlier 0.4 releases);
+``filtered_resps``
+    one ``[log-likelihood, is_greedy]`` pair per request (numbers or their string forms);
+``target``
+    the gold answer: its index, or its text (matched against the continuations, without the
+    leading delimiter).
+
+From these, every metric of :mod:`taskladder.eval.metrics` follows except the per-token
+normalisation (the harness does not log token counts; ``acc_per_token`` is NaN). The label of a
+file is its task name (``samples_arc_easy_2024-...jsonl`` → ``arc_easy``), so the columns are
+``eval/downstream_bpb/arc_easy_bpb`` and so on; BoolQ ranks by the raw sum (``_acc``), the rest
+per character (``_len_norm``), like the harness's ``acc_norm``.
+
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import DataError
+from .metrics import CHOICE_COLUMNS
+
+__all__ = ["read_lm_eval_samples", "task_name_of"]
+
+_FILE = re.compile(r"^samples_(?P<task>.+?)_(?P<stamp>\d{4}-\d{2}-\d{2}T[0-9.:\-]+)\.jsonl$")
+_RAW_SUM_TASKS = ("boolq",)
+
+
+def task_name_of(path: str | Path) -> str:
+    """Task name of a sample log from its file name (``samples_{task}_{timestamp}.jsonl``), else its stem."""
+    name = Path(path).name
+    match = _FILE.match(name)
+    if match:
+        return match.group("task")
+    stem = name[:-len(".jsonl")] if name.endswith(".jsonl") else Path(name).stem
+    return stem[len("samples_"):] if stem.startswith("samples_") else stem
+
+
+def _requests(record: dict, where: str) -> list[tuple[str, str]]:
+    args = record.get("arguments")
+    pairs: list = []
+    if isinstance(args, dict):
+        keys = sorted((k for k in args if k.startswith("gen_args_")), key=lambda k: int(k.rsplit("_", 1)[1]))
+        pairs = [(args[k].get("arg_0"), args[k].get("arg_1")) for k in keys if isinstance(args[k], dict)]
+    elif isinstance(args, list):
+        pairs = [tuple(a[:2]) for a in args if isinstance(a, (list, tuple)) and len(a) >= 2]
+    if not pairs or not all(isinstance(c, str) and isinstance(t, str) for c, t in pairs):
+        raise DataError(f"{where}: 'arguments' must hold (context, continuation) string pairs, got {args!r:.120}")
+    return pairs
+
+
+def _loglik(value: object, where: str) -> float:
+    pair = value[0] if isinstance(value, list) and value and isinstance(value[0], list) else value
+    raw = pair[0] if isinstance(pair, (list, tuple)) else pair
+    try:
+        out = float(raw)
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: response {value!r:.80} is not a log-likelihood") from None
+    if math.isnan(out):
+        raise DataError(f"{where}: log-likelihood is NaN")
+    return out
+
+
+def _gold(target: object, continuations: list[str], where: str) -> int:
+    if isinstance(target, list) and len(target) == 1:
+        target = target[0]
+    if isinstance(target, bool):
+        raise DataError(f"{where}: target {target!r} is neither a choice index nor a choice text")
+    if isinstance(target, int) or (isinstance(target, str) and target.strip().isdigit()
+                                   and target.strip() not in [c.strip() for c in continuations]):
+        index = int(target)
+        if not 0 <= index < len(continuations):
+            raise DataError(f"{where}: target index {index} outside 0..{len(continuations) - 1}")
+        return index
+    if isinstance(target, str):
+        stripped = [c.strip() for c in continuations]
+        if target.strip() in stripped:
+            return stripped.index(target.strip())
+    raise DataError(f"{where}: target {target!r:.80} matches none of the {len(continuations)} choices")
+
+
+def _files(paths: list[str | Path]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(path.rglob("samples_*.jsonl"))
+            if not found:
+                raise DataError(f"{path}: no samples_*.jsonl files (write them with lm_eval --log_samples)")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise DataError(f"lm-eval sample file {path} does not exist")
+    return files
+
+
+def read_lm_eval_samples(paths: str | Path | list[str | Path]) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Per-choice table and ``{label: accuracy metric}`` from lm-evaluation-harness sample logs.
+
+    Parameters
+    ----------
+    paths
+        ``samples_*.jsonl`` files, or folders searched for them.
+
+    Raises
+    ------
+    DataError
+        Missing or empty file, a line that is not JSON, a document without log-likelihood
+        requests, a response count that differs from the request count, or an unmatched target.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    rows = []
+    metric_of: dict[str, str] = {}
+    for path in _files(list(paths)):
+        label = task_name_of(path)
+        if label in metric_of:
+            raise DataError(f"{path}: a second sample file for task {label!r}")
+        metric_of[label] = "acc" if label in _RAW_SUM_TASKS else "len_norm"
+        count = 0
+        with open(path, encoding="utf-8") as handle:
+            for line_no, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                where = f"{path}:{line_no}"
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{where}: not JSON ({exc.msg})") from None
+                if "doc_id" not in record or "target" not in record:
+                    raise DataError(f"{where}: missing 'doc_id' or 'target' (not an lm-eval sample log?)")
+                pairs = _requests(record, where)
+                responses = record.get("filtered_resps", record.get("resps"))
+                if not isinstance(responses, list) or len(responses) != len(pairs):
+                    raise DataError(f"{where}: {len(pairs)} requests but "
+                                    f"{len(responses) if isinstance(responses, list) else 'no'} responses")
+                continuations = [cont for _, cont in pairs]
+                gold = _gold(record["target"], continuations, where)
+                for j, ((_, cont), resp) in enumerate(zip(pairs, responses)):
+                    rows.append((label, int(record["doc_id"]), j, j == gold, _loglik(resp, where), math.nan,
+                                 len(cont), len(cont.encode("utf-8")), len(cont) - 1, len(cont[1:].encode("utf-8"))))
+                count += 1
+        if count == 0:
+            raise DataError(f"{path}: sample file is empty")
+    return pd.DataFrame(rows, columns=list(CHOICE_COLUMNS)), metric_of
