@@ -25,6 +25,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("download", "download", "download the paper's public ladder data (needs internet)"),
     ("sizes", "sizes", "list known model sizes with N and FLOPs per token"),
     ("tasks", "tasks", "list known tasks and their metric columns"),
+    ("eval", "eval", "evaluate checkpoints on RC tasks: task loss (bpb) and accuracy, as in the paper"),
     ("ladder", "ladder", "plan a model ladder (sizes, budgets, batch, LR) and train it"),
     ("data", "data", "prepare training data: text/JSONL -> memory-mapped tokens"),
 ]
