@@ -157,3 +157,24 @@ def test_sigkill_then_resume_gives_the_same_run(data_dir, tmp_path):
     assert list(a["_step"]) == list(b["_step"]) == list(range(1, steps + 1))
     for column in ("train/CrossEntropyLoss", "eval/toy-validation/CrossEntropyLoss", "weights/sum"):
         np.testing.assert_allclose(b[column], a[column], rtol=0, atol=1e-6)
+
+
+def test_in_loop_task_evaluation_with_the_engine(data_dir, tmp_path):
+    pytest.importorskip("taskladder.eval.engine")
+    task = tmp_path / "toy_animals.jsonl"
+    items = [{"context": "The cat sees", "choices": ["the ball", "quantum flux"], "gold": 0},
+             {"context": "A dog likes", "choices": ["zebra crossing", "a green apple"], "gold": 1},
+             {"context": "The farmer finds", "choices": ["the garden", "seventeen"], "gold": 0}]
+    task.write_text("".join(json.dumps(item) + "\n" for item in items))
+    result = train(_config(data_dir, tmp_path / "run", steps=6, eval_every=3, eval_tasks=(str(task),)))
+    frame = pd.read_csv(result.csv)
+    bpb = [c for c in frame.columns if "toy_animals" in c and c.endswith("_bpb")]
+    assert len(bpb) == 1 and list(frame["_step"]) == [3, 6]
+    assert np.isfinite(frame[bpb[0]]).all() and frame[bpb[0]].iloc[1] < frame[bpb[0]].iloc[0]
+    # The final checkpoint evaluates the same way after a round trip through from_pretrained.
+    from taskladder.eval import evaluate_model
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(result.checkpoint)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(result.checkpoint)
+    again = evaluate_model(model, tokenizer, [str(task)], max_length=256)
+    assert again[bpb[0]] == pytest.approx(frame[bpb[0]].iloc[1], rel=1e-5)
