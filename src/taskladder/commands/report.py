@@ -4,6 +4,7 @@ Examples:
   taskladder report specs/olmo-paper.toml -o report.html
   taskladder report specs/olmo-paper.toml --tasks hellaswag,arc_easy --method paper -o paper.html
   taskladder report my-ladder/ladder.toml --target 7B:7B:4T -o my-ladder.html
+  taskladder report spec.toml --no-intervals --no-backtest -o quick.html   # fastest
 
 The report holds: each target's mean error and the ladder's share of its compute; the ladder
 (runs, N, D, compute, share of each target's compute); one card per task with the prediction,
@@ -21,12 +22,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import add_fit_arguments, selection_from_args, write_resolved_config
+from .common import add_fit_arguments, add_interval_arguments, selection_from_args, write_resolved_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", type=Path, help="ladder spec (TOML) listing train runs and targets")
     add_fit_arguments(parser)
+    add_interval_arguments(parser)
+    parser.add_argument("--no-backtest", action="store_true",
+                        help="leave out the backtest section (and, with it, the reliability verdict)")
     out = parser.add_argument_group("targets and output")
     out.add_argument("--target", action="append", default=[], metavar="NAME:N:D",
                      help="extra target without data, e.g. 7B:6887575552:3.945e12 or 13B-5T:13B:5T; repeatable")
@@ -56,9 +60,15 @@ def run(args: argparse.Namespace) -> int:
         spec = spec.with_targets(extra, replace=args.only_cli_targets)
     ladder = load_ladder(spec)
     selection = selection_from_args(args)
-    result = predict_ladder(ladder, tasks=args.tasks, variant=args.variant, mode=args.method, selection=selection)
-    command = {"command": "report", "output": str(args.output), "cli_targets": list(args.target)}
-    html = build_report(ladder, result=result, title=args.title, extra_config=command, dpi=args.dpi)
+    levels = tuple(args.level or (0.5, 0.9))
+    intervals = not args.no_intervals
+    result = predict_ladder(ladder, tasks=args.tasks, variant=args.variant, mode=args.method, selection=selection,
+                            intervals=intervals, levels=levels, n_bootstrap=args.bootstrap, seed=args.seed,
+                            reliability=intervals and not args.no_backtest)
+    command = {"command": "report", "output": str(args.output), "cli_targets": list(args.target),
+               "intervals": intervals, "levels": list(levels), "bootstrap": args.bootstrap, "seed": args.seed}
+    html = build_report(ladder, result=result, backtest=not args.no_backtest, title=args.title,
+                        extra_config=command, dpi=args.dpi)
     atomic_write_text(args.output, html)
     config = report_config(ladder, tasks=list(result.laws), variant=args.variant, method=args.method,
                            selection=selection, extra=command)
