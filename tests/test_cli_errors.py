@@ -180,7 +180,12 @@ def test_good_run_json_contract(results):
         assert 0.0 <= row[key] <= 1.0
     assert row["abs_error"] == pytest.approx(abs(row["acc_pred"] - row["acc_actual"]), abs=1e-12)
     assert row["abs_error"] < 0.01
-    assert row["step1_status"] == "converged" and row["step2_status"] == "converged"
+    # The default law is the ensemble of the bpb and C4 laws: every member's fits converged.
+    assert row["variant"] == "ensemble"
+    assert row["step1_status"] == "bpb: converged; c4: converged"
+    assert row["step2_status"] == "bpb: converged; c4: converged"
+    assert row["acc_lo"] <= row["acc_pred"] <= row["acc_hi"] and row["level"] == 0.9
+    assert row["reliability"] in ("reliable", "noisy", "unreliable")
 
 
 def test_target_without_data_has_null_actuals(results):

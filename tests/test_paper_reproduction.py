@@ -80,14 +80,17 @@ def test_paper_mode_reports_line_search_failures(paper_bpb):
     assert status[("7B-4T", "mmlu")] == "converged"
 
 
-def test_default_mode_converges_on_every_task(ladder):
-    res = predict_ladder(ladder, mode="default")
+@pytest.mark.parametrize("variant", ["two-step", "ensemble"])
+def test_default_mode_converges_on_every_task(ladder, variant):
+    res = predict_ladder(ladder, mode="default", variant=variant)
     assert res.predictions["acc_pred"].notna().all()
     for law in res.laws.values():
-        assert law.step1_.converged and law.step2_.converged
-    # The default's mean error is within a point of the paper's on this ladder.
+        for member in getattr(law, "members_", [law]):
+            assert member.step1_.converged and member.step2_.converged
     mae = res.predictions.groupby("target")["abs_error"].mean()
-    assert (mae < 0.05).all()
+    # two-step: 3.92 / 4.31 points (paper mode: 3.82 / 4.17); ensemble: 2.43 / 2.28.
+    bound = {"two-step": 0.045, "ensemble": 0.025}[variant]
+    assert (mae < bound).all()
 
 
 def test_variance_matches_reference(ladder, olmo_data):

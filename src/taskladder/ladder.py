@@ -72,6 +72,11 @@ class RunData:
         return float(self.tokens[-1])
 
     @property
+    def token_multiple(self) -> float:
+        """Chinchilla multiple k = D / (20 N), rounded to the nearest 0.5 (``1xC`` = 20 tokens per parameter)."""
+        return round(2 * self.final_tokens / (20 * self.n_params)) / 2
+
+    @property
     def flops_per_token(self) -> float:
         if self.spec.flops_per_token is None:
             raise DataError(f"run {self.name!r}: FLOPs per token unknown (give a known size label or "

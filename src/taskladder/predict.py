@@ -12,18 +12,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from .errors import ConfigError
-from .fit.laws import PREDICTION_COLUMNS, DirectLaw, SingleStepLaw, TwoStepLaw
+from .fit.laws import PREDICTION_COLUMNS, DirectLaw, EnsembleLaw, SingleStepLaw, TwoStepLaw
 from .fit.selection import Selection
 from .ladder import Ladder, RunData
 from .tasks import Task, get_tasks
+from .variants import default_variant
 
 __all__ = ["VARIANTS", "make_law", "paper_selection", "predict_ladder", "PredictionResult"]
 
 #: Named prediction variants: (law class, keyword options).
 VARIANTS: dict[str, tuple[type, dict]] = {
+    "ensemble": (EnsembleLaw, {"features": ("bpb", "c4")}),
     "two-step": (TwoStepLaw, {"feature": "bpb"}),
     "two-step-c4": (TwoStepLaw, {"feature": "c4"}),
     "two-step-taskce": (TwoStepLaw, {"feature": "taskce"}),
@@ -63,9 +66,24 @@ class PredictionResult:
 
 
 def predict_ladder(ladder: Ladder, *, tasks: str | Sequence[str] | Sequence[Task] | None = None,
-                   variant: str = "two-step", mode: str = "default", selection: Selection = Selection(),
-                   targets: Sequence[RunData] | None = None) -> PredictionResult:
+                   variant: str | None = None, mode: str = "default", selection: Selection | None = None,
+                   targets: Sequence[RunData] | None = None, intervals: bool = False,
+                   levels: Sequence[float] = (0.5, 0.9), n_bootstrap: int = 1000, seed: int = 0,
+                   reliability: bool = False) -> PredictionResult:
     """Fit one law per task on the ladder's train runs and predict every target.
+
+    Parameters
+    ----------
+    variant
+        A name of :data:`VARIANTS`; default: ``"two-step"`` in paper mode, else ``"ensemble"``.
+    selection
+        Data selection; default: the variant's paper preset (:func:`paper_selection`).
+    intervals
+        Add prediction intervals at ``levels`` (bootstrap over runs with ``n_bootstrap``
+        resamples, seeded by ``seed``; see :mod:`taskladder.fit.uncertainty`).
+    reliability
+        Add ``reliability`` and ``reliability_reason`` (see :mod:`taskladder.analysis.reliability`),
+        which needs a backtest of the same law on the ladder.
 
     Returns
     -------
@@ -74,17 +92,41 @@ def predict_ladder(ladder: Ladder, *, tasks: str | Sequence[str] | Sequence[Task
         ``method`` and ``variant``; a fit that did not converge leaves its prediction missing
         (``NaN``) in default mode, with the reason in ``step1_status``/``step2_status``.
     """
+    variant = variant or default_variant(mode)
+    selection = selection or paper_selection(variant)
     if tasks is None or isinstance(tasks, str):
         resolved = get_tasks(tasks)
     else:
         resolved = [t if isinstance(t, Task) else get_tasks([t])[0] for t in tasks]
     targets = list(ladder.targets if targets is None else targets)
-    laws = {}
+    if intervals:
+        for q in levels:
+            if not 0.0 < q < 1.0:
+                raise ConfigError(f"interval level must be between 0 and 1 (e.g. 0.9), got {q}")
+    laws = {task.name: make_law(variant, task, mode=mode, selection=selection).fit(ladder) for task in resolved}
+    backtest_errors: dict[str, float] = {}
+    if reliability and targets:
+        from .fit.backtest import backtest, summarize_backtest
+
+        summary = summarize_backtest(backtest(ladder, resolved, variants=[variant], modes=[mode], selection=selection))
+        backtest_errors = (summary.groupby("task")["mae_points"].max() / 100).to_dict()
     frames = []
     for task in resolved:
-        law = make_law(variant, task, mode=mode, selection=selection).fit(ladder)
-        laws[task.name] = law
-        frames.append(law.predict(targets))
+        law = laws[task.name]
+        pred = law.predict(targets)
+        if intervals and targets:
+            from .fit.uncertainty import add_intervals
+
+            pred = add_intervals(law, ladder, targets, pred, levels=levels, n_bootstrap=n_bootstrap, seed=seed)
+        if reliability and targets:
+            from .analysis.reliability import assess_reliability, ladder_signal
+
+            signal = ladder_signal(getattr(law, "primary_", law), ladder)
+            verdicts = [assess_reliability(row, signal, backtest_errors.get(task.name)) for _, row in pred.iterrows()]
+            pred["reliability"] = [v for v, _ in verdicts]
+            pred["reliability_reason"] = [r for _, r in verdicts]
+            pred["backtest_error"] = backtest_errors.get(task.name, np.nan)
+        frames.append(pred)
     predictions = (pd.concat(frames, ignore_index=True) if frames and targets
                    else pd.DataFrame(columns=PREDICTION_COLUMNS))
     predictions.insert(2, "variant", variant)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["VARIANT_HELP"]
+__all__ = ["VARIANT_HELP", "default_variant"]
 
 VARIANT_HELP: dict[str, str] = {
+    "ensemble": "mean of the task-bpb and C4-loss two-step laws (the default method's variant)",
     "two-step": "(N, D) -> task bpb -> accuracy (the paper's main method)",
     "two-step-c4": "(N, D) -> C4 LM loss -> accuracy",
     "two-step-taskce": "(N, D) -> TaskCE (-soft_log) -> accuracy with the log-sigmoid",
@@ -12,3 +13,9 @@ VARIANT_HELP: dict[str, str] = {
     "single-step": "(N, D) -> accuracy in one fit (sigmoid of a power law)",
     "direct": "accuracy as a negated power law in (N, D)",
 }
+
+
+def default_variant(method: str) -> str:
+    """The variant used when none is given: the paper's two-step law in paper mode, otherwise the
+    ensemble (chosen by backtests, see docs/backtests.md)."""
+    return "two-step" if method == "paper" else "ensemble"

@@ -25,14 +25,9 @@ from ..ladder import Ladder, RunData
 from ..predict import make_law
 from ..tasks import Task
 
-__all__ = ["token_multiple", "ladder_subsets", "compute_vs_error"]
+__all__ = ["ladder_subsets", "compute_vs_error"]
 
 BY = ("n_params", "multiple", "flops")
-
-
-def token_multiple(run: RunData) -> float:
-    """The run's Chinchilla multiple k = D / (20 N), rounded to the nearest 0.5."""
-    return round(2 * run.final_tokens / (20 * run.n_params)) / 2
 
 
 def _compute(run: RunData) -> float:
@@ -47,8 +42,8 @@ def ladder_subsets(ladder: Ladder, by: str) -> list[tuple[str, list[str]]]:
         levels = sorted({r.n_params for r in runs})
         return [(f"N <= {levels[i]:.3g}", [r.name for r in runs if r.n_params <= levels[i]]) for i in range(len(levels))]
     if by == "multiple":
-        levels = sorted({token_multiple(r) for r in runs})
-        return [(f"k <= {levels[i]:g}", [r.name for r in runs if token_multiple(r) <= levels[i]]) for i in range(len(levels))]
+        levels = sorted({r.token_multiple for r in runs})
+        return [(f"k <= {levels[i]:g}", [r.name for r in runs if r.token_multiple <= levels[i]]) for i in range(len(levels))]
     if by == "flops":
         ordered = sorted(runs, key=_compute)
         return [(f"+{ordered[i].name}", [r.name for r in ordered[: i + 1]]) for i in range(len(ordered))]

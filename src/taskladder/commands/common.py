@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-__all__ = ["add_fit_arguments", "selection_from_args", "write_resolved_config"]
+__all__ = ["add_fit_arguments", "add_interval_arguments", "selection_from_args", "write_resolved_config"]
 
 
 def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,9 +18,9 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
                        help="'paper' reproduces the reference implementation's choices (single start, "
                             "Huber-on-log L-BFGS-B, ideal point); 'default' is the robust multi-start fit "
                             "(default: %(default)s)")
-    group.add_argument("--variant", default="two-step", choices=list(VARIANT_HELP),
+    group.add_argument("--variant", default=None, choices=list(VARIANT_HELP),
                        help="which law: " + "; ".join(f"{k}: {v}" for k, v in VARIANT_HELP.items())
-                            + " (default: %(default)s)")
+                            + " (default: ensemble; with --method paper: two-step)")
     group.add_argument("--tasks", default=None,
                        help="comma-separated task names, or 'all' (default: the paper's eight: "
                             "mmlu,hellaswag,arc_challenge,arc_easy,piqa,csqa,socialiqa,openbookqa)")
@@ -34,12 +34,27 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
                        help="use only each run's last K step-2 points (default: all)")
 
 
+def add_interval_arguments(parser: argparse.ArgumentParser, *, default_bootstrap: int = 200) -> None:
+    """Options of the prediction intervals and the reliability verdict."""
+    group = parser.add_argument_group("uncertainty")
+    group.add_argument("--level", type=float, action="append", default=None, metavar="Q",
+                       help="interval level, repeatable (default: 0.5 and 0.9)")
+    group.add_argument("--bootstrap", type=int, default=default_bootstrap, metavar="B",
+                       help="bootstrap resamples of the runs per law (default: %(default)s; "
+                            "use 1000 or more for figures you publish)")
+    group.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default: %(default)s)")
+    group.add_argument("--no-intervals", action="store_true", help="point predictions only (fastest)")
+
+
 def selection_from_args(args: argparse.Namespace):
     """The data selection: the variant's paper preset, overridden by explicit options."""
     from dataclasses import replace
 
     from ..predict import paper_selection
+    from ..variants import default_variant
 
+    if args.variant is None:
+        args.variant = default_variant(args.method)
     base = paper_selection(args.variant)
     overrides = {k: v for k, v in (("moving_avg", args.moving_avg), ("skip_fraction", args.skip_fraction),
                                    ("last_n", args.last_n)) if v is not None}

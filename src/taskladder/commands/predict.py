@@ -7,8 +7,11 @@ Examples:
   taskladder predict spec.toml --tasks hellaswag,piqa -o out/   # tables, figures, config
 
 Accuracies are fractions in [0, 1]; abs_error is |acc_pred - acc_actual| (null when the target
-has no file). In the default method a fit that did not converge gives no number: its prediction
-is null and step1_status/step2_status say why.
+has no file). acc_lo/acc_hi is the prediction interval at `level` (the widest requested; a
+bootstrap over runs plus run scatter and checkpoint noise), and `reliability` is a verdict from
+the ladder alone (reliable / noisy / unreliable, with `reliability_reason`). In the default
+method a fit that did not converge gives no number: its prediction is null and
+step1_status/step2_status say why.
 """
 
 from __future__ import annotations
@@ -18,16 +21,18 @@ import json
 import sys
 from pathlib import Path
 
-from .common import add_fit_arguments, selection_from_args, write_resolved_config
+from .common import add_fit_arguments, add_interval_arguments, selection_from_args, write_resolved_config
 
 JSON_FIELDS = ["target", "task", "n_params", "tokens", "task_loss_pred", "task_loss_actual", "acc_pred",
-               "acc_actual", "abs_error", "acc_from_actual_loss", "method", "variant", "step1_status",
+               "acc_actual", "abs_error", "acc_lo", "acc_hi", "level", "reliability", "reliability_reason",
+               "acc_from_actual_loss", "task_loss_lo", "task_loss_hi", "method", "variant", "step1_status",
                "step2_status"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", type=Path, help="ladder spec (TOML) listing train runs and targets")
     add_fit_arguments(parser)
+    add_interval_arguments(parser)
     out = parser.add_argument_group("targets and output")
     out.add_argument("--target", action="append", default=[], metavar="NAME:N:D",
                      help="extra target without data, e.g. 7B:6887575552:3.945e12 or 13B-5T:13B:5T "
@@ -42,18 +47,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--no-figures", action="store_true", help="with -o, skip the figures")
 
 
+def _status(step1: str, step2: str) -> str:
+    """'converged' when every fit converged inside its bounds, else only the parts that did not."""
+    parts = [p.strip() for text in (step1, step2) for p in text.split(";") if p.strip()]
+    bare = [p.split(":", 1)[1].strip() if p.split(":", 1)[0] in ("bpb", "c4", "taskce") else p for p in parts]
+    odd = [p for p, b in zip(parts, bare) if b != "converged"]
+    return "; ".join(odd) if odd else "converged"
+
+
 def _terminal_table(predictions):
     import pandas as pd
 
-    table = pd.DataFrame({
+    columns = {
         "target": predictions["target"], "task": predictions["task"],
         "loss_pred": predictions["task_loss_pred"], "loss_actual": predictions["task_loss_actual"],
-        "acc_pred_%": 100 * predictions["acc_pred"], "acc_actual_%": 100 * predictions["acc_actual"],
-        "error_pts": 100 * predictions["abs_error"],
-        "status": [s1 if s2 in ("", "converged") else f"{s1} | {s2}"
-                   for s1, s2 in zip(predictions["step1_status"], predictions["step2_status"])],
-    })
-    return table
+        "acc_pred_%": 100 * predictions["acc_pred"]}
+    if "acc_lo" in predictions:
+        level = int(round(100 * float(predictions["level"].iloc[0])))
+        columns[f"{level}%_interval"] = [
+            "—" if lo != lo else f"{100 * lo:.1f}–{100 * hi:.1f}"
+            for lo, hi in zip(predictions["acc_lo"], predictions["acc_hi"])]
+    columns.update({"acc_actual_%": 100 * predictions["acc_actual"], "error_pts": 100 * predictions["abs_error"]})
+    if "reliability" in predictions:
+        columns["reliability"] = predictions["reliability"]
+    columns["fit"] = [_status(a, b) for a, b in zip(predictions["step1_status"], predictions["step2_status"])]
+    return pd.DataFrame(columns)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,11 +89,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"taskladder predict: note: {args.spec} has no target; give one with --target NAME:N:D",
               file=sys.stderr)
     selection = selection_from_args(args)
+    levels = tuple(args.level or (0.5, 0.9))
+    intervals = not args.no_intervals
     result = predict_ladder(ladder, tasks=args.tasks, variant=args.variant, mode=args.method,
-                            selection=selection)
+                            selection=selection, intervals=intervals, levels=levels,
+                            n_bootstrap=args.bootstrap, seed=args.seed, reliability=intervals)
     predictions = result.predictions
     if args.json:
-        records = predictions[JSON_FIELDS].to_dict(orient="records")
+        fields = [f for f in JSON_FIELDS if f in predictions.columns]
+        fields += [c for c in predictions.columns if c.startswith(("acc_lo_", "acc_hi_"))]
+        records = predictions[fields].to_dict(orient="records")
         print(json.dumps({"predictions": to_jsonable(records)}, indent=2))
     else:
         table = _terminal_table(predictions)
@@ -83,8 +106,12 @@ def run(args: argparse.Namespace) -> int:
         if args.format == "text":
             known = predictions.dropna(subset=["abs_error"])
             for target, group in known.groupby("target", sort=False):
-                print(f"{target}: mean absolute error {100 * group['abs_error'].mean():.2f} points over "
-                      f"{len(group)} tasks ({args.method} method, {args.variant})")
+                line = (f"{target}: mean absolute error {100 * group['abs_error'].mean():.2f} points over "
+                        f"{len(group)} tasks ({args.method} method, {args.variant})")
+                if "acc_lo" in group:
+                    inside = ((group["acc_actual"] >= group["acc_lo"]) & (group["acc_actual"] <= group["acc_hi"])).sum()
+                    line += f"; {inside} of {len(group)} actuals inside the {group['level'].iloc[0]:.0%} intervals"
+                print(line)
     if args.output is not None:
         from ..report.fits import fits_table
 
@@ -94,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
         write_table(fits_table(result.laws), out / "fits.csv")
         write_resolved_config(out / "config.json", {
             "command": "predict", "spec": str(args.spec), "method": args.method, "variant": args.variant,
-            "tasks": sorted(result.laws), "selection": vars(selection),
+            "tasks": sorted(result.laws), "selection": vars(selection), "intervals": intervals,
+            "levels": list(levels), "bootstrap": args.bootstrap, "seed": args.seed,
             "targets": [{"name": t.name, "n_params": t.n_params, "tokens": t.final_tokens} for t in ladder.targets]})
         if not args.no_figures:
             from ..report.figures import save_law_figures

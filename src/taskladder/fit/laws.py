@@ -36,7 +36,7 @@ from .result import FitResult
 from .selection import Selection, step1_points, step2_points, target_actual
 from .starts import power_law_c_starts, power_law_nd_starts, sigmoid_starts
 
-__all__ = ["TwoStepLaw", "SingleStepLaw", "DirectLaw", "MODES", "FEATURES", "PREDICTION_COLUMNS",
+__all__ = ["TwoStepLaw", "SingleStepLaw", "DirectLaw", "EnsembleLaw", "MODES", "FEATURES", "PREDICTION_COLUMNS",
            "fit_step1", "fit_step2"]
 
 MODES = ("paper", "default")
@@ -332,4 +332,69 @@ class DirectLaw(_Law):
         row.update(task_loss_pred=np.nan, task_loss_actual=np.nan, acc_pred=acc, acc_actual=acc_actual,
                    abs_error=abs(acc - acc_actual) if acc_actual is not None else np.nan,
                    acc_from_actual_loss=np.nan, step1_status=_status(self.fit_, self.mode), step2_status="")
+        return row
+
+
+class EnsembleLaw(_Law):
+    """The mean of two-step laws that use different intermediate features.
+
+    By default the members are the task-bpb law (the paper's) and the C4-loss law. Chosen as the
+    default by backtests on the ladder (``docs/backtests.md``): its held-out error ties the best
+    single law while its interval also spans the members' disagreement. A member whose feature
+    is missing from the data (a ladder without C4 loss) is skipped, and the status says so.
+
+    Notes
+    -----
+    ``Acc(N, D) = (1/M) Σ_m g_m(L_m(N, D))``; the reported task loss is the first member's.
+    """
+
+    def __init__(self, *, task: Task, features: tuple[str, ...] = ("bpb", "c4"), mode: str = "default",
+                 selection: Selection = Selection()):
+        _check_mode(mode)
+        self.task = task
+        self.features = features
+        self.mode = mode
+        self.selection = selection
+
+    def fit(self, ladder: Ladder) -> "EnsembleLaw":
+        self.members_: list[TwoStepLaw] = []
+        self.skipped_: dict[str, str] = {}
+        for i, feature in enumerate(self.features):
+            try:
+                member = TwoStepLaw(task=self.task, feature=feature, mode=self.mode, selection=self.selection)
+                self.members_.append(member.fit(ladder))
+            except DataError as exc:
+                if i == 0:
+                    raise
+                self.skipped_[feature] = str(exc)
+        self.fitted_on_ = [r.name for r in ladder.train_runs]
+        return self
+
+    @property
+    def primary_(self) -> TwoStepLaw:
+        return self.members_[0]
+
+    def member_predictions(self, target: RunData) -> list[dict]:
+        """Each member's prediction row for ``target`` (members without target data are left out)."""
+        rows = []
+        for i, member in enumerate(self.members_):
+            try:
+                rows.append(member._predict_one(target))
+            except DataError:
+                if i == 0:
+                    raise
+        return rows
+
+    def _predict_one(self, target: RunData) -> dict:
+        rows = self.member_predictions(target)
+        row = dict(rows[0])
+        accs = [r["acc_pred"] for r in rows]
+        acc = float(np.mean(accs)) if all(np.isfinite(accs)) else np.nan
+        row["acc_pred"] = acc
+        row["abs_error"] = abs(acc - row["acc_actual"]) if row["acc_actual"] is not None else np.nan
+        names = [m.feature for m in self.members_][: len(rows)]
+        row["step1_status"] = "; ".join(f"{n}: {r['step1_status']}" for n, r in zip(names, rows))
+        row["step2_status"] = "; ".join(f"{n}: {r['step2_status']}" for n, r in zip(names, rows))
+        for feature, reason in self.skipped_.items():
+            row["step1_status"] += f"; {feature} skipped ({reason})"
         return row

@@ -1,0 +1,114 @@
+"""Backtests on the ladder itself: hold out the largest rung, fit on the rest, predict it.
+
+This is how methods and settings are compared without touching the real targets:
+
+``largest_size``      fit on every run of the smaller sizes, predict each run of the largest;
+``largest_multiple``  fit on every run with a smaller token multiple, predict each run of the
+                      largest multiple.
+
+Each held-out run's actual values are its own (last-``moving_avg`` averaged) task loss and
+accuracy, exactly as for a target.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, DataError, TaskLadderError
+from ..ladder import Ladder, RunData
+from ..tasks import Task
+from .selection import Selection
+
+__all__ = ["HOLDOUTS", "holdout_split", "backtest", "summarize_backtest"]
+
+HOLDOUTS = ("largest_size", "largest_multiple")
+
+
+def holdout_split(ladder: Ladder, holdout: str) -> tuple[list[str], list[RunData]]:
+    """Names of the runs to fit on and the held-out runs to predict."""
+    runs = ladder.train_runs
+    if holdout not in HOLDOUTS:
+        raise ConfigError(f"unknown holdout {holdout!r}; use one of {', '.join(HOLDOUTS)}")
+    if holdout == "largest_size":
+        key = max(r.n_params for r in runs)
+        held = [r for r in runs if r.n_params == key]
+    else:
+        key = max(r.token_multiple for r in runs)
+        held = [r for r in runs if r.token_multiple == key]
+    kept = [r.name for r in runs if r not in held]
+    if not kept:
+        raise DataError(f"holdout {holdout!r} leaves no run to fit on (every train run is in the held-out rung)")
+    return kept, held
+
+
+def backtest(ladder: Ladder, tasks: Sequence[Task], *, variants: Sequence[str] = ("two-step",),
+             modes: Sequence[str] = ("default",), holdouts: Sequence[str] = HOLDOUTS,
+             selection: Selection | None = None, intervals: bool = False, level: float = 0.9,
+             n_bootstrap: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Predictions of every held-out run, for every holdout × variant × mode × task.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The prediction columns of :data:`~taskladder.fit.laws.PREDICTION_COLUMNS` plus
+        ``holdout, variant, method, status`` (``ok`` or why the holdout or fit failed) and, with
+        ``intervals=True``, ``acc_lo, acc_hi, level``.
+    """
+    from ..predict import make_law, paper_selection
+
+    frames = []
+    for holdout in holdouts:
+        try:
+            kept, held = holdout_split(ladder, holdout)
+        except DataError as exc:
+            frames.append(pd.DataFrame([{"holdout": holdout, "variant": v, "method": m, "task": t.name,
+                                         "status": f"failed: {exc}"}
+                                        for v in variants for m in modes for t in tasks]))
+            continue
+        sub = ladder.subset(kept)
+        for variant in variants:
+            sel = selection or paper_selection(variant)
+            for mode in modes:
+                for task in tasks:
+                    try:
+                        law = make_law(variant, task, mode=mode, selection=sel).fit(sub)
+                        pred = law.predict(held)
+                        if intervals:
+                            from .uncertainty import add_intervals
+
+                            pred = add_intervals(law, sub, held, pred, level=level, n_bootstrap=n_bootstrap,
+                                                 seed=seed)
+                        pred["status"] = "ok"
+                    except TaskLadderError as exc:
+                        pred = pd.DataFrame([{"target": r.name, "task": task.name, "status": f"failed: {exc}"}
+                                             for r in held])
+                    pred.insert(0, "holdout", holdout)
+                    pred.insert(1, "variant", variant)
+                    pred.insert(2, "method", mode)
+                    frames.append(pred)
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarize_backtest(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean absolute error (points) and, when intervals exist, coverage per holdout/variant/method/task.
+
+    A prediction that is missing (a fit that did not converge) counts in ``n_missing``, not in the
+    error.
+    """
+    keys = ["holdout", "variant", "method", "task"]
+    rows = []
+    for key, group in table.groupby(keys, sort=False):
+        err = group["abs_error"].astype(float) if "abs_error" in group else pd.Series(dtype=float)
+        row = dict(zip(keys, key))
+        row["mae_points"] = 100 * float(err.mean()) if err.notna().any() else np.nan
+        row["max_error_points"] = 100 * float(err.max()) if err.notna().any() else np.nan
+        row["n_runs"] = len(group)
+        row["n_missing"] = int(err.isna().sum())
+        if "acc_lo" in group:
+            inside = (group["acc_actual"] >= group["acc_lo"]) & (group["acc_actual"] <= group["acc_hi"])
+            row["coverage"] = float(inside[group["acc_lo"].notna()].mean()) if group["acc_lo"].notna().any() else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,277 @@
+"""Prediction intervals: a bootstrap over runs, plus the noise a single checkpoint carries.
+
+Sources of error and how each enters
+------------------------------------
+1. **Parameter uncertainty of both fits, and the target's own deviation from step 1.** Whole runs are resampled with replacement (checkpoints
+   of one run are strongly correlated, so resampling checkpoints would understate the spread);
+   each resample refits step 1 on its runs' points and step 2 on its runs' checkpoints, warm
+   started from the full fit and solved for all resamples at once by a batched
+   Levenberg-Marquardt. Each resample's task loss for the target is also multiplied by
+   ``exp(ε)``, ``ε ~ N(0, s₁²)`` with ``s₁`` the step-1 residual scale (the target is one more run,
+   off the law as much as the ladder's runs are) before step 2 maps it to accuracy.
+2. **Run-to-run scatter around the step-2 curve.** Runs of the same loss differ in accuracy
+   (seed, recipe): the standard deviation across runs of each run's mean step-2 residual
+   (over its last checkpoints), ``σ_run``.
+3. **Checkpoint noise of the target's own metric.** The accuracy's checkpoint-to-checkpoint
+   noise over the last checkpoints of the ladder's largest-compute run, ``σ_ckpt``, estimated from
+   differences of neighbouring checkpoints so that a run still improving does not count as noise.
+
+The predictive distribution is ``acc*_b + ε_b`` with ``acc*_b`` the bootstrap predictions and
+``ε_b ~ N(0, σ_run² + σ_ckpt²)``; the interval is its central ``level`` quantile range.
+Assumptions: runs are exchangeable draws around the law (so the ladder's spread says something
+about the target's), and the law's form holds out to the target. The second is what backtests
+check; a recipe change between ladder and target (as for the OLMo 7B/13B) is not covered.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..ladder import Ladder, RunData
+from .forms import Form
+from .result import FitResult
+
+__all__ = ["batched_least_squares", "bootstrap_predictions", "add_intervals", "noise_components",
+           "checkpoint_noise", "interval_draws"]
+
+_MAX_STEP2_POINTS = 250
+
+
+def batched_least_squares(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, weights: np.ndarray,
+                          lower: np.ndarray, upper: np.ndarray, free: np.ndarray, *, residual: str = "linear",
+                          iterations: int = 30, rtol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least squares for ``B`` weightings at once (projected Levenberg-Marquardt).
+
+    Minimises ``Σ_i w_bi r_i(p_b)²`` for every ``b``, with ``r = f − y`` or ``ln f − ln y``.
+    Steps are clipped to the bounds. Returns the parameters ``(B, k)`` and, per resample,
+    whether its last accepted step changed the cost by less than ``rtol`` (relative).
+    """
+    P = np.array(P0, dtype=float)
+    B = P.shape[0]
+    lam = np.full(B, 1e-3)
+    log_y = np.log(y) if residual == "log" else None
+    sw = np.sqrt(weights)
+
+    def residuals(params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with np.errstate(all="ignore"):
+            value = form.function(X, params.T[:, :, None])
+            r = (np.log(np.maximum(value, 1e-300)) - log_y) if residual == "log" else value - y
+        r = r * sw
+        return r, np.sum(r * r, axis=1)
+
+    def jacobian(params: np.ndarray, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            jac = form.jacobian(X, params.T[:, :, None])[..., free]
+            if residual == "log":
+                jac = jac / np.maximum(form.function(X, params.T[:, :, None]), 1e-300)[..., None]
+        return jac * sw[rows][..., None]
+
+    r, cost = residuals(P)
+    J = jacobian(P)
+    change = np.full(B, np.inf)
+    eye = np.eye(int(free.sum()))
+    for _ in range(iterations):
+        g = np.einsum("bnk,bn->bk", J, r)
+        H = np.einsum("bnk,bnl->bkl", J, J)
+        damped = H + lam[:, None, None] * (H * eye) + 1e-12 * eye
+        try:
+            step = -np.linalg.solve(damped, g[..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            step = -np.einsum("bkl,bl->bk", np.linalg.pinv(damped), g)
+        trial = P.copy()
+        trial[:, free] = np.clip(P[:, free] + step, lower[free], upper[free])
+        r_new, cost_new = residuals(trial)
+        better = np.isfinite(cost_new) & (cost_new < cost)
+        change = np.where(better, (cost - cost_new) / np.maximum(cost, 1e-300), change)
+        lam = np.where(better, lam / 3.0, lam * 4.0)
+        if better.any():
+            P[better] = trial[better]
+            r[better], cost[better] = r_new[better], cost_new[better]
+            J[better] = jacobian(P[better], better)
+        if np.all((change < rtol) | (lam > 1e8)):
+            break
+    return P, change < rtol
+
+
+def _bounds(fit: FitResult, default_lower: Sequence[float], default_upper: Sequence[float]):
+    fixed = fit.extra.get("fixed", {}) if fit.extra else {}
+    free = np.array([name not in fixed for name in fit.form.params])
+    return np.asarray(default_lower, float), np.asarray(default_upper, float), free
+
+
+def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstrap: int = 1000,
+                          seed: int = 0) -> dict[str, np.ndarray]:
+    """Chained accuracy and task loss of each target under ``n_bootstrap`` resamples of the runs.
+
+    Returns ``{"acc": (B, T), "loss": (B, T), "converged": (B,)}``; the law must be a fitted
+    two-step law. Replicates are centred on the law's own prediction (``pred + (b − b₀)`` with
+    ``b₀`` the batched solver's unweighted solution), so thinning step 2's points for speed moves
+    no interval.
+    """
+    rng = np.random.default_rng(seed)
+    step1, step2 = law.step1_, law.step2_
+    s1 = law.step1_data_
+    runs = list(s1["run"])
+    R = len(runs)
+    counts = rng.multinomial(R, np.full(R, 1.0 / R), size=n_bootstrap).astype(float)
+    counts = np.vstack([np.ones(R), counts])  # row 0: the unweighted reference solution
+
+    # Step 1.
+    if law.step1_form == "flops":
+        X1 = s1[["flops"]].to_numpy(float)
+        lower1, upper1 = [-np.inf, 0.0, 0.0], [np.inf, 5.0, np.inf]
+    else:
+        X1 = s1[["n_params", "tokens"]].to_numpy(float)
+        lower1, upper1 = [-np.inf, -np.inf, 0.0, 0.0, 0.0], [np.inf, np.inf, 5.0, 5.0, np.inf]
+    lo1, up1, free1 = _bounds(step1, lower1, upper1)
+    P1, ok1 = batched_least_squares(step1.form, X1, s1["y"].to_numpy(float),
+                                    np.tile(step1.params, (len(counts), 1)), counts, lo1, up1, free1,
+                                    residual="log")
+
+    # Step 2: the same run weights on every checkpoint of the run (thinned for speed).
+    s2 = law.step2_data_
+    stride = max(1, int(np.ceil(len(s2) / _MAX_STEP2_POINTS)))
+    s2 = s2.iloc[::stride]
+    run_index = {name: i for i, name in enumerate(runs)}
+    codes = np.array([run_index[str(r)] for r in s2["run"]])
+    x2, y2 = s2["x"].to_numpy(float), s2["y"].to_numpy(float)
+    w2 = counts[:, codes]
+    if step2.form.name == "sigmoid":
+        lower2, upper2 = [-1.0, 0.0, 0.0, 0.0], [0.0, np.inf, np.inf, 1.0]
+    else:
+        lower2, upper2 = [-10.0, 0.0, 0.0], [0.0, 10.0, 50.0]
+    lo2, up2, free2 = _bounds(step2, lower2, upper2)
+    P2, ok2 = batched_least_squares(step2.form, x2.reshape(-1, 1), y2, np.tile(step2.params, (len(counts), 1)),
+                                    w2, lo2, up2, free2)
+
+    if law.step1_form == "flops":
+        Xt = np.array([[t.flops_per_token * t.final_tokens] for t in targets], float)
+    else:
+        Xt = np.array([[t.n_params, t.final_tokens] for t in targets], float)
+    # The target is one more run: its own loss deviates from the law like the ladder's runs do
+    # (step-1 residual scale, in relative terms), which moves it along the step-2 curve.
+    X1_all = X1
+    resid = np.log(step1.form.function(X1_all, step1.params)) - np.log(s1["y"].to_numpy(float))
+    dof = max(len(resid) - len(step1.params), 1)
+    loss_sd = float(np.sqrt(np.sum(resid**2) / dof))
+    with np.errstate(all="ignore"):
+        loss = step1.form.function(Xt, P1.T[:, :, None])  # (B+1, T)
+        # Resampling R runs understates the spread of a k-parameter fit by about √((R − k)/R)
+        # (the usual small-sample correction of the bootstrap); undo it.
+        inflate = np.sqrt(R / max(R - len(step1.params), 1))
+        loss[1:] = loss[0] + inflate * (loss[1:] - loss[0])
+        loss[1:] *= np.exp(rng.normal(0.0, loss_sd, size=loss[1:].shape))
+        # A 3-D input is taken as the input column itself, so each resample gets its own losses.
+        acc = step2.form.function(loss[:, :, None], P2.T[:, :, None, None])[..., 0]
+    loss_full = law.predict_task_loss(np.array([t.n_params for t in targets], float),
+                                      np.array([t.final_tokens for t in targets], float),
+                                      np.array([t.spec.flops_per_token or np.nan for t in targets], float))
+    acc_full = law.predict_accuracy(loss_full)
+    return {"acc": acc[1:] - acc[0] + acc_full, "loss": loss[1:] - loss[0] + loss_full,
+            "converged": ok1[1:] & ok2[1:]}
+
+
+def noise_components(law, ladder: Ladder, *, last_n: int = 10) -> tuple[float, float]:
+    """``(σ_run, σ_ckpt)``: run-to-run scatter around the step-2 curve, and checkpoint noise."""
+    s2 = law.step2_data_
+    resid = s2["y"].to_numpy(float) - law.predict_accuracy(s2["x"].to_numpy(float))
+    frame = pd.DataFrame({"run": s2["run"].astype(str), "resid": resid})
+    tail = frame.groupby("run", sort=False).tail(last_n)
+    per_run = tail.groupby("run", sort=False)["resid"].mean()
+    sigma_run = float(per_run.std(ddof=1)) if len(per_run) > 1 else 0.0
+    runs = [r for r in ladder.train_runs if r.name in set(law.fitted_on_)]
+    largest = max(runs, key=lambda r: r.n_params * r.final_tokens)
+    return sigma_run, checkpoint_noise(largest.metric(law.task, "accuracy")[-last_n:])
+
+
+def checkpoint_noise(values: np.ndarray) -> float:
+    """Checkpoint-to-checkpoint noise of a metric, robust to a slow trend.
+
+    Notes
+    -----
+    ``σ = sd(v_{i+1} − v_i) / √2``: differences of neighbours cancel a trend that moves slowly
+    over the window, while independent noise of SD σ gives differences of SD σ√2.
+    """
+    values = np.asarray(values, float)
+    if len(values) < 3:
+        return 0.0
+    return float(np.std(np.diff(values), ddof=1) / np.sqrt(2.0))
+
+
+def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstrap: int = 1000,
+                   seed: int = 0) -> dict[str, np.ndarray] | None:
+    """Draws ``(B, T)`` from the predictive distribution of each target's accuracy.
+
+    For an ensemble, each member contributes ``n_bootstrap`` draws of its own, so the pooled
+    distribution also spans the members' disagreement. Returns ``None`` for laws without a
+    bootstrap (single-step and direct laws).
+    """
+    from .laws import EnsembleLaw, TwoStepLaw
+
+    if isinstance(law, EnsembleLaw):
+        members = law.members_
+    elif isinstance(law, TwoStepLaw):
+        members = [law]
+    else:
+        return None
+    sigma_run, sigma_ckpt = noise_components(members[0], ladder)
+    rng = np.random.default_rng(seed + 1)
+    accs, losses, member_acc = [], [], []
+    for i, member in enumerate(members):
+        boot = bootstrap_predictions(member, ladder, targets, n_bootstrap=n_bootstrap, seed=seed + 17 * i)
+        accs.append(boot["acc"])
+        member_acc.append(boot["acc"])
+        if i == 0:
+            losses.append(boot["loss"])
+    params = np.concatenate(accs, axis=0)
+    # Pooling the members' draws gives a mixture centred on the ensemble mean whose spread also
+    # holds the members' disagreement.
+    noise = rng.normal(0.0, np.hypot(sigma_run, sigma_ckpt), size=params.shape)
+    return {"acc": np.clip(params + noise, 0.0, 1.0), "acc_params": params, "loss": losses[0],
+            "member_acc": member_acc, "sigma_noise": float(np.hypot(sigma_run, sigma_ckpt)),
+            "sigma_run": sigma_run, "sigma_ckpt": sigma_ckpt}
+
+
+def add_intervals(law, ladder: Ladder, targets: Sequence[RunData], predictions: pd.DataFrame, *,
+                  levels: Sequence[float] = (0.5, 0.9), n_bootstrap: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Add interval columns to one law's predictions (rows in ``targets`` order).
+
+    For each level ``q`` (e.g. 0.9): ``acc_lo_90, acc_hi_90``; the widest level also goes to
+    ``acc_lo, acc_hi, level``. Also ``task_loss_lo, task_loss_hi`` (step 1 alone, widest level),
+    ``acc_sd_params`` (bootstrap SD), ``acc_sd_noise`` (run scatter and checkpoint noise) and
+    ``interval_method``. Laws without a bootstrap get missing intervals and say so.
+    """
+    out = predictions.copy()
+    draws = interval_draws(law, ladder, targets, n_bootstrap=n_bootstrap, seed=seed)
+    widest = max(levels)
+    ok = out["acc_pred"].notna().to_numpy()
+    if draws is None:
+        for q in levels:
+            out[f"acc_lo_{round(100 * q)}"] = np.nan
+            out[f"acc_hi_{round(100 * q)}"] = np.nan
+        out["acc_lo"], out["acc_hi"], out["level"] = np.nan, np.nan, widest
+        out["interval_method"] = "none: intervals need a two-step or ensemble law"
+        return out
+    for q in sorted(levels):
+        lo, hi = np.nanquantile(draws["acc"], [(1 - q) / 2, (1 + q) / 2], axis=0)
+        out[f"acc_lo_{round(100 * q)}"] = np.where(ok, lo, np.nan)
+        out[f"acc_hi_{round(100 * q)}"] = np.where(ok, hi, np.nan)
+    out["acc_lo"] = out[f"acc_lo_{round(100 * widest)}"]
+    out["acc_hi"] = out[f"acc_hi_{round(100 * widest)}"]
+    out["level"] = widest
+    loss_lo, loss_hi = np.nanquantile(draws["loss"], [(1 - widest) / 2, (1 + widest) / 2], axis=0)
+    out["task_loss_lo"] = np.where(ok, loss_lo, np.nan)
+    out["task_loss_hi"] = np.where(ok, loss_hi, np.nan)
+    out["acc_sd_params"] = np.nanstd(draws["acc_params"], axis=0)
+    out["acc_sd_noise"] = draws["sigma_noise"]
+    if len(draws["member_acc"]) > 1:
+        # Disagreement of the first two members in units of their combined bootstrap SD.
+        a, b = draws["member_acc"][0], draws["member_acc"][1]
+        gap = np.abs(np.nanmean(a, axis=0) - np.nanmean(b, axis=0))
+        out["member_gap"] = gap
+        out["member_gap_z"] = gap / np.sqrt(np.nanvar(a, axis=0) + np.nanvar(b, axis=0))
+    out["interval_method"] = f"bootstrap over runs ({n_bootstrap} resamples) + run scatter + checkpoint noise"
+    return out

@@ -1,0 +1,141 @@
+"""Prediction intervals are calibrated on synthetic ladders with known truth and realistic noise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from taskladder.analysis.reliability import ReliabilityRules, assess_reliability, ladder_signal
+from taskladder.fit.uncertainty import add_intervals, batched_least_squares
+from taskladder.fit.forms import power_law_nd
+from taskladder.io.spec import LadderSpec, RunSpec
+from taskladder.ladder import Ladder, RunData
+from taskladder.predict import make_law, predict_ladder
+from taskladder.tasks import get_task
+
+TASK = get_task("hellaswag")
+BPB, ACC = TASK.columns("bpb")[0], TASK.columns("accuracy")[0]
+SIZES = (150e6, 300e6, 600e6, 1.2e9)
+MULTIPLES = (1, 2, 5, 10)
+
+
+def loss_truth(n, d):
+    return 300 / n**0.3 + 400 / d**0.3 + 0.5
+
+
+def acc_truth(loss):
+    return -0.75 / (1 + np.exp(-4 * (loss - 1.3))) + 1.0
+
+
+def _run(name, n, d_final, role, rng, *, n_ckpt=20, sd_run_loss=0.01, sd_ckpt_loss=0.003, sd_run_acc=0.01,
+         sd_ckpt_acc=0.005, flat_acc=None):
+    """One run: a run-level offset (seed) and checkpoint noise on both the loss and the accuracy."""
+    tokens = np.linspace(d_final / n_ckpt, d_final, n_ckpt)
+    loss = loss_truth(n, tokens) * (1 + rng.normal(0, sd_run_loss)) * (1 + rng.normal(0, sd_ckpt_loss, n_ckpt))
+    base = acc_truth(loss) if flat_acc is None else np.full(n_ckpt, flat_acc)
+    acc = base + rng.normal(0, sd_run_acc) + rng.normal(0, sd_ckpt_acc, n_ckpt)
+    frame = pd.DataFrame({"_step": np.arange(1, n_ckpt + 1), "throughput/total_tokens": tokens, BPB: loss, ACC: acc})
+    return RunData(RunSpec(name=name, role=role, file=Path(f"{name}.csv"), n_params=int(n)), frame, tokens)
+
+
+def synthetic_ladder(seed: int, **noise) -> Ladder:
+    rng = np.random.default_rng(seed)
+    runs = [_run(f"{n:.0e}-{k}x", n, k * 20 * n, "train", rng, **noise) for n in SIZES for k in MULTIPLES]
+    runs.append(_run("target", 7e9, 30 * 20 * 7e9, "target", rng, n_ckpt=5, **noise))
+    return Ladder(LadderSpec(runs=tuple(r.spec for r in runs)), runs)
+
+
+def test_nominal_intervals_cover_the_actual_at_their_rate():
+    """Over 200 seeded ladders, 90 % intervals hold the target's actual 85–95 % of the time."""
+    hits90, hits50 = [], []
+    for seed in range(200):
+        ladder = synthetic_ladder(seed)
+        p = predict_ladder(ladder, tasks=[TASK], variant="two-step", intervals=True, n_bootstrap=200,
+                           seed=seed).predictions.iloc[0]
+        hits90.append(p["acc_lo_90"] <= p["acc_actual"] <= p["acc_hi_90"])
+        hits50.append(p["acc_lo_50"] <= p["acc_actual"] <= p["acc_hi_50"])
+    assert 0.85 <= np.mean(hits90) <= 0.95
+    assert 0.40 <= np.mean(hits50) <= 0.60
+
+
+def test_intervals_shrink_with_less_noise_and_contain_the_prediction():
+    noisy = predict_ladder(synthetic_ladder(1), tasks=[TASK], variant="two-step", intervals=True,
+                           n_bootstrap=200).predictions.iloc[0]
+    quiet = predict_ladder(synthetic_ladder(1, sd_run_loss=0.001, sd_ckpt_loss=0.0005, sd_run_acc=0.001,
+                                            sd_ckpt_acc=0.001), tasks=[TASK], variant="two-step", intervals=True,
+                           n_bootstrap=200).predictions.iloc[0]
+    for p in (noisy, quiet):
+        assert p["acc_lo_90"] < p["acc_lo_50"] <= p["acc_pred"] <= p["acc_hi_50"] < p["acc_hi_90"]
+        assert p["task_loss_lo"] <= p["task_loss_pred"] <= p["task_loss_hi"]
+    assert quiet["acc_hi"] - quiet["acc_lo"] < 0.3 * (noisy["acc_hi"] - noisy["acc_lo"])
+
+
+def test_laws_without_bootstrap_say_so():
+    ladder = synthetic_ladder(2)
+    law = make_law("direct", TASK).fit(ladder)
+    out = add_intervals(law, ladder, ladder.targets, law.predict(ladder.targets))
+    assert np.isnan(out["acc_lo"].iloc[0])
+    assert out["interval_method"].iloc[0].startswith("none")
+
+
+def test_batched_solver_matches_weighted_fit():
+    """Weights of 0/2 on runs equal fitting the corresponding subset with duplicates."""
+    rng = np.random.default_rng(0)
+    n = np.repeat(SIZES, 4)
+    d = np.array([k * 20 * s for s in SIZES for k in MULTIPLES])
+    y = loss_truth(n, d) * (1 + rng.normal(0, 0.01, len(n)))
+    X = np.column_stack([n, d])
+    truth = np.array([np.log(300), np.log(400), 0.3, 0.3, 0.5])
+    weights = np.ones((2, len(n)))
+    weights[1, :4] = 0.0
+    weights[1, 4:8] = 2.0
+    lower = np.array([-np.inf, -np.inf, 0, 0, 0.0])
+    upper = np.array([np.inf, np.inf, 5, 5, np.inf])
+    P, ok = batched_least_squares(power_law_nd, X, y, np.tile(truth, (2, 1)), weights, lower, upper,
+                                  np.ones(5, bool), residual="log", iterations=200)
+    from scipy.optimize import least_squares
+
+    for b in range(2):
+        sw = np.sqrt(weights[b])
+        ref = least_squares(lambda p: sw * (np.log(power_law_nd(X, p)) - np.log(y)), truth,
+                            bounds=(lower, upper), xtol=1e-14, ftol=1e-14, gtol=1e-14)
+        cost = np.sum((sw * (np.log(power_law_nd(X, P[b])) - np.log(y))) ** 2)
+        assert cost == pytest.approx(2 * ref.cost, rel=1e-5)
+
+
+def test_reliability_verdicts():
+    rules = ReliabilityRules()
+    ladder = synthetic_ladder(3)
+    law = make_law("two-step", TASK).fit(ladder)
+    row = pd.Series({"acc_pred": 0.7, "acc_lo": 0.65, "acc_hi": 0.75})
+    signal = ladder_signal(law, ladder, rules)
+    assert signal["snr"] > rules.min_signal_to_noise
+    assert assess_reliability(row, signal, 0.01, rules)[0] == "reliable"
+    verdict, reason = assess_reliability(row, signal, 0.08, rules)
+    assert verdict == "unreliable" and "backtest error 8.0" in reason
+    gap = pd.Series({"acc_pred": 0.7, "acc_lo": 0.6, "acc_hi": 0.8, "member_gap": 0.06, "member_gap_z": 3.0})
+    assert assess_reliability(gap, signal, 0.01, rules)[0] == "unreliable"
+    flat = synthetic_ladder(3, flat_acc=0.26)
+    flat_law = make_law("two-step", TASK).fit(flat)
+    flat_signal = ladder_signal(flat_law, flat, rules)
+    verdict, reason = assess_reliability(row, flat_signal, 0.01, rules)
+    assert verdict == "noisy" and "chance" in reason
+
+
+def test_predict_json_carries_interval_and_reliability(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    spec = Path(__file__).resolve().parents[1] / "specs" / "olmo-paper.toml"
+    out = subprocess.run([sys.executable, "-m", "taskladder.cli", "predict", str(spec), "--json", "--tasks", "piqa",
+                          "--bootstrap", "50"], capture_output=True, text=True, check=True)
+    rows = json.loads(out.stdout)["predictions"]
+    assert len(rows) == 2
+    for row in rows:
+        assert {"acc_lo", "acc_hi", "level", "reliability"} <= set(row)
+        assert row["acc_lo"] <= row["acc_pred"] <= row["acc_hi"] and row["level"] == 0.9
+        assert row["reliability"] in ("reliable", "noisy", "unreliable")
