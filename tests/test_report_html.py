@@ -1,0 +1,221 @@
+"""The HTML report: its sections, cards and figures, the numbers it shows, and how it degrades
+when the predictions carry no intervals or reliability verdict. (The browser test is
+tests/test_report_browser.py.)"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from synthetic import write_synthetic_ladder
+from taskladder.cli import main
+from taskladder.fit.selection import Selection
+from taskladder.io.spec import load_spec, parse_target
+from taskladder.ladder import load_ladder
+from taskladder.predict import predict_ladder
+from taskladder.report.html import build_report
+from taskladder.report.task_figures import FigureContext, chained_panel, step1_panel, step1_residuals, step2_residuals
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class _Page(HTMLParser):
+    """Collect what the checks need: section ids, task cards, images, external references, headers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: list[str] = []
+        self.cards: list[str] = []
+        self.images: list[dict] = []
+        self.urls: list[str] = []
+        self.tags: set[str] = set()
+        self.headers: list[str] = []
+        self._in_th = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.add(tag)
+        if tag == "section" and "section" in (attrs.get("class") or "").split():
+            self.sections.append(attrs["id"])
+        if tag == "section" and "data-task" in attrs:
+            self.cards.append(attrs["data-task"])
+        if tag == "img":
+            self.images.append(attrs)
+        for key in ("src", "href"):
+            if key in attrs and not attrs[key].startswith(("#", "data:")):
+                self.urls.append(attrs[key])
+        self._in_th = tag == "th"
+
+    def handle_data(self, data):
+        if self._in_th and data.strip():
+            self.headers.append(data.strip())
+
+    def handle_endtag(self, tag):
+        if tag == "th":
+            self._in_th = False
+
+
+def _parse(html: str) -> _Page:
+    page = _Page()
+    page.feed(html)
+    return page
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    spec = write_synthetic_ladder(tmp_path_factory.mktemp("ladder"), noise=0.01, tasks=("hellaswag", "piqa"))
+    ladder = load_ladder(spec)
+    result = predict_ladder(ladder, tasks=["hellaswag", "piqa"], intervals=True, n_bootstrap=40,
+                            reliability=True)
+    return ladder, result
+
+
+@pytest.fixture(scope="module")
+def synthetic_html(synthetic):
+    ladder, result = synthetic
+    return build_report(ladder, result=result)
+
+
+def test_sections_cards_and_embedded_figures(synthetic, synthetic_html):
+    ladder, result = synthetic
+    page = _parse(synthetic_html)
+    assert page.sections == ["summary", "ladder", "tasks", "backtest", "diagnostics", "provenance"]
+    assert page.cards == ["hellaswag", "piqa"]
+    assert page.urls == [] and not page.tags & {"script", "link", "iframe"}   # nothing from the network
+    # per card: step 1, step 2, chained of the ensemble, step 1 and step 2 of its C4 member;
+    # plus the overview and one residual figure per member and task
+    assert len(page.images) == 1 + 2 * 5 + 2 * 2
+    for img in page.images:
+        assert img["src"].startswith("data:image/png;base64,")
+        png = base64.b64decode(img["src"].split(",", 1)[1])
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        assert struct.unpack(">II", png[16:24]) == (int(img["width"]), int(img["height"]))
+        assert img["alt"]
+    for header in ("Interval", "Reliability", "Actual", "Fit status", "N (params)", "D (tokens)", "Compute (FLOPs)"):
+        assert header in page.headers
+
+
+def test_numbers_shown_are_the_predictions(synthetic, synthetic_html):
+    ladder, result = synthetic
+    for _, p in result.predictions.iterrows():
+        assert f"<b>{100 * p['acc_pred']:.1f}%</b>" in synthetic_html
+        assert f"{100 * p['acc_lo']:.1f}% – {100 * p['acc_hi']:.1f}%" in synthetic_html
+        assert f"{100 * p['acc_actual']:.1f}%" in synthetic_html
+        assert f">{p['reliability']}<" in synthetic_html
+    # Ladder cost: no FLOPs per token in this spec, so compute is 6 N D; share of the target's, in %.
+    train = sum(6.0 * r.n_params * r.final_tokens for r in ladder.train_runs)
+    target = ladder.targets[0]
+    assert f"<b>{100 * train / (6.0 * target.n_params * target.final_tokens):.2f}</b>" in synthetic_html
+    assert "≈ 6ND" in synthetic_html or "(≈ 6ND)" in synthetic_html
+    known = result.predictions["abs_error"]
+    assert f"{100 * known.mean():.2f}<span class=kpi-unit> points</span>" in synthetic_html
+
+
+def test_provenance_holds_version_settings_and_checksums(synthetic, synthetic_html):
+    import hashlib
+
+    from taskladder import __version__
+
+    ladder, _ = synthetic
+    assert f"taskladder {__version__}" in synthetic_html
+    first = next(iter(ladder.runs.values()))
+    digest = hashlib.sha256(Path(first.spec.file).read_bytes()).hexdigest()
+    assert digest[:16] in synthetic_html and digest in synthetic_html    # table (short) and JSON (full)
+    assert "moving_avg = 5, skip_fraction = 0.1" in synthetic_html
+
+
+def test_without_intervals_or_backtest_the_report_leaves_them_out(synthetic):
+    ladder, _ = synthetic
+    result = predict_ladder(ladder, tasks=["hellaswag"], variant="two-step", intervals=False, reliability=False)
+    assert "acc_lo" not in result.predictions
+    html = build_report(ladder, result=result, backtest=False)
+    page = _parse(html)
+    assert "Interval" not in page.headers and "Reliability" not in page.headers
+    assert "backtest" not in page.sections
+    assert page.cards == ["hellaswag"]
+    assert len(page.images) == 1 + 3 + 1          # overview, three figures, residuals
+
+
+def test_one_fit_variant_and_a_target_without_data(tmp_path):
+    spec = load_spec(write_synthetic_ladder(tmp_path, tasks=("piqa",), target=None))
+    ladder = load_ladder(spec.with_targets([parse_target("big:7000000000:4T")]))
+    html = build_report(ladder, tasks=["piqa"], variant="single-step", intervals=False, reliability=False,
+                        backtest=False)
+    page = _parse(html)
+    assert page.cards == ["piqa"]
+    assert "no actual to compare" in html
+    assert "One fit" in html and "Acc(N, D) = " in html and "sigmoid(" in html
+
+
+def test_residuals_and_figure_data_match_the_fits(tmp_path):
+    ladder = load_ladder(write_synthetic_ladder(tmp_path, noise=0.0, tasks=("hellaswag",)))
+    # No smoothing (a moving average of a curved sigmoid is not on the sigmoid).
+    result = predict_ladder(ladder, tasks=["hellaswag"], variant="ensemble",
+                            selection=Selection(moving_avg=1, skip_fraction=0.1))
+    law = result.laws["hellaswag"]
+    for member in law.members_:
+        # Noise-free data from the fitted forms: every residual vanishes.
+        assert np.max(np.abs(step1_residuals(member)["rel_residual"])) < 1e-5
+        assert np.max(np.abs(step2_residuals(member)["residual"])) < 1e-4
+    ctx = FigureContext.build(ladder, result.predictions)
+    step1 = step1_panel(law.members_[0], ctx).data
+    train = step1[step1["series"] == "train run"]
+    np.testing.assert_allclose(train["value"], law.members_[0].step1_data_["y"])
+    chained = chained_panel(law, ctx).data
+    fit = chained[(chained["series"] == "fit") & (chained["n_params"] == 7e9)].iloc[60]
+    by_hand = np.mean([m.predict_accuracy(m.predict_task_loss(7e9, fit["tokens"]))[0] for m in law.members_])
+    assert fit["accuracy"] == pytest.approx(by_hand, rel=1e-12)
+    predicted = chained[chained["series"] == "target-7B predicted"]["accuracy"].iloc[0]
+    assert predicted == pytest.approx(result.predictions["acc_pred"].iloc[0])
+
+
+@pytest.mark.shared_data
+def test_report_on_the_paper_spec(olmo_data):
+    from taskladder.sizes import get_size
+
+    ladder = load_ladder(REPO / "specs" / "olmo-paper.toml")
+    result = predict_ladder(ladder, tasks=["arc_easy"], mode="paper")
+    html = build_report(ladder, result=result, backtest=False)
+    page = _parse(html)
+    assert page.cards == ["arc_easy"]
+    for _, p in result.predictions.iterrows():
+        assert f"<b>{100 * p['acc_pred']:.1f}%</b>" in html
+    # The paper's ladder costs 3.58 % of 7B-4T's compute and 1.53 % of 13B-5T's (FLOPs per token
+    # from the architectures, D from each run's last row).
+    train = sum(get_size(r.spec.size).flops_per_token * r.final_tokens for r in ladder.train_runs)
+    for target, size in (("7B-4T", "7B"), ("13B-5T", "13B")):
+        share = 100 * train / (get_size(size).flops_per_token * ladder.runs[target].final_tokens)
+        assert f"<b>{share:.2f}</b>" in html
+    assert round(100 * train / (get_size("7B").flops_per_token * 3945065873408), 2) == 3.58
+
+
+def test_cli_writes_report_and_config_atomically(tmp_path, capsys):
+    spec = write_synthetic_ladder(tmp_path, tasks=("piqa",))
+    out = tmp_path / "out" / "r.html"
+    assert main(["report", str(spec), "--tasks", "piqa", "--bootstrap", "20", "--no-backtest", "-o", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().err
+    html = out.read_text()
+    assert html.startswith("<!DOCTYPE html>") and _parse(html).cards == ["piqa"]
+    config = json.loads((tmp_path / "out" / "r.config.json").read_text())
+    assert config["variant"] == "ensemble" and config["tasks"] == ["piqa"] and config["bootstrap"] == 20
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []
+    assert main(["report", str(spec), "-o", str(tmp_path / "r.txt")]) == 2
+    assert "ending in .html" in capsys.readouterr().err
+
+
+MICRO = REPO / "src" / "taskladder" / "data" / "micro"
+
+
+@pytest.mark.skipif(not any(MICRO.glob("*.toml")) if MICRO.is_dir() else True,
+                    reason=f"no embedded micro-ladder spec in {MICRO}")
+def test_report_on_the_embedded_micro_ladder():
+    spec = sorted(MICRO.glob("*.toml"))[0]
+    html = build_report(spec, tasks=None, n_bootstrap=20)
+    page = _parse(html)
+    assert page.cards and len(page.images) > len(page.cards)
