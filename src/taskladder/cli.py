@@ -21,6 +21,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("predict", "predict", "fit a ladder spec and predict every target's task accuracy"),
     ("report", "report", "fit a ladder spec and write a self-contained HTML report with figures"),
     ("import", "import_", "bring your own results: W&B histories or a tidy CSV -> ladder files and spec"),
+    ("backtest", "backtest", "compare laws by holding out the ladder's largest rung (error and interval coverage)"),
     ("paper", "paper", "reproduce the paper's tables and figures on the OLMo ladder data"),
     ("variance", "variance", "checkpoint-to-checkpoint noise of task loss and accuracy"),
     ("compute-error", "compute_error", "prediction error as the ladder grows (by N, token multiple, FLOPs)"),

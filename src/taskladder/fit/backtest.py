@@ -79,7 +79,7 @@ def backtest(ladder: Ladder, tasks: Sequence[Task], *, variants: Sequence[str] =
                         if intervals:
                             from .uncertainty import add_intervals
 
-                            pred = add_intervals(law, sub, held, pred, level=level, n_bootstrap=n_bootstrap,
+                            pred = add_intervals(law, sub, held, pred, levels=(level,), n_bootstrap=n_bootstrap,
                                                  seed=seed)
                         pred["status"] = "ok"
                     except TaskLadderError as exc:

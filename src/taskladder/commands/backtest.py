@@ -1,0 +1,81 @@
+"""Backtest laws on the ladder itself: hold out the largest rung (every run of the largest size;
+likewise every run of the largest token multiple), fit on the rest, predict the held-out runs,
+and report per task and per law the mean absolute error and the share of held-out actuals inside
+the prediction intervals (coverage). This is how laws and settings are compared; the real targets
+are never used for it.
+
+Examples:
+  taskladder backtest specs/olmo-paper.toml
+  taskladder backtest specs/olmo-paper.toml --variants two-step,two-step-c4,ensemble --methods default,paper
+  taskladder backtest spec.toml --tasks hellaswag --bootstrap 1000 -o backtest-out/
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..variants import VARIANT_HELP
+
+    parser.add_argument("spec", type=Path, help="ladder spec (TOML); its targets are ignored")
+    parser.add_argument("--variants", default=",".join(VARIANT_HELP),
+                        help="comma-separated laws to compare (default: all: %(default)s)")
+    parser.add_argument("--methods", default="default", help="comma-separated: default, paper (default: %(default)s)")
+    parser.add_argument("--holdouts", default="largest_size,largest_multiple",
+                        help="comma-separated holdouts (default: %(default)s)")
+    parser.add_argument("--tasks", default=None, help="comma-separated tasks or 'all' (default: the paper's eight)")
+    parser.add_argument("--level", type=float, default=0.9, help="interval level for coverage (default: %(default)s)")
+    parser.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples per fit (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
+    parser.add_argument("--format", choices=["text", "csv", "json", "markdown", "latex"], default="text")
+    parser.add_argument("--per-task", action="store_true", help="print the per-task table, not only the summary")
+    parser.add_argument("-o", "--output", type=Path, default=None, metavar="DIR",
+                        help="write backtest_predictions.csv, backtest_by_task.csv and backtest_summary.csv here")
+
+
+def summary_by_law(by_task):
+    """Mean over tasks and holdouts of each law's error and coverage."""
+    import pandas as pd
+
+    agg = {"mae_points": "mean", "max_error_points": "max", "n_missing": "sum"}
+    if "coverage" in by_task:
+        agg["coverage"] = "mean"
+    table = by_task.groupby(["variant", "method"], sort=False).agg(agg).reset_index()
+    per_holdout = by_task.pivot_table(index=["variant", "method"], columns="holdout", values="mae_points",
+                                      aggfunc="mean", sort=False)
+    per_holdout.columns = [f"mae_{c}" for c in per_holdout.columns]
+    return table.merge(per_holdout.reset_index(), on=["variant", "method"]).sort_values("mae_points").reset_index(
+        drop=True) if not table.empty else pd.DataFrame()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..fit.backtest import HOLDOUTS, backtest, summarize_backtest
+    from ..ladder import load_ladder
+    from ..predict import VARIANTS
+    from ..report.tables import render_table, write_table
+    from ..tasks import get_tasks
+
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    holdouts = [h.strip() for h in args.holdouts.split(",") if h.strip()]
+    for name, values, allowed in (("variant", variants, VARIANTS), ("method", methods, ("default", "paper")),
+                                  ("holdout", holdouts, HOLDOUTS)):
+        unknown = [v for v in values if v not in allowed]
+        if unknown:
+            raise ConfigError(f"unknown {name}(s) {', '.join(unknown)}; known: {', '.join(allowed)}")
+    ladder = load_ladder(args.spec)
+    table = backtest(ladder, get_tasks(args.tasks), variants=variants, modes=methods, holdouts=holdouts,
+                     intervals=True, level=args.level, n_bootstrap=args.bootstrap, seed=args.seed)
+    by_task = summarize_backtest(table)
+    summary = summary_by_law(by_task)
+    if args.per_task:
+        print(render_table(by_task, args.format, digits=3), end="")
+    print(render_table(summary, args.format, digits=3), end="")
+    if args.output is not None:
+        write_table(table, args.output / "backtest_predictions.csv")
+        write_table(by_task, args.output / "backtest_by_task.csv")
+        write_table(summary, args.output / "backtest_summary.csv")
+    return 0
