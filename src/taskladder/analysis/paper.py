@@ -143,11 +143,16 @@ def reproduce(data_dir: str | Path, *, compute_error: bool = True) -> PaperResul
                         results.comparisons[name] = comparison
     results.tables["variants"] = pd.DataFrame(summary)
 
-    paper_pred = results.predictions["two-step/paper"].predictions
-    default_pred = results.predictions["two-step/default"].predictions
-    side = paper_pred[["target", "task", "acc_actual", "acc_pred", "abs_error", "step1_status"]].merge(
-        default_pred[["target", "task", "acc_pred", "abs_error", "step1_status", "step2_status"]],
-        on=["target", "task"], suffixes=("_paper", "_default"))
+    # The paper's method beside the default (ensemble) and the default fit of the paper's law.
+    keys = ["target", "task"]
+    side = results.predictions["two-step/paper"].predictions[keys + ["acc_actual", "acc_pred", "abs_error",
+                                                                      "step1_status"]]
+    side = side.rename(columns={"acc_pred": "acc_pred_paper", "abs_error": "abs_error_paper",
+                                "step1_status": "step1_status_paper"})
+    for key, label in (("two-step/default", "two_step_default"), ("ensemble/default", "ensemble_default")):
+        other = results.predictions[key].predictions[keys + ["acc_pred", "abs_error", "step1_status"]]
+        side = side.merge(other.rename(columns={"acc_pred": f"acc_pred_{label}", "abs_error": f"abs_error_{label}",
+                                                "step1_status": f"step1_status_{label}"}), on=keys)
     results.tables["paper_vs_default"] = side
 
     # Variance analysis on the 1.3B-10xC run (10 tasks, last 10 checkpoints).

@@ -1,0 +1,52 @@
+"""Prediction quality on the paper's real targets (7B-4T, 13B-5T) with the default method.
+
+The targets are a test set: nothing in the default method was tuned on them (the law was chosen
+by `taskladder backtest`, see docs/backtests.md). Prints a Markdown table per target:
+prediction, 90 % interval, actual, absolute error and reliability verdict, plus the summary
+figures (mean absolute error, actuals inside their intervals, misses above 5 points and whether
+they were marked unreliable), next to the paper method's errors.
+
+Usage: OPENBLAS_NUM_THREADS=1 python benchmarks/quality_olmo.py [--bootstrap 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "olmo-ladder")
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    args = parser.parse_args()
+
+    from taskladder.analysis.paper import paper_spec
+    from taskladder.ladder import load_ladder
+    from taskladder.predict import predict_ladder
+    from taskladder.tasks import get_task
+
+    ladder = load_ladder(paper_spec(args.data))
+    default = predict_ladder(ladder, intervals=True, reliability=True, n_bootstrap=args.bootstrap).predictions
+    paper = predict_ladder(ladder, mode="paper").predictions
+    for target, group in default.groupby("target", sort=False):
+        print(f"\n**{target}** (default method: {group['variant'].iloc[0]})\n")
+        print("| task | prediction | 90 % interval | actual | abs. error | reliability |")
+        print("|---|---:|---:|---:|---:|---|")
+        for _, p in group.iterrows():
+            print(f"| {get_task(p['task']).display_name} | {100 * p['acc_pred']:.1f} | "
+                  f"{100 * p['acc_lo']:.1f}–{100 * p['acc_hi']:.1f} | {100 * p['acc_actual']:.1f} | "
+                  f"{100 * p['abs_error']:.1f} | {p['reliability']} |")
+        inside = ((group["acc_actual"] >= group["acc_lo"]) & (group["acc_actual"] <= group["acc_hi"])).sum()
+        big = group[group["abs_error"] > 0.05]
+        flagged = (big["reliability"] == "unreliable").sum()
+        paper_mae = 100 * paper.loc[paper["target"] == target, "abs_error"].mean()
+        print(f"\nmean absolute error {100 * group['abs_error'].mean():.2f} points (paper method {paper_mae:.2f}); "
+              f"{inside} of {len(group)} actuals inside the 90 % intervals; "
+              f"{len(big)} task(s) missed by more than 5 points, {flagged} of them marked unreliable")
+
+
+if __name__ == "__main__":
+    main()
