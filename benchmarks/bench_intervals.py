@@ -1,0 +1,45 @@
+"""Speed of the prediction intervals: 1,000 bootstrap resamples for 8 tasks and 2 targets.
+
+The default law is an ensemble of two two-step laws, so each task refits 2 × 1,000 resamples of
+both steps (batched Levenberg-Marquardt). Prints the median CPU time of several repetitions
+(goal: under 10 s on this 2-core machine).
+
+Usage: OPENBLAS_NUM_THREADS=1 python benchmarks/bench_intervals.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "olmo-ladder")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    args = parser.parse_args()
+
+    from taskladder.analysis.paper import paper_spec
+    from taskladder.ladder import load_ladder
+    from taskladder.predict import predict_ladder
+
+    ladder = load_ladder(paper_spec(args.data))
+    predict_ladder(ladder)
+    for variant in ("ensemble", "two-step"):
+        cpu, wall = [], []
+        for _ in range(args.repeats):
+            c0, w0 = time.process_time(), time.perf_counter()
+            predict_ladder(ladder, variant=variant, intervals=True, n_bootstrap=args.bootstrap)
+            cpu.append(time.process_time() - c0)
+            wall.append(time.perf_counter() - w0)
+        print(f"{variant:9s} {args.bootstrap} resamples x 8 tasks x 2 targets: CPU {statistics.median(cpu):.2f} s, "
+              f"wall {statistics.median(wall):.2f} s (median of {args.repeats})   goal < 10 s")
+
+
+if __name__ == "__main__":
+    main()
