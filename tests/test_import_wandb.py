@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fixtures.make_fixtures import ARC_SCALE, ARC_SIGMOID
 from synthetic import BATCH_TOKENS, sigmoid_acc, step1_loss
 from taskladder.cli import main
 from taskladder.errors import ConfigError, DataError
@@ -58,8 +59,9 @@ def test_history_csvs_become_ladder_runs_with_known_values(tmp_path):
     np.testing.assert_array_equal(tokens, run.frame["_step"].to_numpy() * BATCH_TOKENS)
     loss = step1_loss(300_000_000, tokens)
     np.testing.assert_allclose(run.frame["eval/downstream_bpb/hellaswag_val_rc_5shot_bpb"], loss, atol=1e-6)
-    np.testing.assert_allclose(run.frame["eval/downstream/arc_easy_test_rc_5shot_len_norm"], sigmoid_acc(loss),
-                               atol=1e-6)
+    np.testing.assert_allclose(run.frame["eval/downstream_bpb/arc_easy_test_rc_5shot_bpb"], ARC_SCALE * loss, atol=1e-6)
+    np.testing.assert_allclose(run.frame["eval/downstream/arc_easy_test_rc_5shot_len_norm"],
+                               sigmoid_acc(ARC_SCALE * loss, ARC_SIGMOID), atol=1e-6)
     np.testing.assert_allclose(run.frame[C4_LOSS_COLUMN], loss, atol=1e-6)
     assert by_name["target-7B"].role == "target"
     ladder = load_ladder(write_ladder(runs, tmp_path, name="wb"))
