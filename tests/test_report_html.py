@@ -219,3 +219,20 @@ def test_report_on_the_embedded_micro_ladder():
     html = build_report(spec, tasks=None, n_bootstrap=20)
     page = _parse(html)
     assert page.cards and len(page.images) > len(page.cards)
+
+
+def test_each_size_has_one_colour_in_every_figure_and_in_the_legend(synthetic, synthetic_html):
+    from matplotlib.colors import to_hex
+
+    ladder, result = synthetic
+    ctx = FigureContext.build(ladder, result.predictions)
+    sizes = sorted({float(r.n_params) for r in ladder.runs.values()})
+    assert sorted(ctx.colors) == sizes and len({to_hex(c) for c in ctx.colors.values()}) == len(sizes)
+    for n in sizes:
+        assert f"background:{to_hex(ctx.colors[n])}" in synthetic_html
+    law = result.laws["hellaswag"]
+    for panel in (step1_panel(law.members_[0], ctx), chained_panel(law, ctx)):
+        ax = panel.figure.axes[0]
+        drawn = {to_hex(line.get_color()) for line in ax.lines if line.get_linestyle() == "-"}
+        assert drawn == {to_hex(ctx.colors[n]) for n in sizes}
+        assert "tokens D" in ax.get_xlabel() and ("bits per byte" in ax.get_ylabel() or "%" in ax.get_ylabel())

@@ -50,7 +50,7 @@ from ..ladder import Ladder, RunData, load_ladder
 from ..tasks import Task, get_task
 from .styles import REPORT_CSS
 from .tables import to_jsonable
-from .task_figures import (FEATURE_SHORT, FigureContext, Panel, accuracy_panel, chained_panel, feature_label, format_count,
+from .task_figures import (FEATURE_SHORT, FigureContext, Panel, accuracy_panel, chained_panel, format_count,
                            overview_panel, png_bytes, residuals_panel, step1_panel, step1_residuals, step2_panel,
                            step2_residuals)
 
