@@ -90,3 +90,11 @@ def test_every_command_has_a_section_in_the_reference():
     text = (DOCS / "cli.md").read_text(encoding="utf-8")
     for name, _, _ in COMMANDS:
         assert f"## `taskladder {name}`" in text
+
+
+def test_links_between_docs_resolve():
+    for name in ("user-guide.md", "api-example.md", "cli.md"):
+        text = (DOCS / name).read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+            if "://" not in target:
+                assert (DOCS / target).exists(), f"docs/{name} links to {target}, which does not exist"
