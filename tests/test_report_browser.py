@@ -142,7 +142,7 @@ def test_paper_report_in_chromium(browser, olmo_data, tmp_path):
     html = build_report(REPO / "specs" / "olmo-paper.toml", tasks=tasks, n_bootstrap=50)
     path = atomic_write_text(tmp_path / "paper.html", html)
     shown = _check(browser, path, tasks, "paper")
-    assert shown["cards"] == 2 and shown["images"] == 1 + 2 * 5 + 2 * 2
+    assert shown["cards"] == 2 and shown["images"] == 1 + 2 * 6 + 2 * 2
     assert (OUTPUT / "paper-full.png").stat().st_size > 10_000
 
 
@@ -152,7 +152,7 @@ def test_synthetic_report_in_chromium(browser, tmp_path):
     html = build_report(spec, tasks=tasks, variant="two-step", n_bootstrap=40)
     path = atomic_write_text(tmp_path / "synthetic.html", html)
     shown = _check(browser, path, tasks, "synthetic")
-    assert shown["images"] == 1 + 3 * 3 + 3
+    assert shown["images"] == 1 + 3 * 4 + 3
 
 
 def test_the_checks_catch_a_broken_page(browser, tmp_path):

@@ -88,9 +88,9 @@ def test_sections_cards_and_embedded_figures(synthetic, synthetic_html):
     assert page.sections == ["summary", "ladder", "tasks", "backtest", "diagnostics", "provenance"]
     assert page.cards == ["hellaswag", "piqa"]
     assert page.urls == [] and not page.tags & {"script", "link", "iframe"}   # nothing from the network
-    # per card: step 1, step 2, chained of the ensemble, step 1 and step 2 of its C4 member;
-    # plus the overview and one residual figure per member and task
-    assert len(page.images) == 1 + 2 * 5 + 2 * 2
+    # per card: chained and targets-up-close of the ensemble, step 1 and step 2 of each of its two
+    # members; plus the overview and one residual figure per member and task
+    assert len(page.images) == 1 + 2 * 6 + 2 * 2
     for img in page.images:
         assert img["src"].startswith("data:image/png;base64,")
         png = base64.b64decode(img["src"].split(",", 1)[1])
@@ -139,7 +139,7 @@ def test_without_intervals_or_backtest_the_report_leaves_them_out(synthetic):
     assert "Interval" not in page.headers and "Reliability" not in page.headers
     assert "backtest" not in page.sections
     assert page.cards == ["hellaswag"]
-    assert len(page.images) == 1 + 3 + 1          # overview, three figures, residuals
+    assert len(page.images) == 1 + 4 + 1          # overview, four figures, residuals
 
 
 def test_one_fit_variant_and_a_target_without_data(tmp_path):
@@ -236,3 +236,20 @@ def test_each_size_has_one_colour_in_every_figure_and_in_the_legend(synthetic, s
         drawn = {to_hex(line.get_color()) for line in ax.lines if line.get_linestyle() == "-"}
         assert drawn == {to_hex(ctx.colors[n]) for n in sizes}
         assert "tokens D" in ax.get_xlabel() and ("bits per byte" in ax.get_ylabel() or "%" in ax.get_ylabel())
+
+
+def test_targets_panel_shows_prediction_interval_actual_and_each_member(synthetic):
+    from taskladder.report.task_figures import targets_panel
+
+    ladder, result = synthetic
+    ctx = FigureContext.build(ladder, result.predictions)
+    law = result.laws["piqa"]
+    data = targets_panel(law, ctx).data
+    p = result.predictions[result.predictions["task"] == "piqa"].iloc[0]
+    assert data[data["series"] == "predicted"]["accuracy"].iloc[0] == p["acc_pred"]
+    assert data[data["series"] == "actual"]["accuracy"].iloc[0] == p["acc_actual"]
+    widest = data[data["series"] == "interval widest"].iloc[0]
+    assert (widest["accuracy"], widest["accuracy_high"]) == (p["acc_lo"], p["acc_hi"])
+    members = data[data["series"].str.startswith("member")]["accuracy"].to_numpy()
+    # The ensemble's prediction is the mean of its members' predictions.
+    assert len(members) == 2 and np.mean(members) == pytest.approx(p["acc_pred"], rel=1e-12)

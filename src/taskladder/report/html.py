@@ -52,7 +52,7 @@ from .styles import REPORT_CSS
 from .tables import to_jsonable
 from .task_figures import (FEATURE_SHORT, FigureContext, Panel, accuracy_panel, chained_panel, format_count,
                            overview_panel, png_bytes, residuals_panel, step1_panel, step1_residuals, step2_panel,
-                           step2_residuals)
+                           step2_residuals, targets_panel)
 
 __all__ = ["build_report", "report_config", "INTERVAL_COLUMNS"]
 
@@ -358,18 +358,26 @@ def _task_card(task: Task, law, ctx: FigureContext, *, dpi: int) -> str:
         ensemble = len(_members(law)) > 1 or not isinstance(law, TwoStepLaw)
         primary, others = members[0], members[1:]
         short = FEATURE_SHORT.get(primary.feature, primary.feature)
+        targets = targets_panel(law, ctx)
+        figures += [
+            _figure(chained_panel(law, ctx), alt=f"{task.display_name}: chained prediction against tokens",
+                    caption=("<b>Chained</b>: step 2 of step 1 per model size; ● train runs' final accuracy."
+                             if not ensemble else
+                             f"<b>Chained</b>: mean of the {len(members)} laws' step 2 of step 1 (the "
+                             "prediction); ● train runs' final accuracy."), dpi=dpi)]
+        if targets is not None:
+            figures.append(_figure(targets, alt=f"{task.display_name}: the targets' predictions up close",
+                                   caption="<b>Targets up close</b>: ✕ prediction with its intervals (thick: "
+                                           "narrowest level, thin: widest), ★ actual"
+                                           + ("; hollow: each law of the ensemble alone." if ensemble else "."),
+                                   dpi=dpi))
         figures += [
             _figure(step1_panel(primary, ctx), alt=f"{task.display_name}: step 1, {short} against tokens",
                     caption=f"<b>Step 1</b> ({_esc(short)}): fitted law per model size; ● train runs.", dpi=dpi),
             _figure(step2_panel(primary, ctx, acc_interval=not ensemble),
                     alt=f"{task.display_name}: step 2, accuracy against {short}",
                     caption=f"<b>Step 2</b> ({_esc(short)}): fitted curve; dots: selected checkpoints; "
-                            "dotted: chance.", dpi=dpi),
-            _figure(chained_panel(law, ctx), alt=f"{task.display_name}: chained prediction against tokens",
-                    caption=("<b>Chained</b>: step 2 of step 1 per model size; ● train runs' final accuracy."
-                             if not ensemble else
-                             f"<b>Chained</b>: mean of the {len(members)} laws' step 2 of step 1 (the "
-                             "prediction); ● train runs' final accuracy."), dpi=dpi)]
+                            "dotted: chance.", dpi=dpi)]
         for member in others:
             other = FEATURE_SHORT.get(member.feature, member.feature)
             figures += [
@@ -383,6 +391,11 @@ def _task_card(task: Task, law, ctx: FigureContext, *, dpi: int) -> str:
         figures.append(_figure(accuracy_panel(law, ctx), alt=f"{task.display_name}: accuracy against tokens",
                                caption="<b>One fit</b> from (N, D) to accuracy per model size; ● train runs' "
                                        "final accuracy.", dpi=dpi))
+        targets = targets_panel(law, ctx)
+        if targets is not None:
+            figures.append(_figure(targets, alt=f"{task.display_name}: the targets' predictions up close",
+                                   caption="<b>Targets up close</b>: ✕ prediction with its intervals, ★ actual.",
+                                   dpi=dpi))
     return (f'<section class="card task-card" id="task-{_esc(task.name)}" data-task="{_esc(task.name)}">'
             f'{title}{table}<div class="figures">{"".join(figures)}</div></section>')
 

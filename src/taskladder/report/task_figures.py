@@ -23,7 +23,7 @@ import pandas as pd
 from ..ladder import Ladder
 from .figures import size_colors
 
-__all__ = ["Panel", "FigureContext", "step1_panel", "step2_panel", "chained_panel", "accuracy_panel",
+__all__ = ["Panel", "FigureContext", "step1_panel", "step2_panel", "chained_panel", "targets_panel", "accuracy_panel",
            "residuals_panel", "overview_panel", "step1_residuals", "step2_residuals", "feature_label",
            "format_count", "png_bytes"]
 
@@ -398,6 +398,91 @@ def chained_panel(law, ctx: FigureContext) -> Panel:
     title = ("Chained: (N, D) → accuracy" if not members
              else f"Chained: mean of {len(members)} laws")
     return _accuracy_vs_tokens(law, ctx, lambda n, grid: _chained_curve(law, ctx, n, grid), title)
+
+
+@_styled
+def targets_panel(law, ctx: FigureContext) -> Panel | None:
+    """The targets up close: each target size's chained curve around its D, the prediction (✕)
+    with its intervals (thick: the narrowest level, thin: the widest), the actual (★) and, for an
+    ensemble, each member's own prediction (hollow markers) to show how far they disagree.
+
+    ``None`` when the task has no target with a prediction.
+    """
+    name = law.task.name
+    sub = ctx.task_predictions(name)
+    sub = sub[[_finite(v) for v in sub["acc_pred"]]]
+    if sub.empty:
+        return None
+    members = getattr(law, "members_", None) or []
+    d_lo, d_hi = float(sub["tokens"].min()) / 3, float(sub["tokens"].max()) * 1.5
+    grid = np.geomspace(d_lo, d_hi, 60)
+    fig, (ax,) = _new_axes()
+    rows: list[dict] = []
+    ys: list[float] = []
+    levels = sorted({int(c[7:]) for c in sub.columns if c.startswith("acc_lo_") and c[7:].isdigit()})
+    widest = round(100 * float(sub["level"].iloc[0])) if "level" in sub and _finite(sub["level"].iloc[0]) else None
+    narrow = [lv for lv in levels if lv != widest][:1]
+    for k, (_, p) in enumerate(sub.iterrows()):
+        color = ctx.color(p["n_params"])
+        curve = _chained_curve(law, ctx, float(p["n_params"]), grid) if members or hasattr(law, "step1_") else None
+        if curve is None and hasattr(law, "fit_"):
+            curve = law.fit_.predict(np.column_stack([np.full_like(grid, p["n_params"]), grid]))
+        if curve is not None:
+            ax.plot(grid, 100 * curve, color=color, lw=1.4)
+            ys += list(100 * curve)
+            rows += [{"task": name, "target": p["target"], "series": "fit", "tokens": d, "accuracy": v}
+                     for d, v in zip(grid, curve)]
+        x = float(p["tokens"])
+        y = 100 * float(p["acc_pred"])
+        for level, width in ((narrow[0], 5) if narrow else (None, 0), (None, 1.6)):
+            low, high = (f"acc_lo_{level}", f"acc_hi_{level}") if level is not None else ("acc_lo", "acc_hi")
+            interval = _interval(p, low, high)
+            if interval is not None and width:
+                ax.errorbar([x], [y], yerr=[[y - 100 * interval[0]], [100 * interval[1] - y]], fmt="none",
+                            ecolor=color, elinewidth=width, capsize=0 if width > 2 else 4, alpha=0.45 if width > 2 else 1,
+                            zorder=4)
+                ys += [100 * interval[0], 100 * interval[1]]
+                rows.append({"task": name, "target": p["target"], "series": f"interval {level or 'widest'}",
+                             "tokens": x, "accuracy": interval[0], "accuracy_high": interval[1]})
+        ax.scatter([x], [y], marker="X", color=color, s=70, edgecolors="black", linewidths=0.5, zorder=6)
+        ys.append(y)
+        rows.append({"task": name, "target": p["target"], "series": "predicted", "tokens": x, "accuracy": p["acc_pred"]})
+        for j, member in enumerate(members):
+            run = ctx.ladder.runs.get(p["target"])
+            flops = run.spec.flops_per_token if run is not None else None
+            if not (_usable(member.step1_, member.mode) and _usable(member.step2_, member.mode)):
+                continue
+            acc = float(member.predict_accuracy(member.predict_task_loss(p["n_params"], x, flops))[0])
+            ax.scatter([x * (1.12 if j else 1 / 1.12)], [100 * acc], marker="o^sD"[j % 4], facecolors="white",
+                       edgecolors=color, s=34, linewidths=1.2, zorder=5)
+            ys.append(100 * acc)
+            rows.append({"task": name, "target": p["target"], "series": f"member {member.feature}", "tokens": x,
+                         "accuracy": acc})
+        if _finite(p["acc_actual"]):
+            _mark_actual(ax, x, 100 * p["acc_actual"], color)
+            ys.append(100 * float(p["acc_actual"]))
+            rows.append({"task": name, "target": p["target"], "series": "actual", "tokens": x,
+                         "accuracy": p["acc_actual"]})
+        ax.annotate(str(p["target"]), (x, y), xytext=(8, -12 if k % 2 else 8), textcoords="offset points",
+                    fontsize=8, color="black", bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
+                                                     "alpha": 0.8}, zorder=7)
+    focus = [v for v in ys if np.isfinite(v)]
+    near = [v for v in focus if abs(v - np.median(focus)) < 25]
+    low, high = min(near), max(near)
+    pad = max(1.0, 0.12 * (high - low))
+    ax.set_ylim(low - pad, high + pad)
+    ax.set_xscale("log")
+    ax.set_xlim(d_lo, d_hi)
+    ax.set_xlabel(TOKENS_LABEL)
+    ax.set_ylabel(ACCURACY_LABEL)
+    ax.set_title("Targets up close")
+    if members:
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], marker="o^sD"[j % 4], ls="", markerfacecolor="white", markeredgecolor="black",
+                          label=f"{FEATURE_SHORT.get(m.feature, m.feature)} law alone") for j, m in enumerate(members)]
+        ax.legend(handles=handles, fontsize=7.5, framealpha=0.8, edgecolor="none", loc="best")
+    return Panel(figure=fig, data=pd.DataFrame(rows))
 
 
 def accuracy_panel(law, ctx: FigureContext) -> Panel:
