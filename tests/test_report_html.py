@@ -253,3 +253,12 @@ def test_targets_panel_shows_prediction_interval_actual_and_each_member(syntheti
     members = data[data["series"].str.startswith("member")]["accuracy"].to_numpy()
     # The ensemble's prediction is the mean of its members' predictions.
     assert len(members) == 2 and np.mean(members) == pytest.approx(p["acc_pred"], rel=1e-12)
+
+
+def test_a_spec_without_target_still_reports_the_fits(tmp_path):
+    ladder = load_ladder(write_synthetic_ladder(tmp_path, tasks=("piqa",), target=None))
+    html = build_report(ladder, tasks=["piqa"], n_bootstrap=20, backtest=False)
+    page = _parse(html)
+    assert page.cards == ["piqa"] and "the spec has no target" in html.lower()
+    assert "No target to predict." in html
+    assert len(page.images) == 1 + 2 * 2 + 2      # chained; step 1 and 2 of both laws; residuals of both
