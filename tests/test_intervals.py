@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from taskladder.analysis.reliability import ReliabilityRules, assess_reliability, ladder_signal
-from taskladder.fit.uncertainty import add_intervals, batched_least_squares
 from taskladder.fit.forms import power_law_nd
+from taskladder.fit.lm import batched_lm
+from taskladder.fit.uncertainty import add_intervals
 from taskladder.io.spec import LadderSpec, RunSpec
 from taskladder.ladder import Ladder, RunData
 from taskladder.predict import make_law, predict_ladder
@@ -94,8 +95,10 @@ def test_batched_solver_matches_weighted_fit():
     weights[1, 4:8] = 2.0
     lower = np.array([-np.inf, -np.inf, 0, 0, 0.0])
     upper = np.array([np.inf, np.inf, 5, 5, np.inf])
-    P, ok = batched_least_squares(power_law_nd, X, y, np.tile(truth, (2, 1)), weights, lower, upper,
-                                  np.ones(5, bool), residual="log", iterations=200)
+    solved = batched_lm(power_law_nd, X, y, np.tile(truth, (2, 1)), lower=lower, upper=upper, weights=weights,
+                        residual="log", max_iter=200)
+    assert solved.converged.all()
+    P = solved.params
     from scipy.optimize import least_squares
 
     for b in range(2):

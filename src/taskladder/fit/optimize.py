@@ -8,9 +8,9 @@ Paper routines (method.md §1.1)
     Used for the sigmoids.
 
 Default routine
-    :func:`fit_least_squares`: least squares (optionally Huber) on log or linear residuals by
-    ``scipy.optimize.least_squares`` (trust-region reflective, analytic Jacobian), run from several
-    starting points; the best converged start wins. Its covariance is ``s² (JᵀJ)⁻¹``.
+    :func:`fit_least_squares`: least squares on log or linear residuals from several starting
+    points at once (batched bounded Levenberg-Marquardt with the analytic Jacobian, :mod:`.lm`);
+    the best converged start wins. Its covariance is ``s² (JᵀJ)⁻¹``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 from scipy import optimize
 
 from .forms import Form
+from .lm import LMResult, batched_lm
 from .result import FitResult
 
 __all__ = ["fit_huber_log_lbfgsb", "fit_curve_fit", "fit_least_squares", "Bounds"]
@@ -137,122 +138,116 @@ def fit_curve_fit(form: Form, X: np.ndarray, y: np.ndarray, p0: Sequence[float],
                      at_bounds=_at_bounds(form, params, bounds), optimizer="curve_fit TRF")
 
 
+def _interior_minpack(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, lower: np.ndarray,
+                      upper: np.ndarray, free: np.ndarray, residual: str):
+    """Fast path: MINPACK's unbounded Levenberg-Marquardt from each start.
+
+    Used only when every start converges strictly inside the bounds (then the bounds are
+    inactive and the unbounded optimum is the bounded one); otherwise ``None``, and the bounded
+    batched solver takes over. Returns the same structure as :func:`batched_lm`.
+    """
+    if len(y) < int(free.sum()):
+        return None
+    log_y = np.log(y) if residual == "log" else None
+    solutions = []
+    for p0 in P0:
+        template = p0.copy()
+
+        def full(q: np.ndarray) -> np.ndarray:
+            p = template.copy()
+            p[free] = q
+            return p
+
+        def fun(q: np.ndarray) -> np.ndarray:
+            value = form.function(X, full(q))
+            return np.log(np.maximum(value, 1e-300)) - log_y if residual == "log" else value - y
+
+        def jac(q: np.ndarray) -> np.ndarray:
+            p = full(q)
+            J = form.jacobian(X, p)[:, free]
+            return J / np.maximum(form.function(X, p), 1e-300)[:, None] if residual == "log" else J
+
+        try:
+            with np.errstate(all="ignore"):
+                res = optimize.least_squares(fun, np.clip(p0[free], lower[free], upper[free]), jac=jac, method="lm",
+                                             x_scale="jac", ftol=1e-12, xtol=1e-12, gtol=1e-10)
+        except (ValueError, np.linalg.LinAlgError):
+            return None
+        inside = np.all(res.x > lower[free]) and np.all(res.x < upper[free])
+        if not (res.status > 0 and np.all(np.isfinite(res.x)) and inside):
+            return None
+        solutions.append((full(res.x), fun(res.x), jac(res.x), int(res.nfev)))
+    return LMResult(params=np.array([s[0] for s in solutions]),
+                    cost=np.array([float(s[1] @ s[1]) for s in solutions]),
+                    converged=np.ones(len(solutions), bool), iterations=np.array([s[3] for s in solutions]),
+                    residuals=np.array([s[1] for s in solutions]), jacobian=np.array([s[2] for s in solutions]))
+
+
 def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence[Sequence[float]],
-                      bounds: Bounds, *, residual: str = "linear", loss: str = "linear",
-                      f_scale: float = 1.0, max_nfev: int | None = None,
-                      fixed: dict[str, float] | None = None, min_converged: int | None = None) -> FitResult:
-    """Multi-start least squares with analytic Jacobian; the best converged start wins.
+                      bounds: Bounds, *, residual: str = "linear", fixed: dict[str, float] | None = None,
+                      max_iter: int = 300) -> FitResult:
+    """Multi-start bounded least squares; the best converged start wins.
 
-    Each start is solved by Levenberg-Marquardt when that converges inside the bounds, and by the
-    bounded trust-region reflective method otherwise.
-
-    Starts are tried in order; once ``min_converged`` of them have converged the rest are
-    skipped (grid starts come first and are usually already in the global basin).
+    When every start converges strictly inside the bounds under MINPACK's Levenberg-Marquardt
+    (fast; the bounds are then inactive), that answer is used; otherwise all starts are solved
+    together by the bounded batched Levenberg-Marquardt of :mod:`.lm`, which reports convergence
+    only at a point of first-order optimality within the bounds.
 
     Parameters
     ----------
+    residual
+        ``"linear"``: ``r = f(X; p) − y``; ``"log"``: ``r = ln f(X; p) − ln y`` (relative error).
     fixed
         Parameters held at a given value (e.g. ``{"b": 1.0}`` pins the sigmoid's upper
         asymptote); they are recorded in ``extra["fixed"]`` and have zero variance.
-    residual
-        ``"linear"``: ``r = f(X; p) − y``; ``"log"``: ``r = ln f(X; p) − ln y`` (relative error).
-    loss
-        ``scipy.optimize.least_squares`` loss: ``"linear"`` (plain least squares), ``"huber"``,
-        ``"soft_l1"``; ``f_scale`` is its scale.
 
     Notes
     -----
-    Minimises ``½ Σ_i ρ(r_i²)``. The covariance ``s² (JᵀJ)⁻¹`` (with ``s² = Σ r_i² / (n − k)``
-    and ``J = ∂r/∂p``) is the usual asymptotic estimate; it ignores the bounds. ``extra`` holds
-    the parameter vectors of every converged start whose cost is within 1 % of the best, which
-    measures how stable the optimum is.
+    Minimises ``Σ_i r_i²``. The covariance ``s² (JᵀJ)⁻¹`` (with ``s² = Σ r_i² / (n − k)`` and
+    ``J = ∂r/∂p``) is the usual asymptotic estimate; it ignores the bounds. ``extra`` holds the
+    parameter vectors of every converged start whose cost is within 1 % of the best, which shows
+    how stable the optimum is.
     """
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
-    log_y = np.log(y) if residual == "log" else None
     fixed = dict(fixed or {})
     unknown = set(fixed) - set(form.params)
     if unknown:
         raise ValueError(f"cannot fix unknown parameter(s) {sorted(unknown)} of {form.name}")
     free = np.array([name not in fixed for name in form.params])
-    template = np.array([fixed.get(name, np.nan) for name in form.params], dtype=float)
-    lower_all, upper_all = (np.asarray(b, dtype=float) for b in bounds)
-    lower, upper = lower_all[free], upper_all[free]
-
-    def full(q: np.ndarray) -> np.ndarray:
-        p = template.copy()
-        p[free] = q
-        return p
-
-    def fun(q: np.ndarray) -> np.ndarray:
-        pred = form.function(X, full(q))
-        if residual == "log":
-            with np.errstate(all="ignore"):
-                r = np.log(np.maximum(pred, 1e-300)) - log_y
-            return r
-        return pred - y
-
-    def jac(q: np.ndarray) -> np.ndarray:
-        p = full(q)
-        J = form.jacobian(X, p)[:, free]
-        if residual == "log":
-            return J / np.maximum(form.function(X, p), 1e-300)[:, None]
-        return J
-
-    results = []
-    for start in starts:
-        p0 = np.clip(np.asarray(start, dtype=float)[free], lower, upper)
-        # least_squares needs a strictly feasible start.
-        span = np.where(np.isfinite(upper - lower), upper - lower, 1.0)
-        p0 = np.where(p0 <= lower, lower + 1e-6 * np.maximum(span, 1e-3), p0)
-        p0 = np.where(p0 >= upper, upper - 1e-6 * np.maximum(span, 1e-3), p0)
-        res = None
-        if loss == "linear" and len(y) >= len(p0):
-            # MINPACK's Levenberg-Marquardt is several times faster than TRF; its answer is kept
-            # only when it converged inside the bounds, otherwise TRF handles the bounds.
-            try:
-                with np.errstate(all="ignore"):
-                    res = optimize.least_squares(fun, p0, jac=jac, method="lm", x_scale="jac",
-                                                 max_nfev=max_nfev, ftol=1e-12, xtol=1e-12, gtol=1e-10)
-            except (ValueError, np.linalg.LinAlgError):
-                res = None
-            if res is not None and not (res.status > 0 and np.all(np.isfinite(res.x))
-                                        and np.all(res.x >= lower) and np.all(res.x <= upper)):
-                res = None
-        if res is None:
-            try:
-                with np.errstate(all="ignore"):
-                    res = optimize.least_squares(fun, p0, jac=jac, bounds=(lower, upper), method="trf",
-                                                 loss=loss, f_scale=f_scale, x_scale="jac",
-                                                 max_nfev=max_nfev, ftol=1e-12, xtol=1e-12, gtol=1e-10)
-            except (ValueError, np.linalg.LinAlgError):
-                continue
-        if np.all(np.isfinite(res.x)) and np.isfinite(res.cost):
-            results.append(res)
-            if min_converged is not None and sum(r.status > 0 for r in results) >= min_converged:
-                break
-    if not results:
-        p = np.full(len(form.params), np.nan)
-        return FitResult(form=form, params=p, covariance=None, converged=False, status="failed",
-                         message="no start gave a finite result", n_points=len(y), n_iterations=0,
-                         loss=float("nan"), optimizer="least-squares TRF", n_starts=len(starts))
-    converged = [r for r in results if r.status > 0]
-    pool = converged or results
-    best = min(pool, key=lambda r: r.cost)
-    near = [full(r.x) for r in converged if r.cost <= best.cost * 1.01 + 1e-15]
-    params = full(best.x)
-    # Plain residuals and Jacobian at the optimum (least_squares returns loss-scaled ones).
-    r = fun(best.x)
-    J = jac(best.x)
-    dof = len(y) - len(best.x)
+    lower, upper = (np.asarray(b, dtype=float) for b in bounds)
+    P0 = np.array([np.asarray(s, dtype=float) for s in starts])
+    for name, value in fixed.items():
+        P0[:, form.params.index(name)] = value
+    solved = _interior_minpack(form, X, y, P0, lower, upper, free, residual)
+    if solved is None:
+        solved = batched_lm(form, X, y, P0, lower=lower, upper=upper, free=free, residual=residual,
+                            max_iter=max_iter)
+    finite = np.isfinite(solved.cost) & np.all(np.isfinite(solved.params), axis=1)
+    if not finite.any():
+        return FitResult(form=form, params=np.full(len(form.params), np.nan), covariance=None, converged=False,
+                         status="failed", message="no start gave a finite result", n_points=len(y), n_iterations=0,
+                         loss=float("nan"), optimizer="Levenberg-Marquardt (batched, bounded)", n_starts=len(P0))
+    pool = np.flatnonzero(solved.converged & finite)
+    if pool.size == 0:
+        pool = np.flatnonzero(finite)
+    best = pool[np.argmin(solved.cost[pool])]
+    near = solved.params[[i for i in np.flatnonzero(solved.converged)
+                          if solved.cost[i] <= solved.cost[best] * 1.01 + 1e-15]]
+    params = solved.params[best]
+    r, J = solved.residuals[best], solved.jacobian[best]
+    dof = len(y) - int(free.sum())
     covariance = None
     if dof > 0:
         covariance = np.zeros((len(params), len(params)))
         covariance[np.ix_(free, free)] = float(r @ r) / dof * np.linalg.pinv(J.T @ J)
-    status = "converged" if best.status > 0 else ("max iterations" if best.status == 0 else "failed")
-    return FitResult(form=form, params=params, covariance=covariance,
-                     converged=best.status > 0, status=status, message=str(best.message),
-                     n_points=len(y), n_iterations=int(best.nfev), loss=float(best.cost),
-                     at_bounds=tuple(n for n in _at_bounds(form, params, (lower_all, upper_all)) if n not in fixed),
-                     optimizer="least-squares (LM/TRF)",
-                     n_starts=len(starts), extra={"near_optimal_params": np.array(near), "fixed": fixed})
+    converged = bool(solved.converged[best])
+    status = "converged" if converged else (
+        "max iterations" if solved.iterations[best] >= max_iter else "stalled (no step lowers the cost)")
+    return FitResult(form=form, params=params, covariance=covariance, converged=converged, status=status,
+                     message=f"{solved.iterations[best]} iterations; best of {len(P0)} starts "
+                             f"({int(solved.converged.sum())} converged)",
+                     n_points=len(y), n_iterations=int(solved.iterations[best]), loss=float(solved.cost[best] / 2),
+                     at_bounds=tuple(n for n in _at_bounds(form, params, (lower, upper)) if n not in fixed),
+                     optimizer="Levenberg-Marquardt", n_starts=len(P0),
+                     extra={"near_optimal_params": near, "fixed": fixed})

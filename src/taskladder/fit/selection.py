@@ -87,15 +87,17 @@ def step1_points(ladder: Ladder, task: Task | None, feature: str, selection: Sel
     ``tokens`` the last checkpoint's D (or the spec's ``tokens``).
     """
     window = selection.step1_window
-    rows = []
+    names, n_params, tokens, flops, values = [], [], [], [], []
     for run in ladder.train_runs:
         _check_rows(run, window, f"a step-1 average over the last {window} checkpoints")
-        values = run.metric(task, feature)
-        flops = run.spec.flops_per_token
-        rows.append({"run": run.name, "n_params": float(run.n_params), "tokens": run.final_tokens,
-                     "flops": np.nan if flops is None else flops * run.final_tokens,
-                     "y": float(np.mean(values[-window:]))})
-    return pd.DataFrame(rows)
+        per_token = run.spec.flops_per_token
+        names.append(run.name)
+        n_params.append(float(run.n_params))
+        tokens.append(run.final_tokens)
+        flops.append(np.nan if per_token is None else per_token * run.final_tokens)
+        values.append(float(np.mean(run.metric(task, feature)[-window:])))
+    return pd.DataFrame({"run": pd.Categorical(names, categories=names), "n_params": n_params,
+                         "tokens": tokens, "flops": flops, "y": values})
 
 
 def step2_points(ladder: Ladder, task: Task, feature: str, selection: Selection,

@@ -5,8 +5,8 @@ Sources of error and how each enters
 1. **Parameter uncertainty of both fits, and the target's own deviation from step 1.** Whole runs are resampled with replacement (checkpoints
    of one run are strongly correlated, so resampling checkpoints would understate the spread);
    each resample refits step 1 on its runs' points and step 2 on its runs' checkpoints, warm
-   started from the full fit and solved for all resamples at once by a batched
-   Levenberg-Marquardt. Each resample's task loss for the target is also multiplied by
+   started from the full fit and solved for all resamples at once by the batched
+   Levenberg-Marquardt of :mod:`.lm`. Each resample's task loss for the target is also multiplied by
    ``exp(ε)``, ``ε ~ N(0, s₁²)`` with ``s₁`` the step-1 residual scale (the target is one more run,
    off the law as much as the ladder's runs are) before step 2 maps it to accuracy.
 2. **Run-to-run scatter around the step-2 curve.** Runs of the same loss differ in accuracy
@@ -31,69 +31,13 @@ import numpy as np
 import pandas as pd
 
 from ..ladder import Ladder, RunData
-from .forms import Form
+from .lm import batched_lm
 from .result import FitResult
 
-__all__ = ["batched_least_squares", "bootstrap_predictions", "add_intervals", "noise_components",
+__all__ = ["bootstrap_predictions", "add_intervals", "noise_components",
            "checkpoint_noise", "interval_draws"]
 
 _MAX_STEP2_POINTS = 250
-
-
-def batched_least_squares(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, weights: np.ndarray,
-                          lower: np.ndarray, upper: np.ndarray, free: np.ndarray, *, residual: str = "linear",
-                          iterations: int = 30, rtol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted least squares for ``B`` weightings at once (projected Levenberg-Marquardt).
-
-    Minimises ``Σ_i w_bi r_i(p_b)²`` for every ``b``, with ``r = f − y`` or ``ln f − ln y``.
-    Steps are clipped to the bounds. Returns the parameters ``(B, k)`` and, per resample,
-    whether its last accepted step changed the cost by less than ``rtol`` (relative).
-    """
-    P = np.array(P0, dtype=float)
-    B = P.shape[0]
-    lam = np.full(B, 1e-3)
-    log_y = np.log(y) if residual == "log" else None
-    sw = np.sqrt(weights)
-
-    def residuals(params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        with np.errstate(all="ignore"):
-            value = form.function(X, params.T[:, :, None])
-            r = (np.log(np.maximum(value, 1e-300)) - log_y) if residual == "log" else value - y
-        r = r * sw
-        return r, np.sum(r * r, axis=1)
-
-    def jacobian(params: np.ndarray, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            jac = form.jacobian(X, params.T[:, :, None])[..., free]
-            if residual == "log":
-                jac = jac / np.maximum(form.function(X, params.T[:, :, None]), 1e-300)[..., None]
-        return jac * sw[rows][..., None]
-
-    r, cost = residuals(P)
-    J = jacobian(P)
-    change = np.full(B, np.inf)
-    eye = np.eye(int(free.sum()))
-    for _ in range(iterations):
-        g = np.einsum("bnk,bn->bk", J, r)
-        H = np.einsum("bnk,bnl->bkl", J, J)
-        damped = H + lam[:, None, None] * (H * eye) + 1e-12 * eye
-        try:
-            step = -np.linalg.solve(damped, g[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            step = -np.einsum("bkl,bl->bk", np.linalg.pinv(damped), g)
-        trial = P.copy()
-        trial[:, free] = np.clip(P[:, free] + step, lower[free], upper[free])
-        r_new, cost_new = residuals(trial)
-        better = np.isfinite(cost_new) & (cost_new < cost)
-        change = np.where(better, (cost - cost_new) / np.maximum(cost, 1e-300), change)
-        lam = np.where(better, lam / 3.0, lam * 4.0)
-        if better.any():
-            P[better] = trial[better]
-            r[better], cost[better] = r_new[better], cost_new[better]
-            J[better] = jacobian(P[better], better)
-        if np.all((change < rtol) | (lam > 1e8)):
-            break
-    return P, change < rtol
 
 
 def _bounds(fit: FitResult, default_lower: Sequence[float], default_upper: Sequence[float]):
@@ -127,9 +71,9 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
         X1 = s1[["n_params", "tokens"]].to_numpy(float)
         lower1, upper1 = [-np.inf, -np.inf, 0.0, 0.0, 0.0], [np.inf, np.inf, 5.0, 5.0, np.inf]
     lo1, up1, free1 = _bounds(step1, lower1, upper1)
-    P1, ok1 = batched_least_squares(step1.form, X1, s1["y"].to_numpy(float),
-                                    np.tile(step1.params, (len(counts), 1)), counts, lo1, up1, free1,
-                                    residual="log")
+    fit1 = batched_lm(step1.form, X1, s1["y"].to_numpy(float), np.tile(step1.params, (len(counts), 1)),
+                      lower=lo1, upper=up1, free=free1, weights=counts, residual="log", max_iter=40)
+    P1, ok1 = fit1.params, fit1.converged
 
     # Step 2: the same run weights on every checkpoint of the run (thinned for speed).
     s2 = law.step2_data_
@@ -144,8 +88,9 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
     else:
         lower2, upper2 = [-10.0, 0.0, 0.0], [0.0, 10.0, 50.0]
     lo2, up2, free2 = _bounds(step2, lower2, upper2)
-    P2, ok2 = batched_least_squares(step2.form, x2.reshape(-1, 1), y2, np.tile(step2.params, (len(counts), 1)),
-                                    w2, lo2, up2, free2)
+    fit2 = batched_lm(step2.form, x2.reshape(-1, 1), y2, np.tile(step2.params, (len(counts), 1)),
+                      lower=lo2, upper=up2, free=free2, weights=w2, max_iter=40)
+    P2, ok2 = fit2.params, fit2.converged
 
     if law.step1_form == "flops":
         Xt = np.array([[t.flops_per_token * t.final_tokens] for t in targets], float)
