@@ -256,12 +256,12 @@ class TwoStepLaw(_Law):
         return row
 
 
-class SingleStepLaw(_Law):
-    """One fit from (N, D) straight to accuracy: ``Acc = s · σ(A/N^α + B/D^β + E) + q``.
+class _AccuracyLaw(_Law):
+    """A law fitted straight from (N, D) to accuracy: one point per train run, its accuracy averaged
+    over the last ``moving_avg`` checkpoints. Subclasses give the form and how to fit it."""
 
-    Each train run contributes one point: its accuracy averaged over the last ``moving_avg``
-    checkpoints (method.md §1.7).
-    """
+    form: Form
+    description: str
 
     def __init__(self, *, task: Task, mode: str = "default", selection: Selection = Selection()):
         _check_mode(mode)
@@ -269,73 +269,64 @@ class SingleStepLaw(_Law):
         self.mode = mode
         self.selection = selection
 
-    def fit(self, ladder: Ladder) -> "SingleStepLaw":
+    def _fit(self, X: np.ndarray, y: np.ndarray) -> FitResult:  # pragma: no cover - overridden
+        raise TypeError
+
+    def fit(self, ladder: Ladder) -> "_AccuracyLaw":
         data = step1_points(ladder, self.task, "accuracy", self.selection)
         X = data[["n_params", "tokens"]].to_numpy(dtype=float)
         y = data["y"].to_numpy(dtype=float)
-        _check_enough(len(y), single_step, "single-step fit")
+        _check_enough(len(y), self.form, self.description)
+        self.fit_ = self._fit(X, y)
+        self.data_ = data
+        self.fitted_on_ = [r.name for r in ladder.train_runs]
+        return self
+
+    def _predict_one(self, target: RunData) -> dict:
+        row = self._target_row(target)
+        ok = _usable(self.fit_, self.mode)
+        acc = float(self.fit_.predict(np.array([[target.n_params, target.final_tokens]]))[0]) if ok else np.nan
+        if self.mode == "paper" and self.form is single_step:
+            acc = max(acc, 1e-6)  # the reference's clamp of the single-step form
+        acc_actual = target_actual(target, self.task, "accuracy", self.selection.moving_avg)
+        row.update(task_loss_pred=np.nan, task_loss_actual=np.nan, acc_pred=acc, acc_actual=acc_actual,
+                   abs_error=abs(acc - acc_actual) if acc_actual is not None else np.nan,
+                   acc_from_actual_loss=np.nan, step1_status=_status(self.fit_, self.mode), step2_status="")
+        return row
+
+
+class SingleStepLaw(_AccuracyLaw):
+    """One fit from (N, D) straight to accuracy: ``Acc = s · σ(A/N^α + B/D^β + E) + q`` (method.md §1.7)."""
+
+    form = single_step
+    description = "single-step fit"
+
+    def _fit(self, X: np.ndarray, y: np.ndarray) -> FitResult:
         lower = [0.0, 0.0, 0.0, 0.0, -_INF, -1.0, 0.0]
         upper = [_INF, _INF, _INF, _INF, _INF, 0.0, 1.0]
         p0 = [3.0, 5.0, 0.2, 0.3, 0.0, self.task.chance - 1.0, 1.0]
         if self.mode == "paper":
-            self.fit_ = fit_huber_log_lbfgsb(single_step, X, y, p0, (lower, upper), floor=1e-6)
-        else:
-            starts = [np.array(p0)] + [np.array([a, b, al, be, 0.0, self.task.chance - 1.0, 1.0])
-                                       for a, b, al, be in ((2.0, 2.0, 0.1, 0.1), (5.0, 8.0, 0.3, 0.3),
-                                                            (1.0, 1.0, 0.05, 0.05))]
-            self.fit_ = fit_least_squares(single_step, X, y, starts, (lower, upper), max_iter=2000)
-        self.data_ = data
-        self.fitted_on_ = [r.name for r in ladder.train_runs]
-        return self
-
-    def _predict_one(self, target: RunData) -> dict:
-        row = self._target_row(target)
-        ok = _usable(self.fit_, self.mode)
-        acc = float(self.fit_.predict(np.array([[target.n_params, target.final_tokens]]))[0]) if ok else np.nan
-        if self.mode == "paper":
-            acc = max(acc, 1e-6)
-        acc_actual = target_actual(target, self.task, "accuracy", self.selection.moving_avg)
-        row.update(task_loss_pred=np.nan, task_loss_actual=np.nan, acc_pred=acc, acc_actual=acc_actual,
-                   abs_error=abs(acc - acc_actual) if acc_actual is not None else np.nan,
-                   acc_from_actual_loss=np.nan, step1_status=_status(self.fit_, self.mode), step2_status="")
-        return row
+            return fit_huber_log_lbfgsb(single_step, X, y, p0, (lower, upper), floor=1e-6)
+        starts = [np.array(p0)] + [np.array([a, b, al, be, 0.0, self.task.chance - 1.0, 1.0])
+                                   for a, b, al, be in ((2.0, 2.0, 0.1, 0.1), (5.0, 8.0, 0.3, 0.3),
+                                                        (1.0, 1.0, 0.05, 0.05))]
+        return fit_least_squares(single_step, X, y, starts, (lower, upper), max_iter=2000)
 
 
-class DirectLaw(_Law):
+class DirectLaw(_AccuracyLaw):
     """Accuracy as a negated power law in (N, D): ``Acc = E − A/N^α − B/D^β`` (method.md §1.3)."""
 
-    def __init__(self, *, task: Task, mode: str = "default", selection: Selection = Selection()):
-        _check_mode(mode)
-        self.task = task
-        self.mode = mode
-        self.selection = selection
+    form = negated_power_law_nd
+    description = "direct accuracy fit"
 
-    def fit(self, ladder: Ladder) -> "DirectLaw":
-        data = step1_points(ladder, self.task, "accuracy", self.selection)
-        X = data[["n_params", "tokens"]].to_numpy(dtype=float)
-        y = data["y"].to_numpy(dtype=float)
-        _check_enough(len(y), negated_power_law_nd, "direct accuracy fit")
+    def _fit(self, X: np.ndarray, y: np.ndarray) -> FitResult:
         if self.mode == "paper":
-            self.fit_ = fit_huber_log_lbfgsb(negated_power_law_nd, X, y, [2.0, 2.0, 0.2, 0.2, 1.0],
-                                             ([0.0, 0.0, 0.0, -_INF, -_INF], [_INF] * 5))
-        else:
-            starts = power_law_nd_starts(X[:, 0], X[:, 1], y, sign=-1.0)
-            starts.append(np.array([2.0, 2.0, 0.2, 0.2, 1.0]))
-            self.fit_ = fit_least_squares(negated_power_law_nd, X, y, starts,
-                                          ([-_INF, -_INF, 0.0, 0.0, 0.0], [_INF, _INF, 5.0, 5.0, 1.0]))
-        self.data_ = data
-        self.fitted_on_ = [r.name for r in ladder.train_runs]
-        return self
-
-    def _predict_one(self, target: RunData) -> dict:
-        row = self._target_row(target)
-        ok = _usable(self.fit_, self.mode)
-        acc = float(self.fit_.predict(np.array([[target.n_params, target.final_tokens]]))[0]) if ok else np.nan
-        acc_actual = target_actual(target, self.task, "accuracy", self.selection.moving_avg)
-        row.update(task_loss_pred=np.nan, task_loss_actual=np.nan, acc_pred=acc, acc_actual=acc_actual,
-                   abs_error=abs(acc - acc_actual) if acc_actual is not None else np.nan,
-                   acc_from_actual_loss=np.nan, step1_status=_status(self.fit_, self.mode), step2_status="")
-        return row
+            return fit_huber_log_lbfgsb(negated_power_law_nd, X, y, [2.0, 2.0, 0.2, 0.2, 1.0],
+                                        ([0.0, 0.0, 0.0, -_INF, -_INF], [_INF] * 5))
+        starts = power_law_nd_starts(X[:, 0], X[:, 1], y, sign=-1.0)
+        starts.append(np.array([2.0, 2.0, 0.2, 0.2, 1.0]))
+        return fit_least_squares(negated_power_law_nd, X, y, starts,
+                                 ([-_INF, -_INF, 0.0, 0.0, 0.0], [_INF, _INF, 5.0, 5.0, 1.0]))
 
 
 class EnsembleLaw(_Law):

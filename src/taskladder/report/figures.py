@@ -69,11 +69,61 @@ def _task_title(law) -> str:
     return law.task.display_name
 
 
-def save_law_figures(result, ladder: Ladder, folder: Path) -> list[Path]:
-    """Write step-1, step-2 and chained figures for every fitted two-step law."""
-    from ..fit.laws import TwoStepLaw
+def _mark_targets(ax, rows: list, name: str, sub: pd.DataFrame, colors: dict, predicted: str, actual: str,
+                  quantity: str) -> None:
+    """x at each target's prediction (with its interval bar when there is one) and ★ at its actual."""
+    for _, p in sub.iterrows():
+        color = colors[p["n_params"]]
+        value = p[predicted]
+        if value is not None and np.isfinite(value):
+            if quantity == "accuracy" and "acc_lo" in p and np.isfinite(p["acc_lo"]):
+                ax.errorbar([p["tokens"]], [value], yerr=[[value - p["acc_lo"]], [p["acc_hi"] - value]], color=color,
+                            lw=1.0, capsize=3, zorder=4)
+                rows.append({"task": name, "series": f"{p['target']} interval {p['level']:.0%}",
+                             "n_params": p["n_params"], "tokens": p["tokens"], "low": p["acc_lo"], "high": p["acc_hi"]})
+            ax.scatter([p["tokens"]], [value], marker="x", color=color, s=50, zorder=4)
+            rows.append({"task": name, "series": f"{p['target']} predicted", "n_params": p["n_params"],
+                         "tokens": p["tokens"], quantity: value})
+        value = p[actual]
+        if value is not None and np.isfinite(value):
+            ax.scatter([p["tokens"]], [value], marker="*", color=color, s=90, edgecolors="black", linewidths=0.4,
+                       zorder=5)
+            rows.append({"task": name, "series": f"{p['target']} actual", "n_params": p["n_params"],
+                         "tokens": p["tokens"], quantity: value})
 
-    laws = {name: law for name, law in result.laws.items() if isinstance(law, TwoStepLaw)}
+
+def _size_curves(ax, rows: list, name: str, law, ladder: Ladder, colors: dict, quantity: str) -> None:
+    """One curve per model size (train sizes and targets) against D: task loss or chained accuracy."""
+    runs = ladder.train_runs + ladder.targets
+    base = getattr(law, "primary_", law)
+    pts = base.step1_data_
+    d_max = max([pts["tokens"].max()] + [t.final_tokens for t in ladder.targets])
+    grid = np.geomspace(pts["tokens"].min() / 2, d_max * 1.5, 120)
+    members = getattr(law, "members_", [law])
+    for n in sorted(set(pts["n_params"]) | {float(t.n_params) for t in ladder.targets}):
+        flops = next((r.spec.flops_per_token for r in runs if r.n_params == n), None)
+        if base.step1_form == "flops" and flops is None:
+            continue
+        per_token = None if flops is None else np.full_like(grid, flops)
+        if quantity == "task_loss":
+            curve = base.predict_task_loss(np.full_like(grid, n), grid, per_token)
+        else:
+            # An ensemble's chained curve is the mean of its members' chained curves.
+            curve = np.mean([m.predict_accuracy(m.predict_task_loss(np.full_like(grid, n), grid, per_token))
+                             for m in members], axis=0)
+        ax.plot(grid, curve, color=colors[n], lw=1.2, label=_label_n(n))
+        rows += [{"task": name, "series": "fit", "n_params": n, "tokens": d, quantity: v} for d, v in zip(grid, curve)]
+
+
+def save_law_figures(result, ladder: Ladder, folder: Path) -> list[Path]:
+    """Write step-1, step-2 and chained figures for every fitted two-step (or ensemble) law.
+
+    For an ensemble, steps 1 and 2 show its first member (the task-bpb law) and the chained
+    figure the ensemble's mean curve.
+    """
+    from ..fit.laws import EnsembleLaw, TwoStepLaw
+
+    laws = {name: law for name, law in result.laws.items() if isinstance(law, (TwoStepLaw, EnsembleLaw))}
     if not laws:
         return []
     folder = Path(folder)
@@ -84,38 +134,21 @@ def save_law_figures(result, ladder: Ladder, folder: Path) -> list[Path]:
 
     # Step 1 ---------------------------------------------------------------------------------
     fig, axes = new_figure(len(laws))
-    rows = []
+    rows: list = []
     for ax, (name, law) in zip(axes, laws.items()):
+        law = getattr(law, "primary_", law)
         pts = law.step1_data_
-        d_max = max([pts["tokens"].max()] + [t.final_tokens for t in ladder.targets])
-        grid = np.geomspace(pts["tokens"].min() / 2, d_max * 1.5, 120)
-        sizes = sorted(set(pts["n_params"]) | {float(t.n_params) for t in ladder.targets})
-        for n in sizes:
-            flops = next((r.spec.flops_per_token for r in train + ladder.targets if r.n_params == n), None)
-            if law.step1_form == "flops" and flops is None:
-                continue
-            curve = law.predict_task_loss(np.full_like(grid, n), grid,
-                                          None if flops is None else np.full_like(grid, flops))
-            ax.plot(grid, curve, color=colors[n], lw=1.2, label=_label_n(n))
-            rows += [{"task": name, "series": "fit", "n_params": n, "tokens": d, "task_loss": v}
-                     for d, v in zip(grid, curve)]
+        _size_curves(ax, rows, name, law, ladder, colors, "task_loss")
         ax.scatter(pts["tokens"], pts["y"], c=[colors[n] for n in pts["n_params"]], s=18, zorder=3,
                    edgecolors="black", linewidths=0.3)
         rows += [{"task": name, "series": "train run", "n_params": n, "tokens": d, "task_loss": v}
                  for n, d, v in zip(pts["n_params"], pts["tokens"], pts["y"])]
-        for _, p in predictions[predictions["task"] == name].iterrows():
-            ax.scatter([p["tokens"]], [p["task_loss_pred"]], marker="x", color=colors[p["n_params"]], s=50, zorder=4)
-            rows.append({"task": name, "series": f"{p['target']} predicted", "n_params": p["n_params"],
-                         "tokens": p["tokens"], "task_loss": p["task_loss_pred"]})
-            if p["task_loss_actual"] is not None and np.isfinite(p["task_loss_actual"]):
-                ax.scatter([p["tokens"]], [p["task_loss_actual"]], marker="*", color=colors[p["n_params"]],
-                           s=90, edgecolors="black", linewidths=0.4, zorder=5)
-                rows.append({"task": name, "series": f"{p['target']} actual", "n_params": p["n_params"],
-                             "tokens": p["tokens"], "task_loss": p["task_loss_actual"]})
+        _mark_targets(ax, rows, name, predictions[predictions["task"] == name], colors, "task_loss_pred",
+                      "task_loss_actual", "task_loss")
         ax.set_xscale("log")
         ax.set_title(_task_title(law))
-        ax.set_xlabel("tokens D")
-        ax.set_ylabel(f"task loss ({law.feature})")
+        ax.set_xlabel("training tokens D (log scale)")
+        ax.set_ylabel("task loss (bits per byte)" if law.feature == "bpb" else f"{law.feature} loss")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, title="N", title_fontsize=7)
     fig.suptitle("Step 1: task loss vs tokens (x predicted, ★ actual)")
@@ -125,6 +158,7 @@ def save_law_figures(result, ladder: Ladder, folder: Path) -> list[Path]:
     fig, axes = new_figure(len(laws))
     rows = []
     for ax, (name, law) in zip(axes, laws.items()):
+        law = getattr(law, "primary_", law)
         pts = law.step2_data_
         ax.scatter(pts["x"], pts["y"], c=[colors[n] for n in pts["n_params"]], s=5, alpha=0.6)
         rows += [{"task": name, "series": "checkpoint", "run": r, "task_loss": x, "accuracy": y}
@@ -143,7 +177,7 @@ def save_law_figures(result, ladder: Ladder, folder: Path) -> list[Path]:
                              "task_loss": p["task_loss_actual"], "accuracy": p["acc_actual"]})
         ax.axhline(law.task.chance, color="grey", ls=":", lw=0.8)
         ax.set_title(_task_title(law))
-        ax.set_xlabel(f"task loss ({law.feature})")
+        ax.set_xlabel("task loss (bits per byte)" if law.feature == "bpb" else f"{law.feature} loss")
         ax.set_ylabel("accuracy")
         ax.grid(alpha=0.3)
     fig.suptitle("Step 2: accuracy vs task loss (dots: checkpoints; ★ targets; dotted: chance)")
@@ -153,39 +187,23 @@ def save_law_figures(result, ladder: Ladder, folder: Path) -> list[Path]:
     fig, axes = new_figure(len(laws))
     rows = []
     for ax, (name, law) in zip(axes, laws.items()):
-        pts = law.step1_data_
-        d_max = max([pts["tokens"].max()] + [t.final_tokens for t in ladder.targets])
-        grid = np.geomspace(pts["tokens"].min() / 2, d_max * 1.5, 120)
-        for n in sorted(set(pts["n_params"]) | {float(t.n_params) for t in ladder.targets}):
-            flops = next((r.spec.flops_per_token for r in train + ladder.targets if r.n_params == n), None)
-            if law.step1_form == "flops" and flops is None:
-                continue
-            curve = law.predict_accuracy(law.predict_task_loss(np.full_like(grid, n), grid,
-                                                               None if flops is None else np.full_like(grid, flops)))
-            ax.plot(grid, curve, color=colors[n], lw=1.2, label=_label_n(n))
-            rows += [{"task": name, "series": "chained fit", "n_params": n, "tokens": d, "accuracy": v}
-                     for d, v in zip(grid, curve)]
-        finals = [(r.n_params, r.final_tokens, float(np.mean(r.metric(law.task, "accuracy")[-law.selection.moving_avg:])))
+        primary = getattr(law, "primary_", law)
+        _size_curves(ax, rows, name, law, ladder, colors, "accuracy")
+        window = primary.selection.moving_avg
+        finals = [(r.n_params, r.final_tokens, float(np.mean(r.metric(primary.task, "accuracy")[-window:])))
                   for r in train]
         ax.scatter([f[1] for f in finals], [f[2] for f in finals], c=[colors[f[0]] for f in finals], s=18,
                    edgecolors="black", linewidths=0.3, zorder=3)
         rows += [{"task": name, "series": "train run final", "n_params": n, "tokens": d, "accuracy": a}
                  for n, d, a in finals]
-        for _, p in predictions[predictions["task"] == name].iterrows():
-            ax.scatter([p["tokens"]], [p["acc_pred"]], marker="x", color=colors[p["n_params"]], s=50, zorder=4)
-            rows.append({"task": name, "series": f"{p['target']} predicted", "n_params": p["n_params"],
-                         "tokens": p["tokens"], "accuracy": p["acc_pred"]})
-            if p["acc_actual"] is not None and np.isfinite(p["acc_actual"]):
-                ax.scatter([p["tokens"]], [p["acc_actual"]], marker="*", color=colors[p["n_params"]], s=90,
-                           edgecolors="black", linewidths=0.4, zorder=5)
-                rows.append({"task": name, "series": f"{p['target']} actual", "n_params": p["n_params"],
-                             "tokens": p["tokens"], "accuracy": p["acc_actual"]})
+        _mark_targets(ax, rows, name, predictions[predictions["task"] == name], colors, "acc_pred", "acc_actual",
+                      "accuracy")
         ax.set_xscale("log")
-        ax.set_title(_task_title(law))
-        ax.set_xlabel("tokens D")
+        ax.set_title(_task_title(primary))
+        ax.set_xlabel("training tokens D (log scale)")
         ax.set_ylabel("accuracy")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, title="N", title_fontsize=7)
-    fig.suptitle("Chained prediction: accuracy vs tokens (x predicted, ★ actual)")
+    fig.suptitle("Chained prediction: accuracy vs tokens (x predicted with interval, ★ actual)")
     paths.append(save_figure(fig, pd.DataFrame(rows), folder / "chained.png"))
     return paths
