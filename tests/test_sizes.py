@@ -36,12 +36,12 @@ def test_190m_breakdown_by_hand():
 def test_aliases_and_order():
     assert get_size("1B") is get_size("1.3B")
     names = size_names()
-    assert names[0] == "micro-xs" and names[-1] == "13B"
+    assert names[0] == "micro-3xs" and names[-1] == "13B"
     assert names.index("190M") < names.index("370M") < names.index("1.3B")
 
 
 def test_unknown_size_lists_known():
-    with pytest.raises(ConfigError, match="known sizes: micro-xs, .*190M"):
+    with pytest.raises(ConfigError, match="known sizes: micro-3xs, .*190M"):
         get_size("5B")
 
 

@@ -162,6 +162,7 @@ SIZES: dict[str, ModelSize] = {
         _olmo("7B", 4096, 32, 32, mlp_hidden=22016),
         _olmo("13B", 5120, 40, 40, mlp_hidden=27648),
         *(_micro(name, d, heads, layers) for name, d, heads, layers in (
+            ("micro-3xs", 16, 1, 2), ("micro-2xs", 24, 2, 2),
             ("micro-xs", 32, 2, 2), ("micro-s", 48, 3, 3), ("micro-m", 64, 4, 4),
             ("micro-l", 96, 6, 4), ("micro-xl", 128, 8, 6))),
     )

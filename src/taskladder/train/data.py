@@ -33,7 +33,7 @@ from ..report.tables import atomic_write_text
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-__all__ = ["read_documents", "train_bpe", "load_tokenizer", "prepare_data", "TokenData", "PreparedData",
+__all__ = ["read_documents", "split_documents", "train_bpe", "load_tokenizer", "prepare_data", "TokenData", "PreparedData",
            "EOS_TOKEN"]
 
 #: End-of-text token of tokenizers trained here.
@@ -165,6 +165,18 @@ def _fingerprint(paths: Sequence[Path]) -> list[dict[str, Any]]:
     return out
 
 
+def split_documents(documents: Sequence[str], *, val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """(training, validation) documents: a permutation seeded with ``seed`` holds out
+    ``max(1, ceil(val_fraction · n))`` of the ``n`` documents; both lists keep the input order.
+
+    :func:`prepare_data` splits this way, so calling it again with the same documents, fraction and
+    seed gives the held-out documents of a prepared folder (e.g. to build a task from them).
+    """
+    order = np.random.default_rng(seed).permutation(len(documents))
+    n_val = max(1, math.ceil(val_fraction * len(documents)))
+    return [documents[i] for i in sorted(order[n_val:])], [documents[i] for i in sorted(order[:n_val])]
+
+
 def prepare_data(inputs: Sequence[str | Path], out_dir: str | Path, *, tokenizer: str | Path | None = None,
                  bpe_vocab_size: int | None = None, val_fraction: float = 0.05, seed: int = 0,
                  text_field: str = "text", paragraphs: bool = False, name: str | None = None) -> "PreparedData":
@@ -187,10 +199,7 @@ def prepare_data(inputs: Sequence[str | Path], out_dir: str | Path, *, tokenizer
     if len(documents) < 2:
         raise DataError(f"{len(documents)} document(s) in the input: need at least 2 to hold one out for "
                         "validation (split text files into paragraphs with --paragraphs)")
-    order = np.random.default_rng(seed).permutation(len(documents))
-    n_val = max(1, math.ceil(val_fraction * len(documents)))
-    val_docs = [documents[i] for i in sorted(order[:n_val])]
-    train_docs = [documents[i] for i in sorted(order[n_val:])]
+    train_docs, val_docs = split_documents(documents, val_fraction=val_fraction, seed=seed)
 
     tok_dir = out / "tokenizer"
     if bpe_vocab_size is not None:

@@ -117,15 +117,20 @@ def run_from_config(path: str | Path, *, resume: bool = False, progress: bool = 
 
 
 def run_ladder(configs: Sequence[TrainConfig], *, resume: bool = False, parallel: int = 1,
-               slurm: SlurmOptions | None = None, progress: bool = False) -> list[RunStatus]:
+               slurm: SlurmOptions | None = None, progress: bool = False,
+               threads: int | None = None) -> list[RunStatus]:
     """Train ``configs`` in this process (``parallel=1``), in ``parallel`` subprocesses, or on Slurm.
 
     With ``parallel > 1`` the CPU threads are shared out (``OMP_NUM_THREADS = cores // parallel``)
     and each run's output goes to its ``train.log``. A failing run does not stop the others; its
-    status says why.
+    status says why. ``threads`` fixes the threads of every run instead, and always trains in
+    subprocesses: on CPU the summation order of a matrix product depends on the thread count, so
+    fixing it makes a ladder's numbers independent of how many cores the machine has.
     """
     if parallel < 1:
         raise ConfigError(f"parallel must be at least 1, got {parallel}")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads must be at least 1, got {threads}")
     pending, statuses = [], []
     for config in configs:
         csv = Path(config.out) / f"{config.name}.csv"
@@ -135,7 +140,7 @@ def run_ladder(configs: Sequence[TrainConfig], *, resume: bool = False, parallel
             pending.append(config)
     if slurm is not None:
         return statuses + _run_submitit(pending, resume=resume, options=slurm)
-    if parallel == 1:
+    if parallel == 1 and threads is None:
         from .trainer import train
 
         for config in pending:
@@ -143,11 +148,12 @@ def run_ladder(configs: Sequence[TrainConfig], *, resume: bool = False, parallel
             train(config, resume=resume, progress=progress)
             statuses.append(RunStatus(name=config.name, state="done", csv=csv))
         return statuses
-    return statuses + _run_subprocesses(pending, resume=resume, parallel=parallel)
+    return statuses + _run_subprocesses(pending, resume=resume, parallel=parallel, threads=threads)
 
 
-def _run_subprocesses(configs: Sequence[TrainConfig], *, resume: bool, parallel: int) -> list[RunStatus]:
-    threads = max(1, (os.cpu_count() or 1) // parallel)
+def _run_subprocesses(configs: Sequence[TrainConfig], *, resume: bool, parallel: int,
+                      threads: int | None = None) -> list[RunStatus]:
+    threads = threads or max(1, (os.cpu_count() or 1) // parallel)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     queue = list(configs)
     running: list[tuple[TrainConfig, subprocess.Popen[bytes], Any]] = []

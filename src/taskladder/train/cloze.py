@@ -1,0 +1,142 @@
+"""A multiple-choice cloze task built from held-out documents of a training corpus.
+
+The paper's tasks sit at chance accuracy for models of a few hundred thousand parameters, so a
+micro-ladder needs a task on which such models rise above chance. :func:`build_cloze_items`
+makes one from documents that were held out of training (never from any evaluation task's
+text):
+
+* an *item* is a prose paragraph of a held-out document, cut after its first ``context_words``
+  words or more (the cut point is drawn at random between ``context_words`` and the paragraph's
+  length minus ``continuation_words``);
+* the correct choice is the paragraph's next ``continuation_words`` words;
+* the distractors are ``continuation_words``-word spans, cut in the same way, from paragraphs of
+  *other* documents, so only a model that follows the context can tell them apart;
+* the gold position is drawn uniformly, so always answering the same slot scores chance.
+
+Everything is drawn from ``numpy.random.default_rng(seed)``; the same documents and seed give the
+same items. The items are written as the JSONL multiple-choice format of ``taskladder eval``
+(``{"context", "choices", "gold"}``), so the evaluation engine scores them like any RC task:
+bits per byte of the correct continuation (the task loss) and length-normalised accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from ..report.tables import atomic_write_text
+
+__all__ = ["ClozeItem", "build_cloze_items", "write_cloze_jsonl", "prose_paragraphs"]
+
+# A prose paragraph: mostly letters and spaces, ends like a sentence, has no code-like lines.
+_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*[,.;:]?")
+_SENTENCE_END = re.compile(r"[.!?:][\"')\]]?$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClozeItem:
+    """One question: ``context`` + one of ``choices`` (``choices[gold]`` is the true continuation)."""
+
+    context: str
+    choices: tuple[str, ...]
+    gold: int
+    document: int
+
+    def record(self) -> dict[str, object]:
+        return {"context": self.context, "choices": list(self.choices), "gold": self.gold}
+
+
+def prose_paragraphs(document: str, *, min_words: int) -> list[list[str]]:
+    """Paragraphs of ``document`` that read as prose, each as its list of words.
+
+    A paragraph qualifies when it is one line, has at least ``min_words`` words, ends like a
+    sentence, and at least 85 % of its whitespace-separated tokens are plain words (letters,
+    apostrophes, hyphens, with trailing punctuation); this keeps code, tables and lists out.
+    """
+    out = []
+    for paragraph in document.split("\n\n"):
+        if "\n" in paragraph.strip():
+            continue
+        words = paragraph.split()
+        if len(words) < min_words or not _SENTENCE_END.search(words[-1]):
+            continue
+        plain = sum(bool(_WORD.fullmatch(w)) for w in words)
+        if plain >= 0.85 * len(words):
+            out.append(words)
+    return out
+
+
+def build_cloze_items(documents: Sequence[str], *, n_items: int, n_choices: int = 4, context_words: int = 12,
+                      continuation_words: int = 6, seed: int = 0) -> list[ClozeItem]:
+    """Build up to ``n_items`` cloze questions from ``documents`` (see the module docstring).
+
+    Parameters
+    ----------
+    documents
+        Held-out documents (never training documents, never evaluation-task text).
+    n_items
+        Questions to make; fewer if the documents hold fewer prose paragraphs.
+    n_choices
+        Choices per question (one correct).
+    context_words, continuation_words
+        Least words of context; words of every choice.
+    seed
+        Seed of every random draw.
+
+    Raises
+    ------
+    ConfigError
+        Invalid counts.
+    DataError
+        If fewer than two documents hold a usable paragraph (distractors need another document).
+    """
+    if n_items < 1 or n_choices < 2 or context_words < 1 or continuation_words < 1:
+        raise ConfigError(f"cloze task: need n_items >= 1, n_choices >= 2 and positive word counts; got "
+                          f"n_items={n_items}, n_choices={n_choices}, context_words={context_words}, "
+                          f"continuation_words={continuation_words}")
+    rng = np.random.default_rng(seed)
+    min_words = context_words + continuation_words
+    # One span per paragraph: (document, context words, continuation words).
+    spans: list[tuple[int, list[str], list[str]]] = []
+    for doc_index, document in enumerate(documents):
+        for words in prose_paragraphs(document, min_words=min_words):
+            cut = int(rng.integers(context_words, len(words) - continuation_words + 1))
+            spans.append((doc_index, words[:cut], words[cut:cut + continuation_words]))
+    if len({doc for doc, _, _ in spans}) < 2:
+        raise DataError(f"cloze task: {len(spans)} prose paragraph(s) of at least {min_words} words in "
+                        f"{len({doc for doc, _, _ in spans})} document(s); distractors need paragraphs from at "
+                        "least two documents (hold out more documents)")
+    order = rng.permutation(len(spans))
+    items = []
+    for index in order[:n_items]:
+        doc, context, gold_words = spans[index]
+        gold_text = " ".join(gold_words)
+        distractors: list[str] = []
+        for other in rng.permutation(len(spans)):
+            other_doc, _, other_words = spans[other]
+            text = " ".join(other_words)
+            if other_doc != doc and text != gold_text and text not in distractors:
+                distractors.append(text)
+                if len(distractors) == n_choices - 1:
+                    break
+        if len(distractors) < n_choices - 1:
+            continue
+        gold = int(rng.integers(n_choices))
+        choices = distractors[:gold] + [gold_text] + distractors[gold:]
+        items.append(ClozeItem(context=" ".join(context), choices=tuple(choices), gold=gold, document=doc))
+    return items
+
+
+def write_cloze_jsonl(items: Sequence[ClozeItem], path: str | Path) -> Path:
+    """Write ``items`` as ``taskladder eval``'s JSONL multiple-choice format, atomically."""
+    if not items:
+        raise DataError(f"cloze task {path}: no items to write")
+    text = "".join(json.dumps(item.record(), ensure_ascii=False) + "\n" for item in items)
+    atomic_write_text(path, text)
+    return Path(path)

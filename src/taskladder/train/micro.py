@@ -1,0 +1,429 @@
+"""The embedded micro-ladder: a preset that builds a whole ladder from scratch on a laptop CPU.
+
+:func:`run_preset` does every step, each writing files the next one reads, under one folder:
+
+1. **corpus** — the HTML pages of the preset's Debian documentation packages
+   (:mod:`taskladder.train.corpus`), one document per page, written to ``corpus/documents.jsonl``;
+2. **data** — ``taskladder data prepare`` on it: a seeded train/validation split of pages and a
+   byte-level BPE trained on the training pages only (``data/``);
+3. **task** — the cloze task built from the held-out pages (:mod:`taskladder.train.cloze`),
+   ``tasks/docs_cloze_val_rc_0shot.jsonl``;
+4. **plan** — the ladder plan of the preset's sizes and token multiples (``plan.toml``);
+5. **train** — every run with in-loop evaluation (``runs/NAME/``), several at once, each with a
+   fixed number of threads;
+6. **export** — ``export/``: the run CSVs, the plan, a spec with the train runs and the
+   targets (paths relative to itself) and ``provenance.json`` (package versions, input hashes,
+   token counts, the time of every step). This folder is what the package ships in
+   ``taskladder/data/micro`` and what ``taskladder demo`` fits.
+
+The preset itself is a TOML file (:func:`load_preset`; the packaged one is
+``taskladder/data/presets/micro.toml``). Every random draw is seeded, so the same preset on the
+same machine gives the same numbers. Re-running with ``resume=True`` skips the finished steps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import subprocess
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, DataError
+from ..report.tables import atomic_write_text
+from ..tasks import get_task
+from . import _toml
+
+__all__ = ["CorpusSource", "MicroPreset", "load_preset", "packaged_preset", "run_preset", "PresetResult",
+           "PRESETS", "cloze_file_name"]
+
+#: Presets shipped in the package: name -> file under taskladder/data/presets.
+PRESETS = {"micro": "micro.toml"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CorpusSource:
+    """One folder of HTML pages and the Debian package that installs it.
+
+    Parameters
+    ----------
+    package
+        Debian package providing ``path`` (named in the error when it is missing).
+    path
+        Folder searched recursively for ``pattern``.
+    pattern
+        File name pattern of the pages.
+    licence
+        Licence of the text (recorded in the provenance).
+    """
+
+    package: str
+    path: str
+    pattern: str = "*.html"
+    licence: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetSpec:
+    """A target to predict: a size at a token multiple (no data)."""
+
+    size: str
+    multiple: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.size}-{self.multiple:g}xC"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MicroPreset:
+    """Everything that determines a micro-ladder (see ``taskladder/data/presets/micro.toml``).
+
+    Parameters
+    ----------
+    name, description
+        Label and one line for the spec.
+    sources
+        Documentation folders of the corpus.
+    corpus_name
+        Corpus label in loss column names.
+    min_chars
+        Pages with fewer characters of text are dropped.
+    val_fraction, bpe_vocab, data_seed
+        Held-out share of pages, BPE vocabulary size, seed of the split.
+    cloze_task, cloze_items, cloze_choices, cloze_context_words, cloze_continuation_words, cloze_seed
+        The corpus task (a name of :data:`taskladder.tasks.CORPUS_TASKS`) and how it is built.
+    sizes, multiples, batch_divisor
+        The ladder plan.
+    evals_per_run
+        In-loop evaluations per run (every ``ceil(steps / evals_per_run)`` steps and at the end).
+    eval_tasks
+        Tasks evaluated in-loop: the cloze task's name and registered task names.
+    eval_limit
+        Questions per task.
+    val_sequences, max_epochs, seed
+        Validation windows, allowed passes over the corpus, seed of initialisation and data order.
+    parallel, threads
+        Runs trained at once, and threads per run (fixed so that results do not depend on cores).
+    targets
+        Larger runs to predict.
+    """
+
+    name: str
+    description: str = ""
+    sources: tuple[CorpusSource, ...]
+    corpus_name: str = "debian-docs"
+    min_chars: int = 200
+    val_fraction: float = 0.05
+    bpe_vocab: int = 1024
+    data_seed: int = 0
+    cloze_task: str = "docs_cloze"
+    cloze_items: int = 200
+    cloze_choices: int = 4
+    cloze_context_words: int = 12
+    cloze_continuation_words: int = 6
+    cloze_seed: int = 0
+    sizes: tuple[str, ...]
+    multiples: tuple[float, ...]
+    batch_divisor: int = 1
+    evals_per_run: int = 12
+    eval_tasks: tuple[str, ...] = ()
+    eval_limit: int | None = None
+    val_sequences: int = 64
+    max_epochs: float = 1.0
+    seed: int = 0
+    parallel: int = 1
+    threads: int | None = None
+    targets: tuple[TargetSpec, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            raise ConfigError(f"preset {self.name!r}: no corpus sources")
+        if not self.sizes or not self.multiples:
+            raise ConfigError(f"preset {self.name!r}: give at least one size and one token multiple")
+        if self.evals_per_run < 1:
+            raise ConfigError(f"preset {self.name!r}: evals_per_run must be positive, got {self.evals_per_run}")
+        task = get_task(self.cloze_task)
+        if task.n_choices != self.cloze_choices:
+            raise ConfigError(f"preset {self.name!r}: task {task.name} has {task.n_choices} choices (its chance level "
+                              f"is {task.chance:g}) but the preset builds {self.cloze_choices}")
+
+
+_SECTIONS = {"name", "description", "corpus", "cloze", "ladder", "target"}
+_CORPUS_KEYS = {"name": "corpus_name", "min_chars": "min_chars", "val_fraction": "val_fraction",
+                "bpe_vocab": "bpe_vocab", "seed": "data_seed", "source": None}
+_CLOZE_KEYS = {"task": "cloze_task", "items": "cloze_items", "choices": "cloze_choices",
+               "context_words": "cloze_context_words", "continuation_words": "cloze_continuation_words",
+               "seed": "cloze_seed"}
+_LADDER_KEYS = {"sizes", "multiples", "batch_divisor", "evals_per_run", "eval_tasks", "eval_limit", "val_sequences",
+                "max_epochs", "seed", "parallel", "threads"}
+
+
+def _check_keys(table: Any, allowed: set[str] | dict[str, Any], where: str) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table, got {table!r}")
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}")
+    return table
+
+
+def load_preset(path: str | Path) -> MicroPreset:
+    """Read a preset TOML file (the layout of ``taskladder/data/presets/micro.toml``).
+
+    Raises
+    ------
+    ConfigError
+        Missing file, TOML syntax error, unknown key, or invalid values.
+    """
+    path = Path(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"preset file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"preset file {path} is not valid TOML: {exc}") from None
+    _check_keys(document, _SECTIONS, str(path))
+    corpus = _check_keys(document.get("corpus", {}), _CORPUS_KEYS, f"{path}: [corpus]")
+    cloze = _check_keys(document.get("cloze", {}), _CLOZE_KEYS, f"{path}: [cloze]")
+    ladder = _check_keys(document.get("ladder", {}), _LADDER_KEYS, f"{path}: [ladder]")
+    sources = []
+    for i, table in enumerate(corpus.get("source", []), start=1):
+        table = _check_keys(table, set(CorpusSource.__dataclass_fields__), f"{path}: [[corpus.source]] #{i}")
+        try:
+            sources.append(CorpusSource(**table))
+        except TypeError as exc:
+            raise ConfigError(f"{path}: [[corpus.source]] #{i}: {exc}") from None
+    targets = []
+    for i, table in enumerate(document.get("target", []), start=1):
+        table = _check_keys(table, {"size", "multiple"}, f"{path}: [[target]] #{i}")
+        if "size" not in table or "multiple" not in table:
+            raise ConfigError(f"{path}: [[target]] #{i}: needs size and multiple")
+        targets.append(TargetSpec(size=str(table["size"]), multiple=float(table["multiple"])))
+    values: dict[str, Any] = {"name": document.get("name", path.stem), "description": document.get("description", "")}
+    values.update({_CORPUS_KEYS[k]: v for k, v in corpus.items() if k != "source"})
+    values.update({_CLOZE_KEYS[k]: v for k, v in cloze.items()})
+    values.update(ladder)
+    for key in ("sizes", "eval_tasks"):
+        if key in values:
+            values[key] = tuple(values[key])
+    if "multiples" in values:
+        values["multiples"] = tuple(float(m) for m in values["multiples"])
+    try:
+        return MicroPreset(**values, sources=tuple(sources), targets=tuple(targets))
+    except TypeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def packaged_preset(name: str) -> Path:
+    """Path of a preset shipped in the package (``"micro"``)."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+    return Path(str(resources.files("taskladder") / "data" / "presets" / PRESETS[name]))
+
+
+def cloze_file_name(task: str) -> str:
+    """File name of a corpus task's items, whose stem is the label of its metric columns."""
+    label = get_task(task).columns("bpb")[0].removeprefix("eval/downstream_bpb/").removesuffix("_bpb")
+    return f"{label}.jsonl"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PresetResult:
+    """What :func:`run_preset` produced: the export folder, run outcomes and timings (seconds)."""
+
+    out: Path
+    export: Path
+    statuses: list[Any]
+    timings: dict[str, float]
+
+
+def _check_sources(preset: MicroPreset) -> None:
+    for source in preset.sources:
+        if not Path(source.path).is_dir():
+            raise ConfigError(f"the micro-ladder corpus needs the Debian package {source.package} "
+                              f"({source.path} does not exist); install it with: apt-get install {source.package}")
+
+
+def _package_version(package: str) -> str | None:
+    try:
+        done = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True,
+                              check=False, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _build_corpus(preset: MicroPreset, out: Path) -> tuple[Path, list[str], list[dict[str, Any]]]:
+    from .corpus import html_documents, html_files
+
+    documents: list[str] = []
+    sources = []
+    for source in preset.sources:
+        files = html_files([source.path], pattern=source.pattern)
+        pages = html_documents(files, min_chars=preset.min_chars)
+        documents += pages
+        sources.append({"package": source.package, "version": _package_version(source.package),
+                        "licence": source.licence, "path": source.path, "pattern": source.pattern,
+                        "files": len(files), "documents": len(pages), "characters": sum(map(len, pages))})
+    if len(documents) < 2:
+        raise DataError(f"the corpus holds {len(documents)} page(s) of at least {preset.min_chars} characters; "
+                        "need at least 2")
+    path = out / "corpus" / "documents.jsonl"
+    atomic_write_text(path, "".join(json.dumps({"text": d}, ensure_ascii=False) + "\n" for d in documents))
+    return path, documents, sources
+
+
+def _prepared(data_dir: Path, corpus: Path) -> bool:
+    meta = data_dir / "meta.json"
+    if not meta.is_file():
+        return False
+    sources = json.loads(meta.read_text(encoding="utf-8")).get("sources", [])
+    return [s.get("sha256") for s in sources] == [_sha256(corpus)]
+
+
+def run_preset(preset: MicroPreset, out: str | Path, *, resume: bool = False, progress: bool = False,
+               log: Callable[[str], None] = lambda message: None) -> PresetResult:
+    """Build the micro-ladder of ``preset`` under ``out`` (see the module docstring).
+
+    Parameters
+    ----------
+    preset
+        The preset (:func:`load_preset`).
+    out
+        Working folder (corpus, data, task, runs, export).
+    resume
+        Continue a previous call: prepared data is reused when the corpus is unchanged, finished
+        runs are skipped and interrupted ones continue from their latest checkpoint.
+    progress
+        Progress bars when runs train in this process.
+    log
+        Called with one line per step (the library never prints).
+
+    Raises
+    ------
+    ConfigError
+        A corpus package is missing (the message names the package to install), or the folder
+        holds checkpoints and ``resume`` is false.
+    """
+    from .config import config_from_plan
+    from .data import prepare_data, split_documents
+    from .launch import run_dir, run_ladder
+    from .plan import plan_ladder, plan_toml
+
+    out = Path(out)
+    _check_sources(preset)
+    timings: dict[str, float] = {}
+    began = time.perf_counter()
+
+    log("corpus: extracting text from " + ", ".join(s.package for s in preset.sources))
+    corpus, documents, sources = _build_corpus(preset, out)
+    timings["corpus"] = time.perf_counter() - began
+
+    step = time.perf_counter()
+    data_dir = out / "data"
+    if resume and _prepared(data_dir, corpus):
+        log(f"data: reusing {data_dir}")
+    else:
+        log(f"data: {len(documents):,} pages -> BPE {preset.bpe_vocab} tokenizer and token files")
+        prepare_data([corpus], data_dir, bpe_vocab_size=preset.bpe_vocab, val_fraction=preset.val_fraction,
+                     seed=preset.data_seed, name=preset.corpus_name)
+    meta = json.loads((data_dir / "meta.json").read_text(encoding="utf-8"))
+    timings["data"] = time.perf_counter() - step
+
+    step = time.perf_counter()
+    from .cloze import build_cloze_items, write_cloze_jsonl
+
+    _, held_out = split_documents(documents, val_fraction=preset.val_fraction, seed=preset.data_seed)
+    items = build_cloze_items(held_out, n_items=preset.cloze_items, n_choices=preset.cloze_choices,
+                              context_words=preset.cloze_context_words,
+                              continuation_words=preset.cloze_continuation_words, seed=preset.cloze_seed)
+    cloze_path = write_cloze_jsonl(items, out / "tasks" / cloze_file_name(preset.cloze_task)).resolve()
+    log(f"task: {len(items)} {preset.cloze_task} items from {len(held_out)} held-out pages -> {cloze_path}")
+    timings["task"] = time.perf_counter() - step
+
+    plan = plan_ladder(sizes=list(preset.sizes), multiples=list(preset.multiples),
+                       batch_divisor=preset.batch_divisor)
+    atomic_write_text(out / "plan.toml", plan_toml(plan))
+    eval_tasks = tuple(str(cloze_path) if t == preset.cloze_task else t for t in preset.eval_tasks)
+    configs = []
+    for run in plan.runs:
+        every = math.ceil(run.steps / preset.evals_per_run)
+        config = config_from_plan(
+            run, data=data_dir.resolve(), out=run_dir(out, run.name).resolve(), eval_every=every,
+            eval_tasks=eval_tasks, eval_limit=preset.eval_limit, val_sequences=preset.val_sequences,
+            checkpoint_every=every, keep_checkpoints=1, max_epochs=preset.max_epochs, seed=preset.seed,
+            device="cpu")
+        Path(config.out).mkdir(parents=True, exist_ok=True)
+        config.write(Path(config.out) / "config.json")
+        configs.append(config)
+
+    step = time.perf_counter()
+    log(f"train: {len(configs)} runs, {preset.parallel} at a time"
+        + (f", {preset.threads} thread(s) each" if preset.threads else ""))
+    statuses = run_ladder(configs, resume=resume, parallel=preset.parallel, threads=preset.threads,
+                          progress=progress)
+    timings["train"] = time.perf_counter() - step
+    failed = [s for s in statuses if s.state == "failed"]
+    timings["total"] = time.perf_counter() - began
+    export = out / "export"
+    if not failed:
+        _export(preset, plan, out, export, meta=meta, sources=sources, corpus=corpus, cloze=cloze_path,
+                n_items=len(items), statuses=statuses, timings=timings)
+        log(f"export: {export}")
+    return PresetResult(out=out, export=export, statuses=statuses, timings=timings)
+
+
+def _export(preset: MicroPreset, plan: Any, out: Path, export: Path, *, meta: dict[str, Any],
+            sources: list[dict[str, Any]], corpus: Path, cloze: Path, n_items: int, statuses: list[Any],
+            timings: dict[str, float]) -> None:
+    """Write the shippable folder: runs/*.csv, plan.toml, ladder.toml (train runs + targets), provenance.json."""
+    from ..sizes import get_size
+    from .plan import plan_toml
+
+    runs_dir = export / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    entries: list[dict[str, object]] = []
+    for run in plan.runs:
+        source = out / "runs" / run.name / f"{run.name}.csv"
+        atomic_write_text(runs_dir / f"{run.name}.csv", source.read_text(encoding="utf-8"))
+        entries.append({"name": run.name, "file": f"runs/{run.name}.csv", "size": run.size, "role": "train",
+                        "tokens": run.trained_tokens})
+    for target in preset.targets:
+        entries.append({"name": target.name, "size": target.size, "role": "target",
+                        "tokens": get_size(target.size).tokens_for_multiple(target.multiple)})
+    header = (f"Ladder spec of the '{preset.name}' preset, written by 'taskladder ladder run --preset {preset.name}'.\n"
+              "Train runs are the in-loop evaluation CSVs in runs/; targets have no data (predictions only).")
+    spec = _toml.dumps({"name": preset.name, "description": preset.description, "run": entries}, header=header)
+    atomic_write_text(export / "ladder.toml", spec)
+    atomic_write_text(export / "plan.toml", plan_toml(plan))
+    import torch
+
+    provenance = {
+        "preset": preset.name,
+        "command": f"taskladder ladder run --preset {preset.name}",
+        "corpus": {"name": preset.corpus_name, "sources": sources, "documents_sha256": _sha256(corpus),
+                   "train_documents": meta["train_documents"], "val_documents": meta["val_documents"],
+                   "train_tokens": meta["train_tokens"], "val_tokens": meta["val_tokens"],
+                   "tokenizer": meta["tokenizer"]},
+        "cloze_task": {"task": preset.cloze_task, "items": n_items, "sha256": _sha256(cloze)},
+        "eval_tasks": list(preset.eval_tasks), "eval_limit": preset.eval_limit,
+        "runs": {s.name: s.state for s in statuses},
+        "seconds": {k: round(v, 1) for k, v in timings.items()},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "torch": torch.__version__, "parallel": preset.parallel, "threads": preset.threads},
+    }
+    atomic_write_text(export / "provenance.json", json.dumps(provenance, indent=2) + "\n")
+
