@@ -12,13 +12,14 @@ Model: a random-init Olmo2 with d_model 512, 8 layers, 8 heads, SwiGLU hidden 20
 * taskladder without prefix sharing (``share_prefix=False``): every request's full sequence, but
   length-bucketed and with the LM head only at scored positions - shows what each idea buys.
 
-Prints requests per second (median of ``--repeats`` runs) for both, the speed-up, and the
-largest metric difference between the two. Run: ``python benchmarks/bench_eval.py``.
+Prints requests per second (median of ``--repeats`` runs, the three paths interleaved) for each,
+the speed-up of taskladder over the baseline, and the largest metric difference to the baseline. Run: ``python benchmarks/bench_eval.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -50,6 +51,7 @@ def main() -> None:
     from taskladder.eval.reference import bundled_tokenizer_path, olmo_eval_reference
 
     torch.set_num_threads(args.threads)
+    load_start = os.getloadavg()[0]
     model = build_model()
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(bundled_tokenizer_path()))
     tasks = {"arc_easy": "arc_easy_test_rc_5shot", "hellaswag": "hellaswag_val_rc_5shot"}
@@ -69,7 +71,7 @@ def main() -> None:
             plain = evaluate_tasks(model, tokenizer, [name], limit=args.docs, batch_size=args.batch_size,
                                    share_prefix=False)
             plain_times.append(time.perf_counter() - start)
-        for _ in range(args.repeats):
+            # interleaved with the other paths, so that a change in machine load hits all three
             ref = olmo_eval_reference(model, label, limit=args.docs, max_length=2048,
                                       batch_size=args.baseline_batch_size, full_log_softmax=True)
             base_times.append(ref["seconds"])
@@ -85,6 +87,8 @@ def main() -> None:
         total_requests += requests
         print(f"{name:<10} {requests:>8} {requests / base:>15.2f} {requests / flat:>17.2f} {requests / ours:>17.2f} "
               f"{base / ours:>8.1f}x {diff:>15.2e}")
+    print(f"load average (1 min) at start {load_start:.1f}, at end {os.getloadavg()[0]:.1f} "
+          f"(other processes on the machine slow both paths; the small calls of taskladder's path more)")
     print(f"{'both':<10} {int(total_requests):>8} {total_requests / total_base:>15.2f} "
           f"{total_requests / total_plain:>17.2f} {total_requests / total_ours:>17.2f} {total_base / total_ours:>8.1f}x")
 

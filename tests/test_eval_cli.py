@@ -185,3 +185,21 @@ def test_user_task_file_is_evaluated(model_dir, tmp_path, capsys):
     assert code == 0, err
     row = pd.read_csv(pd.io.common.StringIO(stdout)).iloc[0]
     assert row["label"] == "capitals" and row["n_docs"] == 2
+
+
+def test_validation_loss_of_a_token_file(model_dir, tmp_path):
+    import numpy as np
+    import torch
+
+    from taskladder.eval.checkpoints import load_model, validation_loss
+
+    tokens = np.random.default_rng(0).integers(0, 50000, size=3 * 33 + 5).astype(np.uint16)
+    np.save(tmp_path / "c4_en.npy", tokens)
+    model = load_model(model_dir)
+    column, loss = validation_loss(model, tmp_path / "c4_en.npy", sequence_length=32, batch_size=2)
+    assert column == "eval/c4_en-validation/CrossEntropyLoss"
+    windows = torch.from_numpy(tokens[:99].astype(np.int64).reshape(3, 33))
+    with torch.no_grad():
+        logits = model(windows[:, :-1]).logits
+    expected = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), windows[:, 1:].reshape(-1))
+    assert loss == pytest.approx(float(expected), abs=1e-5)

@@ -65,16 +65,21 @@ def _manual(model, doc: EncodedDocument, max_length):
     for ctx, cont in zip(doc.contexts, doc.continuations):
         query, ctx_len = scoring_window(ctx, cont, max_length)
         with torch.no_grad():
-            logp = model(torch.tensor([query])).logits[0].double().log_softmax(-1)
-        out.append(sum(float(logp[ctx_len - 1 + i, t]) for i, t in enumerate(cont)))
+            logits = model(torch.tensor([query])).logits[0, ctx_len - 1:ctx_len - 1 + len(cont)]
+        logp = logits.double().log_softmax(-1)
+        out.append(sum(float(logp[i, t]) for i, t in enumerate(cont)))
     return out
+
+
+def _encoded(tasks, limit):
+    tokenizer = olmo1_tokenizer()
+    return [d for c in load_components(tasks, limit=limit) for d in encode_component(c, tokenizer)]
 
 
 @pytest.fixture(scope="module")
 def docs():
-    tokenizer = olmo1_tokenizer()
-    components = load_components(["arc_easy", "winogrande", "csqa", "mmlu"], limit=3)
-    return [d for c in components for d in encode_component(c, tokenizer)]
+    # ARC-Easy and CommonsenseQA share one context per question; WinoGrande's differ per choice
+    return _encoded(["arc_easy", "winogrande", "csqa"], 3)
 
 
 @pytest.fixture(scope="module")
@@ -114,11 +119,12 @@ def test_truncated_requests_are_scored_like_olmo(model, docs):
         assert values == pytest.approx(_manual(model, doc, short), abs=2e-4)
 
 
-def test_documents_are_grouped_by_shared_prefix(docs):
+def test_documents_are_grouped_by_shared_prefix():
+    docs = _encoded(["arc_easy", "winogrande", "csqa", "mmlu"], 3)
     plans = [p for p in (_plan_shared(i, d) for i, d in enumerate(docs)) if p is not None]
     groups = _groups(plans)
-    # arc_easy, winogrande and csqa each share one 5-shot prefix; MMLU's three documents come
-    # from its first subject (one prefix): four groups, each prefix a real 5-shot block
-    assert len(groups) == 4
+    # arc_easy, winogrande and csqa each share one 5-shot prefix; each MMLU area's three documents
+    # come from its first subject (one prefix each): seven groups, each prefix a 5-shot block
+    assert len(groups) == 7
     assert all(prefix > 100 for prefix, _ in groups)
     assert sum(len(g) for _, g in groups) == len(docs)

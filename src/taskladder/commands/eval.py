@@ -99,6 +99,19 @@ def _run_lm_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tokenizer_key(spec: str | None, model_dir: Path) -> str:
+    """Identity of the tokenizer a checkpoint uses: the ``--tokenizer`` given, or its files' contents."""
+    import hashlib
+
+    if spec is not None:
+        return f"spec:{spec}"
+    digest = hashlib.sha256()
+    for item in sorted(model_dir.iterdir()):
+        if item.is_file() and ("token" in item.name or item.name in ("vocab.json", "merges.txt")):
+            digest.update(item.name.encode() + b"\0" + item.read_bytes())
+    return f"files:{digest.hexdigest()}"
+
+
 def _init_distributed(device: str | None) -> tuple[int, int, str | None]:
     """Join the torchrun process group (gloo on CPU, NCCL on CUDA); returns rank, world size, device."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -156,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
     if rank == 0 and is_run:
         print(f"{path}: {len(checkpoints)} checkpoints, {len(checkpoints) - len(todo)} already in {output}",
               file=sys.stderr)
+    tokenizers: dict[str, object] = {}
     for checkpoint in todo:
         step = checkpoint.step if checkpoint.step is not None else args.step
         tokens = checkpoint.tokens if checkpoint.tokens is not None else args.tokens
@@ -166,7 +180,10 @@ def run(args: argparse.Namespace) -> int:
                               "pass --tokens-per-step (or --tokens for one model folder)")
         started = time.perf_counter()
         model = load_model(checkpoint.path, device=device, dtype=args.dtype)
-        tokenizer = load_tokenizer(args.tokenizer, checkpoint.path)
+        key = _tokenizer_key(args.tokenizer, checkpoint.path)
+        if key not in tokenizers:  # one tokenizer object per distinct tokenizer: prompts are tokenized once
+            tokenizers[key] = load_tokenizer(args.tokenizer, checkpoint.path)
+        tokenizer = tokenizers[key]
         result = evaluate_tasks(model, tokenizer, components, batch_size=args.batch_size, device=device,
                                 max_length=args.max_length, progress=progress, length_norm=args.length_norm)
         row: dict[str, object] = {"_step": step, "throughput/total_tokens": tokens}

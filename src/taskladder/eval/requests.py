@@ -223,8 +223,10 @@ def _load_olmes(component: str) -> tuple[list[Document], str]:
         choices = by_doc[doc_id]
         if sorted(choices) != list(range(len(choices))):
             raise DataError(f"{path}: document {doc_id} has choice indices {sorted(choices)}")
-        docs.append(Document(doc_id=doc_id, gold=gold[doc_id],
-                             contexts=tuple(choices[i][0] for i in range(len(choices))),
+        contexts = tuple(choices[i][0] for i in range(len(choices)))
+        if len(set(contexts)) == 1:  # one string object for all choices: 4x less memory on HellaSwag
+            contexts = (contexts[0],) * len(contexts)
+        docs.append(Document(doc_id=doc_id, gold=gold[doc_id], contexts=contexts,
                              continuations=tuple(choices[i][1] for i in range(len(choices)))))
     return docs, str(path)
 

@@ -47,6 +47,8 @@ _GROUP_PREFIX_KEEP = 0.75
 _MAX_CACHE_SLOTS = 1 << 17
 # Scored positions sent through the LM head at once (bounds the logits buffer).
 _HEAD_CHUNK = 2048
+# Tokens per full-sequence call when the model returns logits at every position (no split head).
+_MAX_LOGIT_TOKENS = 4096
 
 LayerKV = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -261,8 +263,13 @@ def _score_full(runner: ModelRunner, requests: list[tuple[int, int, list[int], i
     remaining: dict[int, int] = {}
     for doc_index, *_ in requests:
         remaining[doc_index] = remaining.get(doc_index, 0) + 1
-    for lo in range(0, len(requests), batch_size):
-        batch = requests[lo:lo + batch_size]
+    lo = 0
+    while lo < len(requests):
+        rows = batch_size
+        if runner.mode != "split":  # logits at every position: keep the [rows, width, vocab] buffer bounded
+            rows = max(1, min(batch_size, _MAX_LOGIT_TOKENS // len(requests[min(lo + batch_size, len(requests)) - 1][2])))
+        batch = requests[lo:lo + rows]
+        lo += rows
         width = max(len(r[2]) for r in batch)
         # Right padding needs no attention mask: causal attention never looks right.
         states, _ = runner.run(_pad([r[2] for r in batch], width, runner.device))
