@@ -71,15 +71,15 @@ def power_law_c_starts(flops: np.ndarray, y: np.ndarray, *, n_best: int = 2) -> 
 
 def sigmoid_starts(x: np.ndarray, y: np.ndarray, *, top: float | None = None, n_best: int = 2) -> list[np.ndarray]:
     """Starts ``[a, x0, k, b]`` for ``y = a σ(k (x − x0)) + b`` (``b`` fixed to ``top`` if given)."""
-    if len(x) > 256:
+    if len(x) > 128:
         # Starting values need the curve's shape, not every point: an even subsample suffices.
         order = np.argsort(x)
-        pick = order[np.linspace(0, len(x) - 1, 256).astype(int)]
+        pick = order[np.linspace(0, len(x) - 1, 128).astype(int)]
         x, y = x[pick], y[pick]
     lo, hi = np.min(x), np.max(x)
     span = max(hi - lo, 1e-6)
-    x0 = np.linspace(lo - span, hi + span, 17)
-    k = np.geomspace(0.3 / span, 60.0 / span, 17)
+    x0 = np.linspace(lo - span, hi + span, 15)
+    k = np.geomspace(0.3 / span, 60.0 / span, 15)
     X0, K = np.meshgrid(x0, k, indexing="ij")
     X0, K = X0.ravel(), K.ravel()
     z = K[:, None] * (x[None, :] - X0[:, None])

@@ -37,7 +37,7 @@ from .result import FitResult
 __all__ = ["bootstrap_predictions", "add_intervals", "noise_components",
            "checkpoint_noise", "interval_draws"]
 
-_MAX_STEP2_POINTS = 250
+_MAX_STEP2_POINTS = 160
 
 
 def _bounds(fit: FitResult, default_lower: Sequence[float], default_upper: Sequence[float]):
@@ -72,7 +72,7 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
         lower1, upper1 = [-np.inf, -np.inf, 0.0, 0.0, 0.0], [np.inf, np.inf, 5.0, 5.0, np.inf]
     lo1, up1, free1 = _bounds(step1, lower1, upper1)
     fit1 = batched_lm(step1.form, X1, s1["y"].to_numpy(float), np.tile(step1.params, (len(counts), 1)),
-                      lower=lo1, upper=up1, free=free1, weights=counts, residual="log", max_iter=40)
+                      lower=lo1, upper=up1, free=free1, weights=counts, residual="log", max_iter=30)
     P1, ok1 = fit1.params, fit1.converged
 
     # Step 2: the same run weights on every checkpoint of the run (thinned for speed).
@@ -89,7 +89,7 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
         lower2, upper2 = [-10.0, 0.0, 0.0], [0.0, 10.0, 50.0]
     lo2, up2, free2 = _bounds(step2, lower2, upper2)
     fit2 = batched_lm(step2.form, x2.reshape(-1, 1), y2, np.tile(step2.params, (len(counts), 1)),
-                      lower=lo2, upper=up2, free=free2, weights=w2, max_iter=40)
+                      lower=lo2, upper=up2, free=free2, weights=w2, max_iter=25)
     P2, ok2 = fit2.params, fit2.converged
 
     if law.step1_form == "flops":
