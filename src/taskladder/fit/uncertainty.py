@@ -116,7 +116,7 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
                                       np.array([t.spec.flops_per_token or np.nan for t in targets], float))
     acc_full = law.predict_accuracy(loss_full)
     return {"acc": acc[1:] - acc[0] + acc_full, "loss": loss[1:] - loss[0] + loss_full,
-            "converged": ok1[1:] & ok2[1:]}
+            "converged": ok1[1:] & ok2[1:], "acc_point": acc_full}
 
 
 def noise_components(law, ladder: Ladder, *, last_n: int = 10) -> tuple[float, float]:
@@ -164,11 +164,12 @@ def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstr
         return None
     sigma_run, sigma_ckpt = noise_components(members[0], ladder)
     rng = np.random.default_rng(seed + 1)
-    accs, losses, member_acc = [], [], []
+    accs, losses, member_acc, member_point = [], [], [], []
     for i, member in enumerate(members):
         boot = bootstrap_predictions(member, ladder, targets, n_bootstrap=n_bootstrap, seed=seed + 17 * i)
         accs.append(boot["acc"])
         member_acc.append(boot["acc"])
+        member_point.append(boot["acc_point"])
         if i == 0:
             losses.append(boot["loss"])
     params = np.concatenate(accs, axis=0)
@@ -176,7 +177,7 @@ def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstr
     # holds the members' disagreement.
     noise = rng.normal(0.0, np.hypot(sigma_run, sigma_ckpt), size=params.shape)
     return {"acc": np.clip(params + noise, 0.0, 1.0), "acc_params": params, "loss": losses[0],
-            "member_acc": member_acc, "sigma_noise": float(np.hypot(sigma_run, sigma_ckpt)),
+            "member_acc": member_acc, "member_point": member_point, "sigma_noise": float(np.hypot(sigma_run, sigma_ckpt)),
             "sigma_run": sigma_run, "sigma_ckpt": sigma_ckpt}
 
 
@@ -213,9 +214,9 @@ def add_intervals(law, ladder: Ladder, targets: Sequence[RunData], predictions: 
     out["acc_sd_params"] = np.nanstd(draws["acc_params"], axis=0)
     out["acc_sd_noise"] = draws["sigma_noise"]
     if len(draws["member_acc"]) > 1:
-        # Disagreement of the first two members in units of their combined bootstrap SD.
+        # Disagreement of the first two members' predictions in units of their combined bootstrap SD.
         a, b = draws["member_acc"][0], draws["member_acc"][1]
-        gap = np.abs(np.nanmean(a, axis=0) - np.nanmean(b, axis=0))
+        gap = np.abs(np.asarray(draws["member_point"][0]) - np.asarray(draws["member_point"][1]))
         out["member_gap"] = gap
         out["member_gap_z"] = gap / np.sqrt(np.nanvar(a, axis=0) + np.nanvar(b, axis=0))
     out["interval_method"] = f"bootstrap over runs ({n_bootstrap} resamples) + run scatter + checkpoint noise"
