@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--batch-size", type=int, default=32, help="taskladder sequences per call")
     parser.add_argument("--baseline-batch-size", type=int, default=8, help="baseline requests per call")
+    parser.add_argument("--tasks", default="arc_easy,hellaswag", help="subset of arc_easy,hellaswag")
     args = parser.parse_args()
 
     import torch
@@ -54,7 +55,8 @@ def main() -> None:
     load_start = os.getloadavg()[0]
     model = build_model()
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(bundled_tokenizer_path()))
-    tasks = {"arc_easy": "arc_easy_test_rc_5shot", "hellaswag": "hellaswag_val_rc_5shot"}
+    labels = {"arc_easy": "arc_easy_test_rc_5shot", "hellaswag": "hellaswag_val_rc_5shot"}
+    tasks = {name: labels[name] for name in args.tasks.split(",")}
     print(f"model: d_model 512, 8 layers, vocab 50280, {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M "
           f"params; torch {torch.__version__}, {args.threads} threads; {args.docs} docs per task")
     print(f"{'task':<10} {'requests':>8} {'baseline req/s':>15} {'no-sharing req/s':>17} "

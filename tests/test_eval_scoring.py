@@ -128,3 +128,16 @@ def test_documents_are_grouped_by_shared_prefix():
     assert len(groups) == 7
     assert all(prefix > 100 for prefix, _ in groups)
     assert sum(len(g) for _, g in groups) == len(docs)
+
+
+def test_evaluate_model_restores_training_mode_and_returns_ladder_columns():
+    from taskladder.eval import evaluate_model
+
+    model = tiny_olmo2(max_positions=512, seed=4)
+    model.train()
+    columns = evaluate_model(model, olmo1_tokenizer(), ["piqa"], limit=2, batch_size=3)
+    assert model.training
+    assert sorted(columns) == sorted(["eval/downstream_bpb/piqa_val_rc_5shot_bpb",
+                                      "eval/downstream/piqa_val_rc_5shot_len_norm",
+                                      "eval/downstream_soft/piqa_val_rc_5shot_soft",
+                                      "eval/downstream_soft_log/piqa_val_rc_5shot_soft_log"])

