@@ -19,6 +19,7 @@ from .errors import TaskLadderError
 #: (command, module, one-line help). Order is the order shown by ``--help``.
 COMMANDS: list[tuple[str, str, str]] = [
     ("predict", "predict", "fit a ladder spec and predict every target's task accuracy"),
+    ("demo", "demo", "fit the embedded micro-ladder and predict larger models, offline, in seconds"),
     ("report", "report", "fit a ladder spec and write a self-contained HTML report with figures"),
     ("import", "import_", "bring your own results: W&B histories or a tidy CSV -> ladder files and spec"),
     ("backtest", "backtest", "compare laws by holding out the ladder's largest rung (error and interval coverage)"),

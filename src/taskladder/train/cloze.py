@@ -1,18 +1,21 @@
-"""A multiple-choice cloze task built from held-out documents of a training corpus.
+"""Multiple-choice cloze tasks built from held-out documents of a training corpus.
 
 The paper's tasks sit at chance accuracy for models of a few hundred thousand parameters, so a
-micro-ladder needs a task on which such models rise above chance. :func:`build_cloze_items`
-makes one from documents that were held out of training (never from any evaluation task's
-text):
+micro-ladder needs tasks on which such models rise above chance. :func:`build_cloze_items`
+makes them from documents that were held out of training (never from any evaluation task's
+text). An *item* is a prose paragraph of a held-out document, cut at a point drawn between its
+``context_words``-th word and its end; the correct choice is the paragraph's next
+``continuation_words`` words. The distractors come in two kinds:
 
-* an *item* is a prose paragraph of a held-out document, cut after its first ``context_words``
-  words or more (the cut point is drawn at random between ``context_words`` and the paragraph's
-  length minus ``continuation_words``);
-* the correct choice is the paragraph's next ``continuation_words`` words;
-* the distractors are ``continuation_words``-word spans, cut in the same way, from paragraphs of
-  *other* documents, so only a model that follows the context can tell them apart;
-* the gold position is drawn uniformly, so always answering the same slot scores chance.
+``"other_documents"``
+    spans of the same length cut in the same way from paragraphs of *other* documents: telling
+    them apart takes following the topic of the context (hard for tiny models);
+``"adjacent_swaps"``
+    the correct continuation with two neighbouring words swapped (a different pair for each
+    distractor): the same words and characters, so only word order tells them apart, which even
+    a model that knows little more than which word follows which can learn.
 
+The gold position is drawn uniformly, so always answering the same slot scores chance.
 Everything is drawn from ``numpy.random.default_rng(seed)``; the same documents and seed give the
 same items. The items are written as the JSONL multiple-choice format of ``taskladder eval``
 (``{"context", "choices", "gold"}``), so the evaluation engine scores them like any RC task:
@@ -32,7 +35,10 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from ..report.tables import atomic_write_text
 
-__all__ = ["ClozeItem", "build_cloze_items", "write_cloze_jsonl", "prose_paragraphs"]
+__all__ = ["ClozeItem", "build_cloze_items", "write_cloze_jsonl", "prose_paragraphs", "DISTRACTORS"]
+
+#: Kinds of distractors (see the module docstring).
+DISTRACTORS = ("other_documents", "adjacent_swaps")
 
 # A prose paragraph: mostly letters and spaces, ends like a sentence, has no code-like lines.
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*[,.;:]?")
@@ -73,7 +79,8 @@ def prose_paragraphs(document: str, *, min_words: int) -> list[list[str]]:
 
 
 def build_cloze_items(documents: Sequence[str], *, n_items: int, n_choices: int = 4, context_words: int = 12,
-                      continuation_words: int = 6, seed: int = 0) -> list[ClozeItem]:
+                      continuation_words: int = 6, distractors: str = "other_documents",
+                      seed: int = 0) -> list[ClozeItem]:
     """Build up to ``n_items`` cloze questions from ``documents`` (see the module docstring).
 
     Parameters
@@ -86,6 +93,8 @@ def build_cloze_items(documents: Sequence[str], *, n_items: int, n_choices: int 
         Choices per question (one correct).
     context_words, continuation_words
         Least words of context; words of every choice.
+    distractors
+        ``"other_documents"`` or ``"adjacent_swaps"``.
     seed
         Seed of every random draw.
 
@@ -100,6 +109,11 @@ def build_cloze_items(documents: Sequence[str], *, n_items: int, n_choices: int 
         raise ConfigError(f"cloze task: need n_items >= 1, n_choices >= 2 and positive word counts; got "
                           f"n_items={n_items}, n_choices={n_choices}, context_words={context_words}, "
                           f"continuation_words={continuation_words}")
+    if distractors not in DISTRACTORS:
+        raise ConfigError(f"cloze task: distractors must be one of {', '.join(DISTRACTORS)}, got {distractors!r}")
+    if distractors == "adjacent_swaps" and continuation_words - 1 < n_choices - 1:
+        raise ConfigError(f"cloze task: {continuation_words} words allow {continuation_words - 1} different adjacent "
+                          f"swaps, fewer than the {n_choices - 1} distractors needed")
     rng = np.random.default_rng(seed)
     min_words = context_words + continuation_words
     # One span per paragraph: (document, context words, continuation words).
@@ -117,20 +131,43 @@ def build_cloze_items(documents: Sequence[str], *, n_items: int, n_choices: int 
     for index in order[:n_items]:
         doc, context, gold_words = spans[index]
         gold_text = " ".join(gold_words)
-        distractors: list[str] = []
-        for other in rng.permutation(len(spans)):
-            other_doc, _, other_words = spans[other]
-            text = " ".join(other_words)
-            if other_doc != doc and text != gold_text and text not in distractors:
-                distractors.append(text)
-                if len(distractors) == n_choices - 1:
-                    break
-        if len(distractors) < n_choices - 1:
-            continue
+        if distractors == "other_documents":
+            wrong = _other_documents(spans, doc, gold_text, n_choices - 1, rng)
+        else:
+            wrong = _adjacent_swaps(gold_words, n_choices - 1, rng)
+        if len(wrong) < n_choices - 1:
+            continue  # not enough distinct distractors (e.g. repeated words make swaps identical)
         gold = int(rng.integers(n_choices))
-        choices = distractors[:gold] + [gold_text] + distractors[gold:]
+        choices = wrong[:gold] + [gold_text] + wrong[gold:]
         items.append(ClozeItem(context=" ".join(context), choices=tuple(choices), gold=gold, document=doc))
     return items
+
+
+def _other_documents(spans: list[tuple[int, list[str], list[str]]], doc: int, gold: str, count: int,
+                     rng: np.random.Generator) -> list[str]:
+    out: list[str] = []
+    for other in rng.permutation(len(spans)):
+        other_doc, _, other_words = spans[other]
+        text = " ".join(other_words)
+        if other_doc != doc and text != gold and text not in out:
+            out.append(text)
+            if len(out) == count:
+                break
+    return out
+
+
+def _adjacent_swaps(words: list[str], count: int, rng: np.random.Generator) -> list[str]:
+    gold = " ".join(words)
+    out: list[str] = []
+    for position in rng.permutation(len(words) - 1):
+        swapped = list(words)
+        swapped[position], swapped[position + 1] = swapped[position + 1], swapped[position]
+        text = " ".join(swapped)
+        if text != gold and text not in out:
+            out.append(text)
+            if len(out) == count:
+                break
+    return out
 
 
 def write_cloze_jsonl(items: Sequence[ClozeItem], path: str | Path) -> Path:

@@ -6,11 +6,11 @@
    (:mod:`taskladder.train.corpus`), one document per page, written to ``corpus/documents.jsonl``;
 2. **data** — ``taskladder data prepare`` on it: a seeded train/validation split of pages and a
    byte-level BPE trained on the training pages only (``data/``);
-3. **task** — the cloze task built from the held-out pages (:mod:`taskladder.train.cloze`),
-   ``tasks/docs_cloze_val_rc_0shot.jsonl``;
+3. **tasks** — the cloze tasks built from the held-out pages (:mod:`taskladder.train.cloze`),
+   e.g. ``tasks/docs_order_val_rc_0shot.jsonl``;
 4. **plan** — the ladder plan of the preset's sizes and token multiples (``plan.toml``);
-5. **train** — every run with in-loop evaluation (``runs/NAME/``), several at once, each with a
-   fixed number of threads;
+5. **train** — every run with in-loop evaluation (``runs/NAME/``), several at once (longest
+   first), each with a fixed number of threads;
 6. **export** — ``export/``: the run CSVs, the plan, a spec with the train runs and the
    targets (paths relative to itself) and ``provenance.json`` (package versions, input hashes,
    token counts, the time of every step). This folder is what the package ships in
@@ -39,10 +39,11 @@ from typing import Any
 
 from ..errors import ConfigError, DataError
 from ..report.tables import atomic_write_text
-from ..tasks import get_task
+from ..sizes import get_size
+from ..tasks import CORPUS_TASKS, get_task
 from . import _toml
 
-__all__ = ["CorpusSource", "MicroPreset", "load_preset", "packaged_preset", "run_preset", "PresetResult",
+__all__ = ["CorpusSource", "CorpusTaskSpec", "TargetSpec", "MicroPreset", "load_preset", "packaged_preset", "run_preset", "PresetResult",
            "PRESETS", "cloze_file_name"]
 
 #: Presets shipped in the package: name -> file under taskladder/data/presets.
@@ -69,6 +70,28 @@ class CorpusSource:
     path: str
     pattern: str = "*.html"
     licence: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CorpusTaskSpec:
+    """A cloze task built from the held-out documents (see :func:`taskladder.train.cloze.build_cloze_items`).
+
+    ``name`` is a task of :data:`taskladder.tasks.CORPUS_TASKS`, whose columns its metrics fill.
+    """
+
+    name: str
+    distractors: str = "other_documents"
+    items: int = 200
+    choices: int = 4
+    context_words: int = 12
+    continuation_words: int = 6
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        task = get_task(self.name)
+        if task.n_choices != self.choices:
+            raise ConfigError(f"corpus task {self.name}: the registered task has {task.n_choices} choices (chance "
+                              f"{task.chance:g}) but the preset builds {self.choices}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,14 +122,14 @@ class MicroPreset:
         Pages with fewer characters of text are dropped.
     val_fraction, bpe_vocab, data_seed
         Held-out share of pages, BPE vocabulary size, seed of the split.
-    cloze_task, cloze_items, cloze_choices, cloze_context_words, cloze_continuation_words, cloze_seed
-        The corpus task (a name of :data:`taskladder.tasks.CORPUS_TASKS`) and how it is built.
+    corpus_tasks
+        Cloze tasks built from the held-out documents.
     sizes, multiples, batch_divisor
         The ladder plan.
     evals_per_run
         In-loop evaluations per run (every ``ceil(steps / evals_per_run)`` steps and at the end).
     eval_tasks
-        Tasks evaluated in-loop: the cloze task's name and registered task names.
+        Tasks evaluated in-loop: names of corpus tasks and of registered tasks.
     eval_limit
         Questions per task.
     val_sequences, max_epochs, seed
@@ -125,12 +148,7 @@ class MicroPreset:
     val_fraction: float = 0.05
     bpe_vocab: int = 1024
     data_seed: int = 0
-    cloze_task: str = "docs_cloze"
-    cloze_items: int = 200
-    cloze_choices: int = 4
-    cloze_context_words: int = 12
-    cloze_continuation_words: int = 6
-    cloze_seed: int = 0
+    corpus_tasks: tuple[CorpusTaskSpec, ...] = ()
     sizes: tuple[str, ...]
     multiples: tuple[float, ...]
     batch_divisor: int = 1
@@ -151,18 +169,16 @@ class MicroPreset:
             raise ConfigError(f"preset {self.name!r}: give at least one size and one token multiple")
         if self.evals_per_run < 1:
             raise ConfigError(f"preset {self.name!r}: evals_per_run must be positive, got {self.evals_per_run}")
-        task = get_task(self.cloze_task)
-        if task.n_choices != self.cloze_choices:
-            raise ConfigError(f"preset {self.name!r}: task {task.name} has {task.n_choices} choices (its chance level "
-                              f"is {task.chance:g}) but the preset builds {self.cloze_choices}")
+        built = {t.name for t in self.corpus_tasks}
+        for name in self.eval_tasks:
+            get_task(name)
+            if name in CORPUS_TASKS and name not in built:
+                raise ConfigError(f"preset {self.name!r}: in-loop task {name} is a corpus task but no [[task]] builds it")
 
 
-_SECTIONS = {"name", "description", "corpus", "cloze", "ladder", "target"}
+_SECTIONS = {"name", "description", "corpus", "task", "ladder", "target"}
 _CORPUS_KEYS = {"name": "corpus_name", "min_chars": "min_chars", "val_fraction": "val_fraction",
                 "bpe_vocab": "bpe_vocab", "seed": "data_seed", "source": None}
-_CLOZE_KEYS = {"task": "cloze_task", "items": "cloze_items", "choices": "cloze_choices",
-               "context_words": "cloze_context_words", "continuation_words": "cloze_continuation_words",
-               "seed": "cloze_seed"}
 _LADDER_KEYS = {"sizes", "multiples", "batch_divisor", "evals_per_run", "eval_tasks", "eval_limit", "val_sequences",
                 "max_epochs", "seed", "parallel", "threads"}
 
@@ -193,7 +209,6 @@ def load_preset(path: str | Path) -> MicroPreset:
         raise ConfigError(f"preset file {path} is not valid TOML: {exc}") from None
     _check_keys(document, _SECTIONS, str(path))
     corpus = _check_keys(document.get("corpus", {}), _CORPUS_KEYS, f"{path}: [corpus]")
-    cloze = _check_keys(document.get("cloze", {}), _CLOZE_KEYS, f"{path}: [cloze]")
     ladder = _check_keys(document.get("ladder", {}), _LADDER_KEYS, f"{path}: [ladder]")
     sources = []
     for i, table in enumerate(corpus.get("source", []), start=1):
@@ -202,6 +217,13 @@ def load_preset(path: str | Path) -> MicroPreset:
             sources.append(CorpusSource(**table))
         except TypeError as exc:
             raise ConfigError(f"{path}: [[corpus.source]] #{i}: {exc}") from None
+    corpus_tasks = []
+    for i, table in enumerate(document.get("task", []), start=1):
+        table = _check_keys(table, set(CorpusTaskSpec.__dataclass_fields__), f"{path}: [[task]] #{i}")
+        try:
+            corpus_tasks.append(CorpusTaskSpec(**table))
+        except TypeError as exc:
+            raise ConfigError(f"{path}: [[task]] #{i}: {exc}") from None
     targets = []
     for i, table in enumerate(document.get("target", []), start=1):
         table = _check_keys(table, {"size", "multiple"}, f"{path}: [[target]] #{i}")
@@ -210,7 +232,6 @@ def load_preset(path: str | Path) -> MicroPreset:
         targets.append(TargetSpec(size=str(table["size"]), multiple=float(table["multiple"])))
     values: dict[str, Any] = {"name": document.get("name", path.stem), "description": document.get("description", "")}
     values.update({_CORPUS_KEYS[k]: v for k, v in corpus.items() if k != "source"})
-    values.update({_CLOZE_KEYS[k]: v for k, v in cloze.items()})
     values.update(ladder)
     for key in ("sizes", "eval_tasks"):
         if key in values:
@@ -218,7 +239,8 @@ def load_preset(path: str | Path) -> MicroPreset:
     if "multiples" in values:
         values["multiples"] = tuple(float(m) for m in values["multiples"])
     try:
-        return MicroPreset(**values, sources=tuple(sources), targets=tuple(targets))
+        return MicroPreset(**values, sources=tuple(sources), corpus_tasks=tuple(corpus_tasks),
+                           targets=tuple(targets))
     except TypeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
@@ -347,17 +369,23 @@ def run_preset(preset: MicroPreset, out: str | Path, *, resume: bool = False, pr
     from .cloze import build_cloze_items, write_cloze_jsonl
 
     _, held_out = split_documents(documents, val_fraction=preset.val_fraction, seed=preset.data_seed)
-    items = build_cloze_items(held_out, n_items=preset.cloze_items, n_choices=preset.cloze_choices,
-                              context_words=preset.cloze_context_words,
-                              continuation_words=preset.cloze_continuation_words, seed=preset.cloze_seed)
-    cloze_path = write_cloze_jsonl(items, out / "tasks" / cloze_file_name(preset.cloze_task)).resolve()
-    log(f"task: {len(items)} {preset.cloze_task} items from {len(held_out)} held-out pages -> {cloze_path}")
-    timings["task"] = time.perf_counter() - step
+    task_files: dict[str, Path] = {}
+    task_records = []
+    for spec in preset.corpus_tasks:
+        items = build_cloze_items(held_out, n_items=spec.items, n_choices=spec.choices,
+                                  context_words=spec.context_words, continuation_words=spec.continuation_words,
+                                  distractors=spec.distractors, seed=spec.seed)
+        path = write_cloze_jsonl(items, out / "tasks" / cloze_file_name(spec.name)).resolve()
+        task_files[spec.name] = path
+        task_records.append({"task": spec.name, "distractors": spec.distractors, "items": len(items),
+                             "sha256": _sha256(path)})
+        log(f"task: {len(items)} {spec.name} items ({spec.distractors}) from {len(held_out)} held-out pages -> {path}")
+    timings["tasks"] = time.perf_counter() - step
 
     plan = plan_ladder(sizes=list(preset.sizes), multiples=list(preset.multiples),
                        batch_divisor=preset.batch_divisor)
     atomic_write_text(out / "plan.toml", plan_toml(plan))
-    eval_tasks = tuple(str(cloze_path) if t == preset.cloze_task else t for t in preset.eval_tasks)
+    eval_tasks = tuple(str(task_files[t]) if t in task_files else t for t in preset.eval_tasks)
     configs = []
     for run in plan.runs:
         every = math.ceil(run.steps / preset.evals_per_run)
@@ -373,24 +401,26 @@ def run_preset(preset: MicroPreset, out: str | Path, *, resume: bool = False, pr
     step = time.perf_counter()
     log(f"train: {len(configs)} runs, {preset.parallel} at a time"
         + (f", {preset.threads} thread(s) each" if preset.threads else ""))
-    statuses = run_ladder(configs, resume=resume, parallel=preset.parallel, threads=preset.threads,
+    # Longest runs first, so that the last runs to finish are short ones and the workers stay busy.
+    order = sorted(configs, key=lambda c: -c.steps * c.batch_tokens * get_size(c.size).flops_per_token)
+    statuses = run_ladder(order, resume=resume, parallel=preset.parallel, threads=preset.threads,
                           progress=progress)
+    statuses = sorted(statuses, key=lambda s: [c.name for c in configs].index(s.name))
     timings["train"] = time.perf_counter() - step
     failed = [s for s in statuses if s.state == "failed"]
     timings["total"] = time.perf_counter() - began
     export = out / "export"
     if not failed:
-        _export(preset, plan, out, export, meta=meta, sources=sources, corpus=corpus, cloze=cloze_path,
-                n_items=len(items), statuses=statuses, timings=timings)
+        _export(preset, plan, out, export, meta=meta, sources=sources, corpus=corpus, tasks=task_records,
+                statuses=statuses, timings=timings)
         log(f"export: {export}")
     return PresetResult(out=out, export=export, statuses=statuses, timings=timings)
 
 
 def _export(preset: MicroPreset, plan: Any, out: Path, export: Path, *, meta: dict[str, Any],
-            sources: list[dict[str, Any]], corpus: Path, cloze: Path, n_items: int, statuses: list[Any],
+            sources: list[dict[str, Any]], corpus: Path, tasks: list[dict[str, Any]], statuses: list[Any],
             timings: dict[str, float]) -> None:
     """Write the shippable folder: runs/*.csv, plan.toml, ladder.toml (train runs + targets), provenance.json."""
-    from ..sizes import get_size
     from .plan import plan_toml
 
     runs_dir = export / "runs"
@@ -418,7 +448,7 @@ def _export(preset: MicroPreset, plan: Any, out: Path, export: Path, *, meta: di
                    "train_documents": meta["train_documents"], "val_documents": meta["val_documents"],
                    "train_tokens": meta["train_tokens"], "val_tokens": meta["val_tokens"],
                    "tokenizer": meta["tokenizer"]},
-        "cloze_task": {"task": preset.cloze_task, "items": n_items, "sha256": _sha256(cloze)},
+        "corpus_tasks": tasks,
         "eval_tasks": list(preset.eval_tasks), "eval_limit": preset.eval_limit,
         "runs": {s.name: s.state for s in statuses},
         "seconds": {k: round(v, 1) for k, v in timings.items()},

@@ -1,0 +1,118 @@
+"""See the whole method work in a few seconds, offline: fit the embedded micro-ladder and predict
+larger models.
+
+The package ships a real ladder: 4 sizes (25k to 160k parameters) x 3 token budgets (1, 2 and
+4 x 20 N), trained on this kind of laptop CPU on Debian's documentation, every run evaluated
+in-loop (validation loss; task bits-per-byte and accuracy on a cloze task built from held-out
+pages, HellaSwag and ARC-Easy). 'demo' fits the two-step law (N, D -> task loss -> accuracy) on
+it, predicts the spec's larger targets (micro-m and micro-l at 10 x 20 N), prints the
+predictions with their intervals and reliability verdicts, and writes tables and figures.
+
+The paper's tasks stay at chance at this scale (their verdicts say so); the cloze task rises
+above chance. 'taskladder backtest' on the same spec measures how well the law extrapolates
+(docs/micro-ladder.md); 'taskladder ladder run --preset micro' retrains the ladder from scratch.
+
+Examples:
+  taskladder demo                          # prints the predictions, writes taskladder-demo/
+  taskladder demo -o out/ --report         # also the HTML report (out/report.html)
+  taskladder demo --spec micro-ladder/export/ladder.toml    # a ladder you regenerated
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", type=Path, default=Path("taskladder-demo"), metavar="DIR",
+                        help="folder for tables, figures and config (default: %(default)s)")
+    parser.add_argument("--spec", type=Path, default=None,
+                        help="ladder spec to use instead of the embedded micro-ladder")
+    parser.add_argument("--bootstrap", type=int, default=200, metavar="B",
+                        help="bootstrap resamples for the intervals (default: %(default)s)")
+    parser.add_argument("--report", action="store_true", help="also write the HTML report (report.html)")
+    parser.add_argument("--no-figures", action="store_true", help="skip the figures")
+
+
+def embedded_spec() -> Path:
+    """Path of the embedded micro-ladder's spec inside the installed package."""
+    from importlib import resources
+
+    from ..errors import DataError
+
+    path = Path(str(resources.files("taskladder") / "data" / "micro" / "ladder.toml"))
+    if not path.is_file():
+        raise DataError(f"the embedded micro-ladder is missing from this installation ({path}); reinstall "
+                        "taskladder or regenerate it with 'taskladder ladder run --preset micro'")
+    return path
+
+
+def available_tasks(ladder) -> list:
+    """Registered tasks whose bpb and accuracy columns every train run of ``ladder`` has."""
+    from ..tasks import CORPUS_TASKS, TASKS
+
+    tasks = []
+    for task in [*CORPUS_TASKS.values(), *TASKS.values()]:
+        needed = set(task.columns("bpb")) | set(task.columns("accuracy"))
+        if all(run.frame is not None and needed <= set(run.frame.columns) for run in ladder.train_runs):
+            tasks.append(task)
+    return tasks
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+    import time
+
+    from ..errors import DataError
+    from ..ladder import load_ladder
+    from ..predict import paper_selection, predict_ladder
+    from ..report.tables import render_table, write_table
+    from .common import write_resolved_config
+    from .predict import _terminal_table
+
+    began = time.perf_counter()
+    spec = args.spec or embedded_spec()
+    ladder = load_ladder(spec)
+    tasks = available_tasks(ladder)
+    if not tasks:
+        raise DataError(f"{spec}: no registered task has bpb and accuracy columns in every train run")
+    variant = "two-step"  # the micro-ladder has its own corpus loss, not C4, so no ensemble with C4
+    result = predict_ladder(ladder, tasks=tasks, variant=variant, intervals=True, reliability=True,
+                            n_bootstrap=args.bootstrap)
+    runs = ladder.runs_table
+    train = runs[runs["role"] == "train"]
+    print(f"ladder: {len(train)} runs, sizes {', '.join(sorted(set(train['size']), key=lambda s: list(train['size']).index(s)))}, "
+          f"N {int(train['n_params'].min()):,}-{int(train['n_params'].max()):,}, "
+          f"tokens {train['tokens'].min():.3g}-{train['tokens'].max():.3g}  ({spec})")
+    print(f"law: {variant} (N, D -> task bits per byte -> accuracy); tasks: {', '.join(t.name for t in tasks)}")
+    print(render_table(_terminal_table(result.predictions), "text", digits=3), end="")
+
+    out = args.output
+    predictions = result.predictions
+    for suffix in (".csv", ".md", ".json"):
+        write_table(predictions, out / f"predictions{suffix}")
+    from ..report.fits import fits_table
+
+    write_table(fits_table(result.laws), out / "fits.csv")
+    write_table(runs, out / "runs.csv")
+    write_resolved_config(out / "config.json", {
+        "command": "demo", "spec": str(spec), "variant": variant, "method": "default",
+        "tasks": [t.name for t in tasks], "selection": vars(paper_selection(variant)), "intervals": True,
+        "bootstrap": args.bootstrap,
+        "targets": [{"name": t.name, "n_params": t.n_params, "tokens": t.final_tokens} for t in ladder.targets]})
+    if not args.no_figures:
+        from ..report.figures import save_law_figures
+
+        save_law_figures(result, ladder, out / "figures")
+    if args.report:
+        from ..report.html import build_report
+        from ..report.tables import atomic_write_text
+
+        html = build_report(ladder, tasks=tasks, result=result, n_bootstrap=args.bootstrap,
+                            title="taskladder demo: the embedded micro-ladder")
+        atomic_write_text(out / "report.html", html)
+    print(f"wrote predictions, fits, runs{'' if args.no_figures else ', figures'}"
+          f"{', report.html' if args.report else ''} and config to {out} ({time.perf_counter() - began:.1f} s)",
+          file=sys.stderr)
+    return 0
