@@ -1,15 +1,16 @@
 """See the whole method work in a few seconds, offline: fit the embedded micro-ladder and predict
 larger models.
 
-The package ships a real ladder: 4 sizes (25k to 160k parameters) x 3 token budgets (1, 2 and
-4 x 20 N), trained on this kind of laptop CPU on Debian's documentation, every run evaluated
-in-loop (validation loss; task bits-per-byte and accuracy on a cloze task built from held-out
-pages, HellaSwag and ARC-Easy). 'demo' fits the two-step law (N, D -> task loss -> accuracy) on
-it, predicts the spec's larger targets (micro-m and micro-l at 10 x 20 N), prints the
-predictions with their intervals and reliability verdicts, and writes tables and figures.
+The package ships a real ladder: 4 sizes (25k to 160k parameters) x 3 token budgets (0.5, 1 and
+2 x 20 N), trained on a 2-core CPU on Debian's documentation, every run evaluated in-loop
+(validation loss; task bits-per-byte and accuracy on two cloze tasks built from held-out pages,
+and on HellaSwag). 'demo' fits the two-step law (N, D -> task loss -> accuracy) on it, predicts
+the spec's larger targets (micro-m and micro-l at 10 x 20 N, no data), prints the predictions
+with their intervals and reliability verdicts, and writes tables and figures.
 
-The paper's tasks stay at chance at this scale (their verdicts say so); the cloze task rises
-above chance. 'taskladder backtest' on the same spec measures how well the law extrapolates
+HellaSwag stays at chance at this scale, and so does the other-page cloze task (docs_cloze);
+their verdicts say so. The word-order task (docs_order) rises well above chance.
+'taskladder backtest' on the same spec measures how well the law extrapolates
 (docs/micro-ladder.md); 'taskladder ladder run --preset micro' retrains the ladder from scratch.
 
 Examples:
