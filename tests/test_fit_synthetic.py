@@ -183,15 +183,28 @@ def test_bad_options():
 
 # --- other laws ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("variant", ["single-step", "direct", "two-step-flops", "two-step-c4"])
+@pytest.mark.parametrize("variant", ["single-step", "direct", "two-step-flops", "two-step-c4", "loss-to-loss",
+                                     "direct-compute", "ensemble"])
 def test_other_variants_give_finite_predictions(exact_ladder, variant):
     result = predict_ladder(exact_ladder, tasks=["hellaswag"], variant=variant)
     row = result.predictions.iloc[0]
     assert np.isfinite(row["acc_pred"]) and 0.0 <= row["acc_pred"] <= 1.0
     assert row["acc_actual"] == pytest.approx(_true_target_accuracy(row["tokens"]), abs=1e-4)
-    if variant == "two-step-c4":
-        # The C4 column holds the same truth, so this variant is as exact as the bpb one.
+    if variant in ("two-step-c4", "ensemble", "loss-to-loss"):
+        # The C4 column holds the same truth, so these are as exact as the bpb law.
         assert row["acc_pred"] == pytest.approx(row["acc_actual"], abs=0.002)
+
+
+def test_loss_to_loss_recovers_the_identity_map(exact_ladder):
+    """With C4 loss equal to the task loss, the transfer map is L_task = 1 · L_C4^1 + 0."""
+    from taskladder.fit.laws import LossToLossLaw
+    from taskladder.tasks import get_task
+
+    law = LossToLossLaw(task=get_task("hellaswag")).fit(exact_ladder)
+    a, alpha, e = law.transfer_.params
+    assert law.transfer_.converged
+    assert np.exp(a) == pytest.approx(1.0, abs=1e-3) and alpha == pytest.approx(-1.0, abs=1e-3)
+    assert e == pytest.approx(0.0, abs=1e-3)
 
 
 def test_flops_form_fits_compute(exact_ladder):

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError
-from .fit.laws import PREDICTION_COLUMNS, DirectLaw, EnsembleLaw, SingleStepLaw, TwoStepLaw
+from .fit.laws import (PREDICTION_COLUMNS, ComputeAccuracyLaw, DirectLaw, EnsembleLaw, LossToLossLaw, SingleStepLaw,
+                       TwoStepLaw)
 from .fit.selection import Selection
 from .ladder import Ladder, RunData
 from .tasks import Task, get_tasks
@@ -33,6 +34,8 @@ VARIANTS: dict[str, tuple[type, dict]] = {
     "two-step-flops": (TwoStepLaw, {"feature": "bpb", "step1_form": "flops"}),
     "single-step": (SingleStepLaw, {}),
     "direct": (DirectLaw, {}),
+    "direct-compute": (ComputeAccuracyLaw, {}),
+    "loss-to-loss": (LossToLossLaw, {}),
 }
 
 

@@ -12,6 +12,8 @@ VARIANT_HELP: dict[str, str] = {
     "two-step-flops": "compute C = D x FLOPs/token -> task bpb -> accuracy",
     "single-step": "(N, D) -> accuracy in one fit (sigmoid of a power law)",
     "direct": "accuracy as a negated power law in (N, D)",
+    "direct-compute": "-log accuracy as a power law in compute C (after Krajewski et al. 2025)",
+    "loss-to-loss": "(N, D) -> C4 loss -> task bpb (power map) -> accuracy (after Brandfonbrener et al. 2024)",
 }
 
 

@@ -36,7 +36,7 @@ from .result import FitResult
 from .selection import Selection, step1_points, step2_points, target_actual
 from .starts import power_law_c_starts, power_law_nd_starts, sigmoid_starts
 
-__all__ = ["TwoStepLaw", "SingleStepLaw", "DirectLaw", "EnsembleLaw", "MODES", "FEATURES", "PREDICTION_COLUMNS",
+__all__ = ["TwoStepLaw", "SingleStepLaw", "DirectLaw", "EnsembleLaw", "ComputeAccuracyLaw", "LossToLossLaw", "MODES", "FEATURES", "PREDICTION_COLUMNS",
            "fit_step1", "fit_step2"]
 
 MODES = ("paper", "default")
@@ -272,10 +272,22 @@ class _AccuracyLaw(_Law):
     def _fit(self, X: np.ndarray, y: np.ndarray) -> FitResult:  # pragma: no cover - overridden
         raise TypeError
 
+    def _inputs(self, n_params: np.ndarray, tokens: np.ndarray, flops: np.ndarray) -> np.ndarray:
+        return np.column_stack([n_params, tokens])
+
+    def _to_fitted(self, accuracy: np.ndarray) -> np.ndarray:
+        return accuracy
+
+    def _from_fitted(self, value: np.ndarray) -> np.ndarray:
+        return value
+
     def fit(self, ladder: Ladder) -> "_AccuracyLaw":
         data = step1_points(ladder, self.task, "accuracy", self.selection)
-        X = data[["n_params", "tokens"]].to_numpy(dtype=float)
-        y = data["y"].to_numpy(dtype=float)
+        X = self._inputs(data["n_params"].to_numpy(float), data["tokens"].to_numpy(float), data["flops"].to_numpy(float))
+        if not np.all(np.isfinite(X)):
+            raise DataError(f"{self.description} needs FLOPs per token of every train run (give size labels or "
+                            "flops_per_token in the spec)")
+        y = self._to_fitted(data["y"].to_numpy(dtype=float))
         _check_enough(len(y), self.form, self.description)
         self.fit_ = self._fit(X, y)
         self.data_ = data
@@ -285,7 +297,11 @@ class _AccuracyLaw(_Law):
     def _predict_one(self, target: RunData) -> dict:
         row = self._target_row(target)
         ok = _usable(self.fit_, self.mode)
-        acc = float(self.fit_.predict(np.array([[target.n_params, target.final_tokens]]))[0]) if ok else np.nan
+        flops = np.nan if target.spec.flops_per_token is None else target.spec.flops_per_token * target.final_tokens
+        X = self._inputs(np.array([float(target.n_params)]), np.array([target.final_tokens]), np.array([flops]))
+        if ok and not np.all(np.isfinite(X)):
+            raise DataError(f"target {target.name!r}: {self.description} needs its FLOPs per token")
+        acc = float(self._from_fitted(self.fit_.predict(X))[0]) if ok else np.nan
         if self.mode == "paper" and self.form is single_step:
             acc = max(acc, 1e-6)  # the reference's clamp of the single-step form
         acc_actual = target_actual(target, self.task, "accuracy", self.selection.moving_avg)
@@ -327,6 +343,89 @@ class DirectLaw(_AccuracyLaw):
         starts.append(np.array([2.0, 2.0, 0.2, 0.2, 1.0]))
         return fit_least_squares(negated_power_law_nd, X, y, starts,
                                  ([-_INF, -_INF, 0.0, 0.0, 0.0], [_INF, _INF, 5.0, 5.0, 1.0]))
+
+
+class ComputeAccuracyLaw(_AccuracyLaw):
+    """Accuracy straight from training compute: ``−ln Acc(C) = A/C^α + E`` (after Krajewski et al. 2025).
+
+    One point per train run (its final accuracy, averaged over the last ``moving_avg``
+    checkpoints) against its compute ``C = D × FLOPs per token``; fitted in log space. Not in the
+    paper, so both modes use the same multi-start least-squares fit.
+    """
+
+    form = power_law_c
+    description = "compute-to-accuracy fit"
+
+    def _inputs(self, n_params: np.ndarray, tokens: np.ndarray, flops: np.ndarray) -> np.ndarray:
+        return np.asarray(flops, float).reshape(-1, 1)
+
+    def _to_fitted(self, accuracy: np.ndarray) -> np.ndarray:
+        return -np.log(np.clip(accuracy, 1e-6, 1.0))
+
+    def _from_fitted(self, value: np.ndarray) -> np.ndarray:
+        return np.exp(-value)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray) -> FitResult:
+        starts = power_law_c_starts(X[:, 0], y) + [np.array([3.0, 0.1, 0.5 * y.min()])]
+        return fit_least_squares(power_law_c, X, y, starts, ([-_INF, 0.0, 0.0], [_INF, 5.0, _INF]), residual="log")
+
+
+class LossToLossLaw(_Law):
+    """Three chained fits through a general LM loss (after Brandfonbrener et al. 2024).
+
+    1. ``L_C4(N, D) = A/N^α + B/D^β + E`` (one point per run, as step 1);
+    2. loss-to-loss: ``L_task = K · L_C4^κ + E'`` over every selected checkpoint (the task loss
+       as a shifted power of the general loss, κ > 0);
+    3. ``Acc(L_task)``: the step-2 sigmoid.
+
+    The general loss is measured on far more text than any task, so step 1 is less noisy; the
+    transfer map carries it to the task. Not in the paper: both modes use the default fits.
+    """
+
+    def __init__(self, *, task: Task, mode: str = "default", selection: Selection = Selection()):
+        _check_mode(mode)
+        self.task = task
+        self.mode = mode
+        self.selection = selection
+
+    def fit(self, ladder: Ladder) -> "LossToLossLaw":
+        self.step1_data_ = step1_points(ladder, self.task, "c4", self.selection)
+        self.step1_ = fit_step1(self.step1_data_, form="nd", mode="default")
+        pairs = step2_points(ladder, self.task, "c4", self.selection, target_metric="bpb")
+        self.transfer_data_ = pairs
+        x, y = pairs["x"].to_numpy(float), pairs["y"].to_numpy(float)
+        # For a fixed κ the map is linear in (K, E'): solve each κ of a grid, refine the best.
+        starts = []
+        for kappa in (0.5, 1.0, 2.0, 3.0, 5.0):
+            design = np.column_stack([x**kappa, np.ones_like(x)])
+            (k_coef, e_coef), *_ = np.linalg.lstsq(design, y, rcond=None)
+            if k_coef > 0:
+                starts.append(np.array([np.log(k_coef), -kappa, max(e_coef, 0.0)]))
+        starts = starts or [np.array([0.0, -1.0, 0.0])]
+        self.transfer_ = fit_least_squares(power_law_c, x.reshape(-1, 1), y, starts,
+                                           ([-_INF, -10.0, 0.0], [_INF, 0.0, _INF]), residual="log")
+        self.step2_data_ = step2_points(ladder, self.task, "bpb", self.selection)
+        self.step2_ = fit_step2(self.step2_data_, task=self.task, form="sigmoid", mode="default")
+        self.fitted_on_ = [r.name for r in ladder.train_runs]
+        return self
+
+    def _predict_one(self, target: RunData) -> dict:
+        row = self._target_row(target)
+        fits = (self.step1_, self.transfer_, self.step2_)
+        ok = all(_usable(f, self.mode) for f in fits)
+        general = float(self.step1_.predict(np.array([[target.n_params, target.final_tokens]]))[0]) if ok else np.nan
+        loss = float(self.transfer_.predict(np.array([[general]]))[0]) if ok else np.nan
+        acc = float(self.step2_.predict(np.array([[loss]]))[0]) if ok else np.nan
+        window = self.selection.moving_avg
+        loss_actual = target_actual(target, self.task, "bpb", window)
+        acc_actual = target_actual(target, self.task, "accuracy", window)
+        from_actual = float(self.step2_.predict(np.array([[loss_actual]]))[0]) if loss_actual is not None else np.nan
+        row.update(task_loss_pred=loss, task_loss_actual=loss_actual, acc_pred=acc, acc_actual=acc_actual,
+                   abs_error=abs(acc - acc_actual) if acc_actual is not None else np.nan,
+                   acc_from_actual_loss=from_actual,
+                   step1_status=f"C4: {_status(self.step1_, self.mode)}; transfer: {_status(self.transfer_, self.mode)}",
+                   step2_status=_status(self.step2_, self.mode))
+        return row
 
 
 class EnsembleLaw(_Law):
