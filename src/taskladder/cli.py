@@ -24,6 +24,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("import", "import_", "bring your own results: W&B histories or a tidy CSV -> ladder files and spec"),
     ("backtest", "backtest", "compare laws by holding out the ladder's largest rung (error and interval coverage)"),
     ("paper", "paper", "reproduce the paper's tables and figures on the OLMo ladder data"),
+    ("noise", "noise", "signal, checkpoint noise and seed noise (rerun pairs) per task: signal-to-noise"),
     ("variance", "variance", "checkpoint-to-checkpoint noise of task loss and accuracy"),
     ("compute-error", "compute_error", "prediction error as the ladder grows (by N, token multiple, FLOPs)"),
     ("download", "download", "download the paper's public ladder data (needs internet)"),

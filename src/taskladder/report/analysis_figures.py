@@ -52,3 +52,21 @@ def save_compute_error_figure(table: pd.DataFrame, path: Path) -> Path:
         ax.legend(fontsize=8)
     fig.suptitle("Prediction error on the target as the ladder grows")
     return save_figure(fig, pd.DataFrame(rows), path)
+
+
+def save_snr_figure(table: pd.DataFrame, path: Path, *, threshold: float = 10.0) -> Path:
+    """Signal-to-noise of each task's accuracy on the ladder (log scale), with the 'noisy' threshold."""
+    fig, axes = new_figure(1, width=7.5, height=3.4)
+    ax = axes[0]
+    order = table.sort_values("acc_snr", ascending=False)
+    x = np.arange(len(order))
+    colors = ["#3b8f5a" if v >= threshold else "#c0504d" for v in order["acc_snr"]]
+    ax.bar(x, order["acc_snr"], color=colors)
+    ax.axhline(threshold, color="grey", ls="--", lw=1, label=f"noisy below {threshold:g}")
+    ax.set_yscale("log")
+    ax.set_xticks(x, order["name"], rotation=35, ha="right")
+    ax.set_ylabel("accuracy signal / noise")
+    ax.set_title("Signal-to-noise: accuracy range across the ladder / (checkpoint ⊕ seed noise)")
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    return save_figure(fig, order[["task", "name", "acc_signal", "acc_ckpt_sd", "acc_seed_sd", "acc_snr"]], path)

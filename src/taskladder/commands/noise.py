@@ -1,0 +1,40 @@
+"""Noise and predictability diagnostics per task: how much each task's loss and accuracy move
+across the ladder (signal) against checkpoint-to-checkpoint noise and seed noise (from rerun
+pairs: a file X-rerun.csv beside a train run's X.csv), and their signal-to-noise ratio. A task
+whose accuracy signal is below 10x its noise cannot be extrapolated with confidence.
+
+Examples:
+  taskladder noise specs/olmo-paper.toml
+  taskladder noise specs/olmo-paper.toml --tasks all -o noise-out/   # table + SNR figure
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", type=Path, help="ladder spec (TOML)")
+    parser.add_argument("--tasks", default=None, help="comma-separated tasks or 'all' (default: the paper's eight)")
+    parser.add_argument("--last-n", type=int, default=10,
+                        help="checkpoints of the largest run used for checkpoint noise (default: %(default)s)")
+    parser.add_argument("--format", choices=["text", "csv", "json", "markdown", "latex"], default="text")
+    parser.add_argument("-o", "--output", type=Path, default=None, metavar="DIR",
+                        help="also write noise.csv and snr.png (+ its CSV) here")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis.noise import noise_table
+    from ..ladder import load_ladder
+    from ..report.tables import render_table, write_table
+    from ..tasks import get_tasks
+
+    table = noise_table(load_ladder(args.spec), get_tasks(args.tasks), last_n=args.last_n)
+    print(render_table(table, args.format, digits=4), end="")
+    if args.output is not None:
+        from ..report.analysis_figures import save_snr_figure
+
+        write_table(table, args.output / "noise.csv")
+        save_snr_figure(table, args.output / "snr.png")
+    return 0
