@@ -149,8 +149,8 @@ TASKS: dict[str, Task] = {
 CORPUS_TASKS: dict[str, Task] = {
     t.name: t
     for t in (
-        Task(name="docs_cloze", display_name="Docs cloze", split="val", shots=0),
         Task(name="docs_order", display_name="Docs word order", split="val", shots=0),
+        Task(name="docs_cloze", display_name="Docs cloze", split="val", shots=0),
     )
 }
 

@@ -17,6 +17,7 @@ Examples:
   taskladder demo                          # prints the predictions, writes taskladder-demo/
   taskladder demo -o out/ --report         # also the HTML report (out/report.html)
   taskladder demo --spec micro-ladder/export/ladder.toml    # a ladder you regenerated
+  taskladder backtest "$(taskladder demo --where)" --variants two-step --tasks docs_order,docs_cloze,hellaswag
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bootstrap resamples for the intervals (default: %(default)s)")
     parser.add_argument("--report", action="store_true", help="also write the HTML report (report.html)")
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
+    parser.add_argument("--where", action="store_true",
+                        help="print the path of the embedded micro-ladder's spec and exit (to pass it to "
+                             "'taskladder backtest', 'predict' or 'report')")
 
 
 def embedded_spec() -> Path:
@@ -72,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
     from .common import write_resolved_config
     from .predict import _terminal_table
 
+    if args.where:
+        print(embedded_spec())
+        return 0
     began = time.perf_counter()
     spec = args.spec or embedded_spec()
     ladder = load_ladder(spec)
