@@ -4,8 +4,10 @@ Modules: :mod:`.plan` (sizes, budgets, batch, learning rate, warmup; plan and sp
 :mod:`.schedule` (the learning-rate schedule), :mod:`.model` (HF Olmo2 models from a size),
 :mod:`.data` (token files and sampling), :mod:`.config` (the resolved run config),
 :mod:`.trainer` (the loop), :mod:`.checkpoint` (atomic checkpoints and resume),
-:mod:`.launch` (sequential, parallel and Slurm ladders). Importing this package, or the plan,
-does not import torch.
+:mod:`.launch` (sequential, parallel and Slurm ladders), :mod:`.corpus` (HTML documentation to
+text), :mod:`.cloze` (cloze tasks from held-out documents), :mod:`.micro` (the micro-ladder preset
+behind ``taskladder ladder run --preset micro``). Importing this package, or the plan, does not
+import torch.
 """
 
 from __future__ import annotations

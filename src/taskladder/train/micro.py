@@ -382,8 +382,11 @@ def run_preset(preset: MicroPreset, out: str | Path, *, resume: bool = False, pr
         log(f"task: {len(items)} {spec.name} items ({spec.distractors}) from {len(held_out)} held-out pages -> {path}")
     timings["tasks"] = time.perf_counter() - step
 
+    # The plan compares the ladder's compute with the largest target's.
+    largest = max(preset.targets, key=lambda t: get_size(t.size).n_params, default=None)
     plan = plan_ladder(sizes=list(preset.sizes), multiples=list(preset.multiples),
-                       batch_divisor=preset.batch_divisor)
+                       batch_divisor=preset.batch_divisor, target_size=largest.size if largest else None,
+                       target_tokens=get_size(largest.size).tokens_for_multiple(largest.multiple) if largest else None)
     atomic_write_text(out / "plan.toml", plan_toml(plan))
     eval_tasks = tuple(str(task_files[t]) if t in task_files else t for t in preset.eval_tasks)
     configs = []
