@@ -1,17 +1,13 @@
 #!/usr/bin/env bash
-# Set up taskladder in .venv (fitting needs no torch) and reproduce the paper's predictions and
-# tables on the OLMo ladder data into paper-out/.
-# Usage: bash scripts/quickstart.sh [DATA_DIR]   (default: ../shared/data/olmo-ladder;
-#        without it, 'taskladder download DIR' fetches the public data)
+# Set up taskladder in .venv (fitting needs no torch) and run the main job: fit the embedded
+# micro-ladder (12 small models trained on Debian's documentation, shipped in the package) and
+# predict larger models, offline, in a few seconds; tables and figures go to demo-out/.
+# Usage: bash scripts/quickstart.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-data="${1:-../shared/data/olmo-ladder}"
 python3 -m venv .venv
 # shellcheck disable=SC1091
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
 python -m pip install -q -e .
-if [ ! -d "$data/ladder-runs" ]; then
-  taskladder download "$data"
-fi
-taskladder paper --data "$data" -o paper-out
+taskladder demo -o demo-out

@@ -488,6 +488,7 @@ class EnsembleLaw(_Law):
         names = [m.feature for m in self.members_][: len(rows)]
         row["step1_status"] = "; ".join(f"{n}: {r['step1_status']}" for n, r in zip(names, rows))
         row["step2_status"] = "; ".join(f"{n}: {r['step2_status']}" for n, r in zip(names, rows))
-        for feature, reason in self.skipped_.items():
-            row["step1_status"] += f"; {feature} skipped ({reason})"
+        for feature in self.skipped_:
+            # The full reason stays in ``skipped_``; the status only says which member is out.
+            row["step1_status"] += f"; {feature} law skipped (its feature is not in the data)"
         return row

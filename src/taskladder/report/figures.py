@@ -40,7 +40,11 @@ def size_colors(n_params: list[float]) -> dict[float, tuple]:
 
 
 def _label_n(n: float) -> str:
-    return f"{n / 1e9:.2g}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
+    if n >= 1e9:
+        return f"{n / 1e9:.2g}B"
+    if n >= 1e6:
+        return f"{n / 1e6:.0f}M"
+    return f"{n / 1e3:.0f}k"
 
 
 def new_figure(n_panels: int, *, width: float = 3.6, height: float = 3.0):
