@@ -19,31 +19,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def cpu_seconds(data: Path, mode: str, repeats: int) -> tuple[float, float, float]:
+def cpu_seconds(data: Path, mode: str, repeats: int, variant: str | None = None) -> tuple[float, float, float]:
     from taskladder.analysis.paper import paper_spec
     from taskladder.ladder import load_ladder
     from taskladder.predict import predict_ladder
 
     spec = paper_spec(data)
-    predict_ladder(load_ladder(spec), mode=mode)  # warm caches of lazily imported modules
+    predict_ladder(load_ladder(spec), mode=mode, variant=variant)  # warm caches of lazily imported modules
     totals, loads = [], []
     for _ in range(repeats):
         start = time.process_time()
         ladder = load_ladder(spec)
         loaded = time.process_time()
-        predict_ladder(ladder, mode=mode)
+        predict_ladder(ladder, mode=mode, variant=variant)
         totals.append(time.process_time() - start)
         loads.append(loaded - start)
     total, load = statistics.median(totals), statistics.median(loads)
     return total, load, total - load
 
 
-def cli_wall(spec: Path, mode: str, repeats: int) -> float:
+def cli_wall(spec: Path, mode: str, repeats: int, *extra: str) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "taskladder.cli", "predict", str(spec), "--method", mode, "--json"],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-m", "taskladder.cli", "predict", str(spec), "--method", mode, "--json",
+                        *extra], check=True, stdout=subprocess.DEVNULL)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -60,13 +60,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=9)
     args = parser.parse_args()
     print("in-process CPU time, 16 runs + 2 targets, 8 tasks (median of", args.repeats, "runs)")
-    for mode in ("default", "paper"):
-        total, load, fit = cpu_seconds(args.data, mode, args.repeats)
-        print(f"  {mode:8s} total {total:.3f} s  (load {load:.3f} s, fit+predict {fit:.3f} s)   goal < 0.150 s")
+    for mode, variant in (("default", "ensemble"), ("default", "two-step"), ("paper", "two-step")):
+        total, load, fit = cpu_seconds(args.data, mode, args.repeats, variant)
+        print(f"  {mode:8s} {variant:9s} total {total:.3f} s  (load {load:.3f} s, fit+predict {fit:.3f} s)"
+              "   goal < 0.150 s")
     spec = ROOT / "specs" / "olmo-paper.toml"
     for mode in ("default", "paper"):
-        print(f"  taskladder predict --method {mode} --json: {cli_wall(spec, mode, 5):.2f} s wall (median of 5)"
-              "   goal < 1.5 s")
+        for extra in ((), ("--no-intervals",)):
+            label = " ".join(("--method", mode, "--json") + extra)
+            print(f"  taskladder predict {label}: {cli_wall(spec, mode, 5, *extra):.2f} s wall (median of 5)"
+                  "   goal < 1.5 s")
     torch_loaded, mpl_loaded = help_imports().split()
     print(f"  taskladder --help imports torch: {torch_loaded}, matplotlib: {mpl_loaded}")
 

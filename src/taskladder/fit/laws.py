@@ -74,6 +74,16 @@ def _usable(fit: FitResult, mode: str) -> bool:
     return finite if mode == "paper" else (finite and fit.converged)
 
 
+def _grid_first(form: Form, X: np.ndarray, y: np.ndarray, starts: list, bounds, **options) -> FitResult:
+    """Fit from the grid's best start; only if that does not converge, from every start.
+
+    The grid solves the linear parameters exactly for each nonlinear combination, so its best
+    point is nearly always in the global optimum's basin; the other starts are a fallback.
+    """
+    fit = fit_least_squares(form, X, y, starts[:1], bounds, **options)
+    return fit if fit.converged else fit_least_squares(form, X, y, starts, bounds, **options)
+
+
 def fit_step1(points: pd.DataFrame, *, form: str = "nd", mode: str = "default") -> FitResult:
     """Fit step 1: (N, D) → feature (``form="nd"``) or compute C → feature (``form="flops"``).
 
@@ -91,9 +101,8 @@ def fit_step1(points: pd.DataFrame, *, form: str = "nd", mode: str = "default") 
                                         ([0.0] * 5, [_INF] * 5))
         starts = power_law_nd_starts(X[:, 0], X[:, 1], y)
         starts.append(np.array([3.0, 6.0, 0.1, 0.2, 0.5 * y.min()]))
-        return fit_least_squares(power_law_nd, X, y, starts,
-                                 ([-_INF, -_INF, 0.0, 0.0, 0.0], [_INF, _INF, 5.0, 5.0, _INF]),
-                                 residual="log")
+        return _grid_first(power_law_nd, X, y, starts,
+                           ([-_INF, -_INF, 0.0, 0.0, 0.0], [_INF, _INF, 5.0, 5.0, _INF]), residual="log")
     if form == "flops":
         X = points[["flops"]].to_numpy(dtype=float)
         if not np.all(np.isfinite(X)):
@@ -103,8 +112,7 @@ def fit_step1(points: pd.DataFrame, *, form: str = "nd", mode: str = "default") 
         if mode == "paper":
             return fit_huber_log_lbfgsb(power_law_c, X, y, [3.0, 0.1, 1.0], ([0.0, 0.0, 0.0], [_INF, 1.0, _INF]))
         starts = power_law_c_starts(X[:, 0], y) + [np.array([3.0, 0.1, 0.5 * y.min()])]
-        return fit_least_squares(power_law_c, X, y, starts, ([-_INF, 0.0, 0.0], [_INF, 5.0, _INF]),
-                                 residual="log")
+        return _grid_first(power_law_c, X, y, starts, ([-_INF, 0.0, 0.0], [_INF, 5.0, _INF]), residual="log")
     raise ConfigError(f"unknown step-1 form {form!r}; use 'nd' or 'flops'")
 
 
@@ -128,11 +136,8 @@ def fit_step2(points: pd.DataFrame, *, task: Task, form: str = "sigmoid", mode: 
         if mode == "paper":
             # p0 of the reference's step2.py: [task minimum − 1, 0.9, 3, 1] (method.md §1.5).
             return fit_curve_fit(sigmoid, X, y, [task.chance - 1.0, 0.9, 3.0, 1.0], bounds)
-        # The grid's best start is nearly always in the global basin; the other starts are
-        # tried only when it does not converge.
         starts = sigmoid_starts(x, y, top=1.0) + [np.array([task.chance - 1.0, 0.9, 3.0, 1.0])]
-        fit = fit_least_squares(sigmoid, X, y, starts[:1], bounds, fixed={"b": 1.0})
-        return fit if fit.converged else fit_least_squares(sigmoid, X, y, starts, bounds, fixed={"b": 1.0})
+        return _grid_first(sigmoid, X, y, starts, bounds, fixed={"b": 1.0})
     if form == "log_sigmoid":
         bounds = ([-_INF, 0.0, 0.0], [0.0, _INF, _INF])
         if mode == "paper":
