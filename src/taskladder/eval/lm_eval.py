@@ -26,7 +26,6 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -34,6 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
+from ..io.jsonl import iter_jsonl
 from .metrics import CHOICE_COLUMNS
 
 __all__ = ["read_lm_eval_samples", "task_name_of"]
@@ -135,28 +135,20 @@ def read_lm_eval_samples(paths: str | Path | list[str | Path]) -> tuple[pd.DataF
             raise DataError(f"{path}: a second sample file for task {label!r}")
         metric_of[label] = "acc" if label in _RAW_SUM_TASKS else "len_norm"
         count = 0
-        with open(path, encoding="utf-8") as handle:
-            for line_no, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{line_no}"
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{where}: not JSON ({exc.msg})") from None
-                if "doc_id" not in record or "target" not in record:
-                    raise DataError(f"{where}: missing 'doc_id' or 'target' (not an lm-eval sample log?)")
-                pairs = _requests(record, where)
-                responses = record.get("filtered_resps", record.get("resps"))
-                if not isinstance(responses, list) or len(responses) != len(pairs):
-                    raise DataError(f"{where}: {len(pairs)} requests but "
-                                    f"{len(responses) if isinstance(responses, list) else 'no'} responses")
-                continuations = [cont for _, cont in pairs]
-                gold = _gold(record["target"], continuations, where)
-                for j, ((_, cont), resp) in enumerate(zip(pairs, responses)):
-                    rows.append((label, int(record["doc_id"]), j, j == gold, _loglik(resp, where), math.nan,
-                                 len(cont), len(cont.encode("utf-8")), len(cont) - 1, len(cont[1:].encode("utf-8"))))
-                count += 1
+        for where, record in iter_jsonl(path):
+            if not isinstance(record, dict) or "doc_id" not in record or "target" not in record:
+                raise DataError(f"{where}: missing 'doc_id' or 'target' (not an lm-eval sample log?)")
+            pairs = _requests(record, where)
+            responses = record.get("filtered_resps", record.get("resps"))
+            if not isinstance(responses, list) or len(responses) != len(pairs):
+                raise DataError(f"{where}: {len(pairs)} requests but "
+                                f"{len(responses) if isinstance(responses, list) else 'no'} responses")
+            continuations = [cont for _, cont in pairs]
+            gold = _gold(record["target"], continuations, where)
+            for j, ((_, cont), resp) in enumerate(zip(pairs, responses)):
+                rows.append((label, int(record["doc_id"]), j, j == gold, _loglik(resp, where), math.nan,
+                             len(cont), len(cont.encode("utf-8")), len(cont) - 1, len(cont[1:].encode("utf-8"))))
+            count += 1
         if count == 0:
             raise DataError(f"{path}: sample file is empty")
     return pd.DataFrame(rows, columns=list(CHOICE_COLUMNS)), metric_of

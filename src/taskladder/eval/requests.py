@@ -30,6 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import ConfigError, DataError
+from ..io.jsonl import iter_jsonl
 from ..tasks import TASKS, Task, get_task
 
 __all__ = [
@@ -307,36 +308,27 @@ def load_jsonl_task(path: str | Path, *, limit: int | None = None, label: str | 
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: task file not found")
-    opener = gzip.open if path.suffix == ".gz" else open
     docs: list[Document] = []
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: not JSON ({exc.msg})") from None
-            if not isinstance(item, dict):
-                raise DataError(f"{where}: expected an object with context, choices, gold; got {type(item).__name__}")
-            missing = [k for k in ("context", "choices", "gold") if k not in item]
-            if missing:
-                raise DataError(f"{where}: missing field(s) {', '.join(missing)} "
-                                f"(expected context, choices, gold; got {', '.join(item) or 'none'})")
-            context, choices, gold = item["context"], item["choices"], item["gold"]
-            if not isinstance(context, str):
-                raise DataError(f"{where}: 'context' must be a string, got {type(context).__name__}")
-            if (not isinstance(choices, list) or len(choices) < 2
-                    or not all(isinstance(c, str) and c for c in choices)):
-                raise DataError(f"{where}: 'choices' must be a list of at least two non-empty strings")
-            if isinstance(gold, bool) or not isinstance(gold, int) or not 0 <= gold < len(choices):
-                raise DataError(f"{where}: 'gold' must be an integer index in 0..{len(choices) - 1}, got {gold!r}")
-            pad = "" if (not context or context[-1].isspace()) else " "
-            conts = tuple(c if c[0].isspace() else pad + c for c in choices)
-            docs.append(Document(doc_id=len(docs), gold=gold, contexts=(context,) * len(conts), continuations=conts))
-            if limit is not None and len(docs) >= limit:
-                break
+    for where, item in iter_jsonl(path):
+        if not isinstance(item, dict):
+            raise DataError(f"{where}: expected an object with context, choices, gold; got {type(item).__name__}")
+        missing = [k for k in ("context", "choices", "gold") if k not in item]
+        if missing:
+            raise DataError(f"{where}: missing field(s) {', '.join(missing)} "
+                            f"(expected context, choices, gold; got {', '.join(item) or 'none'})")
+        context, choices, gold = item["context"], item["choices"], item["gold"]
+        if not isinstance(context, str):
+            raise DataError(f"{where}: 'context' must be a string, got {type(context).__name__}")
+        if (not isinstance(choices, list) or len(choices) < 2
+                or not all(isinstance(c, str) and c for c in choices)):
+            raise DataError(f"{where}: 'choices' must be a list of at least two non-empty strings")
+        if isinstance(gold, bool) or not isinstance(gold, int) or not 0 <= gold < len(choices):
+            raise DataError(f"{where}: 'gold' must be an integer index in 0..{len(choices) - 1}, got {gold!r}")
+        pad = "" if (not context or context[-1].isspace()) else " "
+        conts = tuple(c if c[0].isspace() else pad + c for c in choices)
+        docs.append(Document(doc_id=len(docs), gold=gold, contexts=(context,) * len(conts), continuations=conts))
+        if limit is not None and len(docs) >= limit:
+            break
     if not docs:
         raise DataError(f"{path}: task file is empty (expected one JSON item per line with context, choices, gold)")
     name = label or path.name.split(".")[0]

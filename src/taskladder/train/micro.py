@@ -192,6 +192,18 @@ def _check_keys(table: Any, allowed: set[str] | dict[str, Any], where: str) -> d
     return table
 
 
+def _dataclass_tables(tables: Any, cls: type, where: str) -> list:
+    """Build one ``cls`` per TOML table of an array, checking keys; errors name the table's number."""
+    built = []
+    for i, table in enumerate(tables, start=1):
+        table = _check_keys(table, set(cls.__dataclass_fields__), f"{where} #{i}")
+        try:
+            built.append(cls(**table))
+        except TypeError as exc:
+            raise ConfigError(f"{where} #{i}: {exc}") from None
+    return built
+
+
 def load_preset(path: str | Path) -> MicroPreset:
     """Read a preset TOML file (the layout of ``taskladder/data/presets/micro.toml``).
 
@@ -210,20 +222,8 @@ def load_preset(path: str | Path) -> MicroPreset:
     _check_keys(document, _SECTIONS, str(path))
     corpus = _check_keys(document.get("corpus", {}), _CORPUS_KEYS, f"{path}: [corpus]")
     ladder = _check_keys(document.get("ladder", {}), _LADDER_KEYS, f"{path}: [ladder]")
-    sources = []
-    for i, table in enumerate(corpus.get("source", []), start=1):
-        table = _check_keys(table, set(CorpusSource.__dataclass_fields__), f"{path}: [[corpus.source]] #{i}")
-        try:
-            sources.append(CorpusSource(**table))
-        except TypeError as exc:
-            raise ConfigError(f"{path}: [[corpus.source]] #{i}: {exc}") from None
-    corpus_tasks = []
-    for i, table in enumerate(document.get("task", []), start=1):
-        table = _check_keys(table, set(CorpusTaskSpec.__dataclass_fields__), f"{path}: [[task]] #{i}")
-        try:
-            corpus_tasks.append(CorpusTaskSpec(**table))
-        except TypeError as exc:
-            raise ConfigError(f"{path}: [[task]] #{i}: {exc}") from None
+    sources = _dataclass_tables(corpus.get("source", []), CorpusSource, f"{path}: [[corpus.source]]")
+    corpus_tasks = _dataclass_tables(document.get("task", []), CorpusTaskSpec, f"{path}: [[task]]")
     targets = []
     for i, table in enumerate(document.get("target", []), start=1):
         table = _check_keys(table, {"size", "multiple"}, f"{path}: [[target]] #{i}")
