@@ -85,20 +85,48 @@ class RunData:
 
     @property
     def steps(self) -> np.ndarray:
-        if self.frame is not None and STEP_COLUMN in self.frame.columns:
-            return self.frame[STEP_COLUMN].to_numpy(dtype=float)
+        if self.frame is not None and self.has_column(STEP_COLUMN):
+            return self._column(STEP_COLUMN, "checkpoint steps")
         return np.arange(self.n_checkpoints, dtype=float)
+
+    def _matrix(self) -> tuple[dict[str, int], np.ndarray] | None:
+        """The whole numeric table as one float matrix and a column index (``None`` if not numeric).
+
+        One conversion per run is far cheaper than one per column of a frame read with a block
+        per column.
+        """
+        cached = self._arrays.get("__matrix__")
+        if cached is None:
+            assert self.frame is not None
+            try:
+                matrix = self.frame.to_numpy(dtype=float)
+            except (TypeError, ValueError):
+                matrix = None
+            cached = (None if matrix is None
+                      else ({name: j for j, name in enumerate(self.frame.columns)}, matrix))
+            self._arrays["__matrix__"] = cached or ()
+        return cached or None
+
+    def has_column(self, column: str) -> bool:
+        if self.frame is None:
+            return False
+        table = self._matrix()
+        return column in (table[0] if table is not None else self.frame.columns)
 
     def _column(self, column: str, why: str) -> np.ndarray:
         cached = self._arrays.get(column)
         if cached is not None:
             return cached
         assert self.frame is not None
-        if column not in self.frame.columns:
+        if not self.has_column(column):
             have = [c for c in self.frame.columns if c.startswith("eval/")][:3]
             raise DataError(f"{self.spec.file}: no column {column!r} ({why}; the file has "
                             f"{len(self.frame.columns)} columns, e.g. {', '.join(map(repr, have)) or 'none'})")
-        values = self.frame[column].to_numpy(dtype=float)
+        table = self._matrix()
+        if table is not None:
+            values = np.ascontiguousarray(table[1][:, table[0][column]])
+        else:
+            values = self.frame[column].to_numpy(dtype=float)
         bad = ~np.isfinite(values)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
@@ -146,6 +174,17 @@ class Ladder:
     def __init__(self, spec: LadderSpec, runs: list[RunData]):
         self.spec = spec
         self.runs = {r.name: r for r in runs}
+        self._memo: dict = {}
+
+    def memoize(self, key: tuple, compute):
+        """``compute()``, evaluated once per ladder and ``key``.
+
+        For results that depend on the train runs but not on the task (the step-1 fit of the C4
+        loss is the same for every task). A :meth:`subset` is a new ladder with its own memo.
+        """
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     @property
     def train_runs(self) -> list[RunData]:

@@ -33,7 +33,7 @@ from ..tasks import Task
 from .forms import Form, log_sigmoid, negated_power_law_nd, power_law_c, power_law_nd, sigmoid, single_step
 from .optimize import fit_curve_fit, fit_huber_log_lbfgsb, fit_least_squares
 from .result import FitResult
-from .selection import Selection, step1_points, step2_points, target_actual
+from .selection import Points, Selection, step1_arrays, step2_arrays, target_actual
 from .starts import power_law_c_starts, power_law_nd_starts, sigmoid_starts
 
 __all__ = ["TwoStepLaw", "SingleStepLaw", "DirectLaw", "EnsembleLaw", "ComputeAccuracyLaw", "LossToLossLaw", "MODES", "FEATURES", "PREDICTION_COLUMNS",
@@ -84,17 +84,22 @@ def _grid_first(form: Form, X: np.ndarray, y: np.ndarray, starts: list, bounds, 
     return fit if fit.converged else fit_least_squares(form, X, y, starts, bounds, **options)
 
 
-def fit_step1(points: pd.DataFrame, *, form: str = "nd", mode: str = "default") -> FitResult:
+def _columns(points: Points | pd.DataFrame, *names: str) -> np.ndarray:
+    """Named columns of a points table (or :class:`Points`) as a float matrix ``(n, len(names))``."""
+    return np.column_stack([np.asarray(points[n], dtype=float) for n in names])
+
+
+def fit_step1(points: Points | pd.DataFrame, *, form: str = "nd", mode: str = "default") -> FitResult:
     """Fit step 1: (N, D) → feature (``form="nd"``) or compute C → feature (``form="flops"``).
 
-    ``points`` has columns ``n_params, tokens, flops, y`` (see :func:`step1_points`).
+    ``points`` has columns ``n_params, tokens, flops, y`` (see :func:`~.selection.step1_arrays`).
     """
     _check_mode(mode)
-    y = points["y"].to_numpy(dtype=float)
+    y = np.asarray(points["y"], dtype=float)
     if np.any(y <= 0):
         raise DataError("step 1 fits a positive loss in log space, but the feature has values <= 0")
     if form == "nd":
-        X = points[["n_params", "tokens"]].to_numpy(dtype=float)
+        X = _columns(points, "n_params", "tokens")
         _check_enough(len(y), power_law_nd, "step 1")
         if mode == "paper":
             return fit_huber_log_lbfgsb(power_law_nd, X, y, [3.0, 6.0, 0.1, 0.2, 1.0],
@@ -104,7 +109,7 @@ def fit_step1(points: pd.DataFrame, *, form: str = "nd", mode: str = "default") 
         return _grid_first(power_law_nd, X, y, starts,
                            ([-_INF, -_INF, 0.0, 0.0, 0.0], [_INF, _INF, 5.0, 5.0, _INF]), residual="log")
     if form == "flops":
-        X = points[["flops"]].to_numpy(dtype=float)
+        X = _columns(points, "flops")
         if not np.all(np.isfinite(X)):
             raise DataError("the compute form needs FLOPs per token of every train run (give a size label or "
                             "flops_per_token in the spec)")
@@ -116,16 +121,16 @@ def fit_step1(points: pd.DataFrame, *, form: str = "nd", mode: str = "default") 
     raise ConfigError(f"unknown step-1 form {form!r}; use 'nd' or 'flops'")
 
 
-def fit_step2(points: pd.DataFrame, *, task: Task, form: str = "sigmoid", mode: str = "default",
+def fit_step2(points: Points | pd.DataFrame, *, task: Task, form: str = "sigmoid", mode: str = "default",
               ideal_point: bool | None = None) -> FitResult:
     """Fit step 2: feature → accuracy (``form="sigmoid"`` or ``"log_sigmoid"``).
 
-    ``points`` has columns ``x, y`` (see :func:`step2_points`). ``ideal_point`` appends the
+    ``points`` has columns ``x, y`` (see :func:`~.selection.step2_arrays`). ``ideal_point`` appends the
     reference's synthetic point ``(0, 1)`` (default: in paper mode for the sigmoid only).
     """
     _check_mode(mode)
-    x = points["x"].to_numpy(dtype=float)
-    y = points["y"].to_numpy(dtype=float)
+    x = np.asarray(points["x"], dtype=float)
+    y = np.asarray(points["y"], dtype=float)
     if ideal_point is None:
         ideal_point = mode == "paper" and form == "sigmoid"
     if ideal_point:
@@ -152,12 +157,37 @@ def fit_step2(points: pd.DataFrame, *, task: Task, form: str = "sigmoid", mode: 
     raise ConfigError(f"unknown step-2 form {form!r}; use 'sigmoid' or 'log_sigmoid'")
 
 
+def _fit_step1_of(ladder: Ladder, task: Task, feature: str, selection: Selection, form: str,
+                  mode: str) -> tuple[Points, FitResult]:
+    """Step-1 points and fit of a feature; a task-independent feature (C4 loss) is fitted once per
+    ladder and shared by every task's law."""
+    if feature != "c4":
+        points = step1_arrays(ladder, task, feature, selection)
+        return points, fit_step1(points, form=form, mode=mode)
+
+    def fit() -> tuple[Points, FitResult]:
+        points = step1_arrays(ladder, None, feature, selection)
+        return points, fit_step1(points, form=form, mode=mode)
+
+    return ladder.memoize(("step1", feature, selection.step1_window, form, mode), fit)
+
+
 class _Law:
     """Shared plumbing of the laws: option storage, fitted check, target table."""
 
     mode: str
     selection: Selection
     task: Task
+
+    @property
+    def step1_data_(self) -> pd.DataFrame:
+        """Step-1 points as a table (see :func:`~.selection.step1_points`)."""
+        return self.step1_points_.frame()
+
+    @property
+    def step2_data_(self) -> pd.DataFrame:
+        """Step-2 points as a table (see :func:`~.selection.step2_points`)."""
+        return self.step2_points_.frame()
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "fitted_on_"):
@@ -218,10 +248,10 @@ class TwoStepLaw(_Law):
         return self.step2_form or ("log_sigmoid" if self.feature == "taskce" else "sigmoid")
 
     def fit(self, ladder: Ladder) -> "TwoStepLaw":
-        self.step1_data_ = step1_points(ladder, self.task, self.feature, self.selection)
-        self.step2_data_ = step2_points(ladder, self.task, self.feature, self.selection)
-        self.step1_ = fit_step1(self.step1_data_, form=self.step1_form, mode=self.mode)
-        self.step2_ = fit_step2(self.step2_data_, task=self.task, form=self._step2_form, mode=self.mode)
+        self.step1_points_, self.step1_ = _fit_step1_of(ladder, self.task, self.feature, self.selection,
+                                                        self.step1_form, self.mode)
+        self.step2_points_ = step2_arrays(ladder, self.task, self.feature, self.selection)
+        self.step2_ = fit_step2(self.step2_points_, task=self.task, form=self._step2_form, mode=self.mode)
         self.fitted_on_ = [r.name for r in ladder.train_runs]
         return self
 
@@ -287,15 +317,15 @@ class _AccuracyLaw(_Law):
         return value
 
     def fit(self, ladder: Ladder) -> "_AccuracyLaw":
-        data = step1_points(ladder, self.task, "accuracy", self.selection)
-        X = self._inputs(data["n_params"].to_numpy(float), data["tokens"].to_numpy(float), data["flops"].to_numpy(float))
+        data = step1_arrays(ladder, self.task, "accuracy", self.selection)
+        X = self._inputs(data["n_params"], data["tokens"], data["flops"])
         if not np.all(np.isfinite(X)):
             raise DataError(f"{self.description} needs FLOPs per token of every train run (give size labels or "
                             "flops_per_token in the spec)")
-        y = self._to_fitted(data["y"].to_numpy(dtype=float))
+        y = self._to_fitted(data["y"])
         _check_enough(len(y), self.form, self.description)
         self.fit_ = self._fit(X, y)
-        self.data_ = data
+        self.step1_points_ = data
         self.fitted_on_ = [r.name for r in ladder.train_runs]
         return self
 
@@ -394,11 +424,10 @@ class LossToLossLaw(_Law):
         self.selection = selection
 
     def fit(self, ladder: Ladder) -> "LossToLossLaw":
-        self.step1_data_ = step1_points(ladder, self.task, "c4", self.selection)
-        self.step1_ = fit_step1(self.step1_data_, form="nd", mode="default")
-        pairs = step2_points(ladder, self.task, "c4", self.selection, target_metric="bpb")
-        self.transfer_data_ = pairs
-        x, y = pairs["x"].to_numpy(float), pairs["y"].to_numpy(float)
+        self.step1_points_, self.step1_ = _fit_step1_of(ladder, self.task, "c4", self.selection, "nd", "default")
+        pairs = step2_arrays(ladder, self.task, "c4", self.selection, target_metric="bpb")
+        self.transfer_points_ = pairs
+        x, y = pairs["x"], pairs["y"]
         # For a fixed κ the map is linear in (K, E'): solve each κ of a grid, refine the best.
         starts = []
         for kappa in (0.5, 1.0, 2.0, 3.0, 5.0):
@@ -409,8 +438,8 @@ class LossToLossLaw(_Law):
         starts = starts or [np.array([0.0, -1.0, 0.0])]
         self.transfer_ = fit_least_squares(power_law_c, x.reshape(-1, 1), y, starts,
                                            ([-_INF, -10.0, 0.0], [_INF, 0.0, _INF]), residual="log")
-        self.step2_data_ = step2_points(ladder, self.task, "bpb", self.selection)
-        self.step2_ = fit_step2(self.step2_data_, task=self.task, form="sigmoid", mode="default")
+        self.step2_points_ = step2_arrays(ladder, self.task, "bpb", self.selection)
+        self.step2_ = fit_step2(self.step2_points_, task=self.task, form="sigmoid", mode="default")
         self.fitted_on_ = [r.name for r in ladder.train_runs]
         return self
 

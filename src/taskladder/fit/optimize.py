@@ -138,45 +138,84 @@ def fit_curve_fit(form: Form, X: np.ndarray, y: np.ndarray, p0: Sequence[float],
                      at_bounds=_at_bounds(form, params, bounds), optimizer="curve_fit TRF")
 
 
-def _interior_minpack(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, lower: np.ndarray,
-                      upper: np.ndarray, free: np.ndarray, residual: str):
-    """Fast path: MINPACK's unbounded Levenberg-Marquardt from each start.
+def _minpack_active_set(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, lower: np.ndarray,
+                        upper: np.ndarray, free: np.ndarray, residual: str):
+    """Fast path: MINPACK's unbounded Levenberg-Marquardt from each start, with an active set.
 
-    Used only when every start converges strictly inside the bounds (then the bounds are
-    inactive and the unbounded optimum is the bounded one); otherwise ``None``, and the bounded
-    batched solver takes over. Returns the same structure as :func:`batched_lm`.
+    From each start, pin the parameters that sit on a bound with the cost gradient pointing out
+    of the box and solve for the rest without bounds; a parameter that leaves the box is pinned
+    at the bound it crossed, and a pinned one whose gradient turns inward is released; repeat.
+    The answer is accepted only at a Karush-Kuhn-Tucker point: every unpinned parameter strictly
+    inside its bounds and, for every pinned one, ``∂S/∂p_j ≥ 0`` on a lower bound (``≤ 0`` on an
+    upper one), so moving it inward cannot lower the cost.
+    Otherwise ``None``, and the bounded batched solver takes over. Returns the same structure as
+    :func:`batched_lm` (Jacobian columns of every parameter in ``free``).
     """
-    if len(y) < int(free.sum()):
-        return None
     log_y = np.log(y) if residual == "log" else None
+
+    def residuals(p: np.ndarray) -> np.ndarray:
+        value = form.function(X, p)
+        return np.log(np.maximum(value, 1e-300)) - log_y if residual == "log" else value - y
+
+    def jacobian(p: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        J = form.jacobian(X, p)[:, mask]
+        return J / np.maximum(form.function(X, p), 1e-300)[:, None] if residual == "log" else J
+
+    def gradient(p: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return jacobian(p, np.ones(len(p), bool)).T @ residuals(p)
+
+    def outward(p: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """Parameters on a bound whose cost gradient points out of the box."""
+        return free & (((p <= lower) & (g >= 0)) | ((p >= upper) & (g <= 0)))
+
     solutions = []
     for p0 in P0:
-        template = p0.copy()
+        p = np.clip(p0, lower, upper)
+        pinned = outward(p, gradient(p))
+        n_evaluations = 0
+        for _ in range(2 * int(free.sum()) + 1):
+            solve = free & ~pinned
+            if len(y) < int(solve.sum()):
+                return None
+            if solve.any():
+                template = p.copy()
 
-        def full(q: np.ndarray) -> np.ndarray:
-            p = template.copy()
-            p[free] = q
-            return p
+                def full(q: np.ndarray, template=template, solve=solve) -> np.ndarray:
+                    out = template.copy()
+                    out[solve] = q
+                    return out
 
-        def fun(q: np.ndarray) -> np.ndarray:
-            value = form.function(X, full(q))
-            return np.log(np.maximum(value, 1e-300)) - log_y if residual == "log" else value - y
-
-        def jac(q: np.ndarray) -> np.ndarray:
-            p = full(q)
-            J = form.jacobian(X, p)[:, free]
-            return J / np.maximum(form.function(X, p), 1e-300)[:, None] if residual == "log" else J
-
-        try:
-            with np.errstate(all="ignore"):
-                res = optimize.least_squares(fun, np.clip(p0[free], lower[free], upper[free]), jac=jac, method="lm",
-                                             x_scale="jac", ftol=1e-12, xtol=1e-12, gtol=1e-10)
-        except (ValueError, np.linalg.LinAlgError):
+                try:
+                    with np.errstate(all="ignore"):
+                        # MINPACK's lmder with its own column scaling (``least_squares(method="lm",
+                        # x_scale="jac")`` without that wrapper's per-call overhead).
+                        x, _, info, _, ier = optimize.leastsq(
+                            lambda q: residuals(full(q)), p[solve], Dfun=lambda q: jacobian(full(q), solve),
+                            full_output=True, ftol=1e-12, xtol=1e-12, gtol=1e-10)
+                except (ValueError, TypeError, np.linalg.LinAlgError):
+                    return None
+                x = np.atleast_1d(x)
+                if not (1 <= ier <= 4 and np.all(np.isfinite(x))):
+                    return None
+                p = full(x)
+                n_evaluations += int(info["nfev"])
+            outside = solve & ((p <= lower) | (p >= upper))
+            if outside.any():
+                pinned |= outside
+                p = np.clip(p, lower, upper)
+                continue
+            g = gradient(p)
+            release = pinned & ~outward(p, g)
+            if not release.any():
+                break
+            pinned &= ~release
+        else:
             return None
-        inside = np.all(res.x > lower[free]) and np.all(res.x < upper[free])
-        if not (res.status > 0 and np.all(np.isfinite(res.x)) and inside):
+        r = residuals(p)
+        if not np.all(np.isfinite(r)):
             return None
-        solutions.append((full(res.x), fun(res.x), jac(res.x), int(res.nfev)))
+        solutions.append((p, r, jacobian(p, free), n_evaluations))
     return LMResult(params=np.array([s[0] for s in solutions]),
                     cost=np.array([float(s[1] @ s[1]) for s in solutions]),
                     converged=np.ones(len(solutions), bool), iterations=np.array([s[3] for s in solutions]),
@@ -188,8 +227,9 @@ def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence
                       max_iter: int = 300) -> FitResult:
     """Multi-start bounded least squares; the best converged start wins.
 
-    When every start converges strictly inside the bounds under MINPACK's Levenberg-Marquardt
-    (fast; the bounds are then inactive), that answer is used; otherwise all starts are solved
+    When every start converges under MINPACK's Levenberg-Marquardt with an active set (bounds
+    either inactive or pinned with a gradient pointing out of the box), that answer is used
+    (fast); otherwise all starts are solved
     together by the bounded batched Levenberg-Marquardt of :mod:`.lm`, which reports convergence
     only at a point of first-order optimality within the bounds.
 
@@ -219,7 +259,7 @@ def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence
     P0 = np.array([np.asarray(s, dtype=float) for s in starts])
     for name, value in fixed.items():
         P0[:, form.params.index(name)] = value
-    solved = _interior_minpack(form, X, y, P0, lower, upper, free, residual)
+    solved = _minpack_active_set(form, X, y, P0, lower, upper, free, residual)
     if solved is None:
         solved = batched_lm(form, X, y, P0, lower=lower, upper=upper, free=free, residual=residual,
                             max_iter=max_iter)

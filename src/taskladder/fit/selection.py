@@ -5,12 +5,15 @@ Step 1 uses one point per train run: the run's final D and the feature averaged 
 first ``ceil(skip_fraction · n)`` and smoothing feature and accuracy with a trailing moving
 average. A target's "actual" value is the last element of the same moving average over its
 checkpoints (for the 13B target, the mean of its last five rows).
+
+The fits read the points as numpy columns (:class:`Points`); :meth:`Points.frame` gives the same
+points as a tidy table for figures and reports, built only when asked for.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -19,7 +22,8 @@ from ..errors import ConfigError, DataError
 from ..ladder import Ladder, RunData
 from ..tasks import Task
 
-__all__ = ["Selection", "trailing_mean", "step1_points", "step2_points", "target_actual"]
+__all__ = ["Selection", "Points", "trailing_mean", "step1_points", "step2_points", "step1_arrays", "step2_arrays",
+           "target_actual"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,38 +78,86 @@ def trailing_mean(values: np.ndarray, window: int) -> np.ndarray:
     return (csum[idx] - csum[start]) / (idx - start)
 
 
+def _smoothed(ladder: Ladder, run: RunData, task: Task, metric: str, start: int, window: int) -> np.ndarray:
+    """Trailing mean of a run's metric from checkpoint ``start`` on, computed once per ladder (the
+    same accuracy enters the step 2 of several features; the C4 loss is the same for every task)."""
+    task_key = None if metric == "c4" else (task.name, task.split)
+    return ladder.memoize(("smoothed", run.name, task_key, metric, start, window),
+                          lambda: trailing_mean(run.metric(task, metric)[start:], window))
+
+
 def _check_rows(run: RunData, needed: int, what: str) -> None:
     if run.n_checkpoints < needed:
         raise DataError(f"{run.spec.file}: run {run.name!r} has {run.n_checkpoints} checkpoint(s) but {what} "
                         f"needs at least {needed}")
 
 
-def step1_points(ladder: Ladder, task: Task | None, feature: str, selection: Selection) -> pd.DataFrame:
-    """One point per train run: ``run, n_params, tokens, flops, y``.
+@dataclass(frozen=True, eq=False)
+class Points:
+    """Points of one fit as numpy columns.
+
+    Attributes
+    ----------
+    runs
+        Names of the train runs, in ladder order.
+    codes
+        For each point, the index of its run in ``runs``.
+    columns
+        Named columns of equal length (``n_params``, ``tokens``, ``y``, ...).
+
+    ``points["y"]`` is a column; :meth:`frame` is the tidy table with a categorical ``run`` column.
+    """
+
+    runs: tuple[str, ...]
+    codes: np.ndarray
+    columns: dict[str, np.ndarray]
+    _frame: list = field(default_factory=list, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    def matrix(self, *names: str) -> np.ndarray:
+        """The named columns side by side, shape ``(n, len(names))``."""
+        return np.column_stack([self.columns[n] for n in names])
+
+    def frame(self) -> pd.DataFrame:
+        """The points as a table: ``run`` (categorical) then the columns (built once, then cached)."""
+        if not self._frame:
+            run = pd.Categorical.from_codes(self.codes, categories=list(self.runs))
+            self._frame.append(pd.DataFrame({"run": run, **self.columns}))
+        return self._frame[0]
+
+
+def step1_arrays(ladder: Ladder, task: Task | None, feature: str, selection: Selection) -> Points:
+    """One point per train run: columns ``n_params, tokens, flops, y``.
 
     ``y`` is the mean of ``feature`` over the run's last ``step1_window`` checkpoints and
     ``tokens`` the last checkpoint's D (or the spec's ``tokens``).
     """
     window = selection.step1_window
-    names, n_params, tokens, flops, values = [], [], [], [], []
-    for run in ladder.train_runs:
+    runs = ladder.train_runs
+    n_params, tokens, flops, values = (np.empty(len(runs)) for _ in range(4))
+    for i, run in enumerate(runs):
         _check_rows(run, window, f"a step-1 average over the last {window} checkpoints")
         per_token = run.spec.flops_per_token
-        names.append(run.name)
-        n_params.append(float(run.n_params))
-        tokens.append(run.final_tokens)
-        flops.append(np.nan if per_token is None else per_token * run.final_tokens)
-        values.append(float(np.mean(run.metric(task, feature)[-window:])))
-    return pd.DataFrame({"run": pd.Categorical(names, categories=names), "n_params": n_params,
-                         "tokens": tokens, "flops": flops, "y": values})
+        n_params[i] = float(run.n_params)
+        tokens[i] = run.final_tokens
+        flops[i] = np.nan if per_token is None else per_token * run.final_tokens
+        values[i] = np.mean(run.metric(task, feature)[-window:])
+    return Points(runs=tuple(r.name for r in runs), codes=np.arange(len(runs)),
+                  columns={"n_params": n_params, "tokens": tokens, "flops": flops, "y": values})
 
 
-def step2_points(ladder: Ladder, task: Task, feature: str, selection: Selection,
-                 target_metric: str = "accuracy") -> pd.DataFrame:
-    """All selected checkpoints of all train runs: ``run, n_params, step, tokens, x, y``."""
-    parts: dict[str, list] = {"run": [], "n_params": [], "step": [], "tokens": [], "x": [], "y": []}
-    names: list[str] = []
-    for run in ladder.train_runs:
+def step2_arrays(ladder: Ladder, task: Task, feature: str, selection: Selection,
+                 target_metric: str = "accuracy") -> Points:
+    """All selected checkpoints of all train runs: columns ``n_params, step, tokens, x, y``."""
+    parts: dict[str, list] = {"n_params": [], "step": [], "tokens": [], "x": [], "y": []}
+    codes: list[np.ndarray] = []
+    runs = ladder.train_runs
+    for i, run in enumerate(runs):
         x = run.metric(task, feature)
         y = run.metric(task, target_metric)
         n = len(x)
@@ -113,20 +165,29 @@ def step2_points(ladder: Ladder, task: Task, feature: str, selection: Selection,
         if start >= n:
             raise DataError(f"{run.spec.file}: run {run.name!r} has no checkpoint left after skipping "
                             f"{selection.skip_fraction:.0%} of {n}")
-        xs = trailing_mean(x[start:], selection.moving_avg)
-        ys = trailing_mean(y[start:], selection.moving_avg)
+        xs = _smoothed(ladder, run, task, feature, start, selection.moving_avg)
+        ys = _smoothed(ladder, run, task, target_metric, start, selection.moving_avg)
         steps, tokens = run.steps[start:], run.tokens[start:]
         if selection.last_n is not None:
             keep = slice(-selection.last_n, None)
             xs, ys, steps, tokens = xs[keep], ys[keep], steps[keep], tokens[keep]
-        parts["run"].append(np.full(len(xs), len(names)))
-        names.append(run.name)
+        codes.append(np.full(len(xs), i))
         parts["n_params"].append(np.full(len(xs), float(run.n_params)))
         for name, values in (("step", steps), ("tokens", tokens), ("x", xs), ("y", ys)):
             parts[name].append(values)
-    columns = {name: np.concatenate(values) for name, values in parts.items()}
-    columns["run"] = pd.Categorical.from_codes(columns["run"], categories=names)
-    return pd.DataFrame(columns)
+    return Points(runs=tuple(r.name for r in runs), codes=np.concatenate(codes) if codes else np.zeros(0, int),
+                  columns={name: np.concatenate(values) if values else np.zeros(0) for name, values in parts.items()})
+
+
+def step1_points(ladder: Ladder, task: Task | None, feature: str, selection: Selection) -> pd.DataFrame:
+    """:func:`step1_arrays` as a table: ``run, n_params, tokens, flops, y``."""
+    return step1_arrays(ladder, task, feature, selection).frame()
+
+
+def step2_points(ladder: Ladder, task: Task, feature: str, selection: Selection,
+                 target_metric: str = "accuracy") -> pd.DataFrame:
+    """:func:`step2_arrays` as a table: ``run, n_params, step, tokens, x, y``."""
+    return step2_arrays(ladder, task, feature, selection, target_metric).frame()
 
 
 def target_actual(run: RunData, task: Task | None, metric: str, window: int) -> float | None:

@@ -29,23 +29,53 @@ def _relative_lstsq(columns: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.
     scale = np.linalg.norm(M, axis=1, keepdims=True)
     scale[scale == 0] = 1.0
     Ms = M / scale
-    gram = np.einsum("gnk,gnl->gkl", Ms, Ms) + 1e-12 * np.eye(M.shape[2])
+    gram = np.swapaxes(Ms, 1, 2) @ Ms + 1e-12 * np.eye(M.shape[2])
     rhs = Ms.sum(axis=1)
     coef = np.linalg.solve(gram, rhs[..., None])[..., 0] / scale[:, 0, :]
     resid = np.einsum("gnk,gk->gn", M, coef) - 1.0
     return coef, np.sum(resid**2, axis=1)
 
 
+def _unit_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows scaled to unit Euclidean norm (zero rows left as they are), and the norms."""
+    norms = np.linalg.norm(rows, axis=-1)
+    norms = np.where(norms > 0, norms, 1.0)
+    return rows / norms[..., None], norms
+
+
 def power_law_nd_starts(n_params: np.ndarray, tokens: np.ndarray, y: np.ndarray, *, sign: float = 1.0,
                         n_best: int = 2) -> list[np.ndarray]:
-    """Starts ``[ln A, ln B, α, β, E]`` for ``y = sign·(A N^−α + B D^−β) + E``."""
-    alpha, beta = np.meshgrid(_EXPONENTS, _EXPONENTS, indexing="ij")
-    alpha, beta = alpha.ravel(), beta.ravel()
+    """Starts ``[ln A, ln B, α, β, E]`` for ``y = sign·(A N^−α + B D^−β) + E``.
+
+    Notes
+    -----
+    For each grid point ``(α, β)`` the coefficients solve ``min Σ_i (M_i · c − 1)²`` with the
+    columns ``M = [sign N^−α, sign D^−β, 1] / y`` (relative error), each scaled to unit norm for
+    conditioning. The Gram matrix of a grid point only needs inner products of an α-column
+    with a β-column, so all ``G²`` systems are built from one ``G × G`` matrix product.
+    """
+    inv_y = 1.0 / np.asarray(y, float)
     with np.errstate(over="ignore", under="ignore"):
-        term_n = np.exp(-alpha[:, None] * np.log(n_params)[None, :])
-        term_d = np.exp(-beta[:, None] * np.log(tokens)[None, :])
-    columns = np.stack([sign * term_n, sign * term_d, np.ones_like(term_n)], axis=2)
-    coef, cost = _relative_lstsq(columns, y)
+        term_n = np.exp(-_EXPONENTS[:, None] * np.log(n_params)[None, :]) * inv_y
+        term_d = np.exp(-_EXPONENTS[:, None] * np.log(tokens)[None, :]) * inv_y
+    A, norm_n = _unit_rows(sign * term_n)
+    B, norm_d = _unit_rows(sign * term_d)
+    ones, norm_1 = _unit_rows(inv_y)
+    G = len(_EXPONENTS)
+    gram = np.empty((G, G, 3, 3))
+    gram[..., 0, 0] = gram[..., 1, 1] = gram[..., 2, 2] = 1.0 + 1e-12
+    gram[..., 0, 1] = gram[..., 1, 0] = A @ B.T
+    gram[..., 0, 2] = gram[..., 2, 0] = (A @ ones)[:, None]
+    gram[..., 1, 2] = gram[..., 2, 1] = (B @ ones)[None, :]
+    rhs = np.empty((G, G, 3))
+    rhs[..., 0] = A.sum(axis=1)[:, None]
+    rhs[..., 1] = B.sum(axis=1)[None, :]
+    rhs[..., 2] = ones.sum()
+    coef = np.linalg.solve(gram.reshape(-1, 3, 3), rhs.reshape(-1, 3, 1))[..., 0]
+    alpha, beta = (grid.ravel() for grid in np.meshgrid(_EXPONENTS, _EXPONENTS, indexing="ij"))
+    # Residual of the normal equations' solution: ‖M c − 1‖² = n − cᵀ Mᵀ1.
+    cost = len(inv_y) - np.einsum("gk,gk->g", coef, rhs.reshape(-1, 3))
+    coef = coef / np.column_stack([np.repeat(norm_n, G), np.tile(norm_d, G), np.full(G * G, norm_1)])
     feasible = (coef[:, 0] > 0) & (coef[:, 1] > 0)
     cost = np.where(feasible, cost, np.inf)
     starts = []

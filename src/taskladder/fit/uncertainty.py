@@ -57,32 +57,41 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
     """
     rng = np.random.default_rng(seed)
     step1, step2 = law.step1_, law.step2_
-    s1 = law.step1_data_
-    runs = list(s1["run"])
-    R = len(runs)
+    s1 = law.step1_points_
+    R = len(s1)
     counts = rng.multinomial(R, np.full(R, 1.0 / R), size=n_bootstrap).astype(float)
     counts = np.vstack([np.ones(R), counts])  # row 0: the unweighted reference solution
 
     # Step 1.
     if law.step1_form == "flops":
-        X1 = s1[["flops"]].to_numpy(float)
+        X1 = s1.matrix("flops")
         lower1, upper1 = [-np.inf, 0.0, 0.0], [np.inf, 5.0, np.inf]
     else:
-        X1 = s1[["n_params", "tokens"]].to_numpy(float)
+        X1 = s1.matrix("n_params", "tokens")
         lower1, upper1 = [-np.inf, -np.inf, 0.0, 0.0, 0.0], [np.inf, np.inf, 5.0, 5.0, np.inf]
     lo1, up1, free1 = _bounds(step1, lower1, upper1)
-    fit1 = batched_lm(step1.form, X1, s1["y"].to_numpy(float), np.tile(step1.params, (len(counts), 1)),
-                      lower=lo1, upper=up1, free=free1, weights=counts, residual="log", max_iter=30)
+
+    def refit_step1():
+        fit = batched_lm(step1.form, X1, s1["y"], np.tile(step1.params, (len(counts), 1)),
+                         lower=lo1, upper=up1, free=free1, weights=counts, residual="log", max_iter=30)
+        return step1, fit
+
+    if law.feature == "c4":
+        # The C4 step 1 is one fit shared by every task (see ``laws``); so are its resamples.
+        shared, fit1 = ladder.memoize(("bootstrap step1", law.step1_form, law.mode, law.selection.step1_window,
+                                       n_bootstrap, seed), refit_step1)
+        if shared is not step1:  # the law was fitted on another ladder: nothing to share
+            fit1 = refit_step1()[1]
+    else:
+        fit1 = refit_step1()[1]
     P1, ok1 = fit1.params, fit1.converged
 
     # Step 2: the same run weights on every checkpoint of the run (thinned for speed).
-    s2 = law.step2_data_
+    s2 = law.step2_points_
     stride = max(1, int(np.ceil(len(s2) / _MAX_STEP2_POINTS)))
-    s2 = s2.iloc[::stride]
-    run_index = {name: i for i, name in enumerate(runs)}
-    codes = np.array([run_index[str(r)] for r in s2["run"]])
-    x2, y2 = s2["x"].to_numpy(float), s2["y"].to_numpy(float)
-    w2 = counts[:, codes]
+    x2, y2 = s2["x"][::stride], s2["y"][::stride]
+    # Step 2's runs are step 1's (both are the ladder's train runs, in the same order).
+    w2 = counts[:, s2.codes[::stride]]
     if step2.form.name == "sigmoid":
         lower2, upper2 = [-1.0, 0.0, 0.0, 0.0], [0.0, np.inf, np.inf, 1.0]
     else:
@@ -99,7 +108,7 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
     # The target is one more run: its own loss deviates from the law like the ladder's runs do
     # (step-1 residual scale, in relative terms), which moves it along the step-2 curve.
     X1_all = X1
-    resid = np.log(step1.form.function(X1_all, step1.params)) - np.log(s1["y"].to_numpy(float))
+    resid = np.log(step1.form.function(X1_all, step1.params)) - np.log(s1["y"])
     dof = max(len(resid) - len(step1.params), 1)
     loss_sd = float(np.sqrt(np.sum(resid**2) / dof))
     with np.errstate(all="ignore"):
@@ -121,12 +130,10 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
 
 def noise_components(law, ladder: Ladder, *, last_n: int = 10) -> tuple[float, float]:
     """``(σ_run, σ_ckpt)``: run-to-run scatter around the step-2 curve, and checkpoint noise."""
-    s2 = law.step2_data_
-    resid = s2["y"].to_numpy(float) - law.predict_accuracy(s2["x"].to_numpy(float))
-    frame = pd.DataFrame({"run": s2["run"].astype(str), "resid": resid})
-    tail = frame.groupby("run", sort=False).tail(last_n)
-    per_run = tail.groupby("run", sort=False)["resid"].mean()
-    sigma_run = float(per_run.std(ddof=1)) if len(per_run) > 1 else 0.0
+    s2 = law.step2_points_
+    resid = s2["y"] - law.predict_accuracy(s2["x"])
+    per_run = np.array([resid[s2.codes == i][-last_n:].mean() for i in np.unique(s2.codes)])
+    sigma_run = float(np.std(per_run, ddof=1)) if len(per_run) > 1 else 0.0
     runs = [r for r in ladder.train_runs if r.name in set(law.fitted_on_)]
     largest = max(runs, key=lambda r: r.n_params * r.final_tokens)
     return sigma_run, checkpoint_noise(largest.metric(law.task, "accuracy")[-last_n:])
