@@ -10,6 +10,7 @@ Usage: OPENBLAS_NUM_THREADS=1 python benchmarks/bench_fit.py [--data ../shared/d
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import subprocess
 import sys
@@ -28,6 +29,7 @@ def cpu_seconds(data: Path, mode: str, repeats: int, variant: str | None = None)
     predict_ladder(load_ladder(spec), mode=mode, variant=variant)  # warm caches of lazily imported modules
     totals, loads = [], []
     for _ in range(repeats):
+        gc.collect()  # as timeit does: time this repetition's work, not collecting the last one's garbage
         start = time.process_time()
         ladder = load_ladder(spec)
         loaded = time.process_time()

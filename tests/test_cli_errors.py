@@ -207,3 +207,18 @@ def test_help_does_not_import_torch_or_matplotlib(results):
     proc = results["help"]
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["False", "False"]
+
+
+def test_default_prediction_with_intervals_never_imports_scipy_or_torch(olmo_data):
+    """The default fits are pure numpy, so `predict` skips SciPy's 0.25 s import; paper mode needs it."""
+    code = ("import sys\nfrom taskladder.analysis.paper import paper_spec\nfrom taskladder.ladder import load_ladder\n"
+            "from taskladder.predict import predict_ladder\n"
+            f"ladder = load_ladder(paper_spec({str(olmo_data)!r}))\n"
+            "result = predict_ladder(ladder, tasks=['hellaswag', 'csqa'], intervals=True, n_bootstrap=20, reliability=True)\n"
+            "assert result.predictions['acc_pred'].notna().all()\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'torch', 'matplotlib'}))\n"
+            "predict_ladder(ladder, tasks=['hellaswag'], mode='paper')\n"
+            "print('scipy' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["[]", "True"]

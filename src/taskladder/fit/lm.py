@@ -117,8 +117,9 @@ def batched_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, *, lowe
         w = sw[active_rows] if sw.shape[0] > 1 else sw
         Jw = J[active_rows] * w[..., None]
         rw = r[active_rows] * w
-        g = np.einsum("bnk,bn->bk", Jw, rw)
-        H = np.einsum("bnk,bnl->bkl", Jw, Jw)
+        Jw_t = np.swapaxes(Jw, 1, 2)
+        g = (Jw_t @ rw[..., None])[..., 0]
+        H = Jw_t @ Jw
         q = P[active_rows][:, free]
         held = ((q <= lo_edge) & (g > 0)) | ((q >= hi_edge) & (g < 0))
         keep = ~held
@@ -163,3 +164,56 @@ def batched_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, *, lowe
         stuck = rows[(~better) & (lam[rows] > 1e12)]
         done[stuck] = True
     return LMResult(params=P, cost=cost, converged=converged, iterations=iterations, residuals=r, jacobian=J)
+
+
+def solve_lm(residuals, jacobian, q0: np.ndarray, *, max_iter: int = 500,
+             tol: float = 1e-12) -> tuple[np.ndarray, bool, int]:
+    """Unbounded Levenberg-Marquardt for one small problem: ``min_q Σ r(q)²``.
+
+    The lean single-problem counterpart of :func:`batched_lm` (no bounds, no weights, no batch
+    bookkeeping), used from inside an active-set loop that handles the bounds. Steps solve
+    ``(H + λ diag H) δ = −g``; convergence is the same Gauss-Newton decrement test,
+    ``gᵀ H⁻¹ g ≤ tol · S``, at the current point.
+
+    Returns
+    -------
+    tuple
+        ``(q, converged, iterations)``.
+    """
+    q = np.asarray(q0, dtype=float).copy()
+    with np.errstate(all="ignore"):
+        r = residuals(q)
+        cost = float(r @ r)
+        if not np.isfinite(cost):
+            return q, False, 0
+        J = jacobian(q)
+        lam = 1e-3
+        for iteration in range(1, max_iter + 1):
+            g = J.T @ r
+            H = J.T @ J
+            scale = np.maximum(np.diag(H), 1e-300)
+            try:
+                newton = np.linalg.solve(H + 1e-14 * np.diag(scale), g)
+            except np.linalg.LinAlgError:
+                newton = np.linalg.pinv(H) @ g
+            decrement = float(g @ newton)
+            if np.isfinite(decrement) and decrement <= tol * cost + 1e-30:
+                return q, True, iteration - 1
+            while True:
+                try:
+                    step = -np.linalg.solve(H + lam * np.diag(scale), g)
+                except np.linalg.LinAlgError:
+                    step = -np.linalg.pinv(H + lam * np.diag(scale)) @ g
+                trial = q + step
+                r_new = residuals(trial)
+                cost_new = float(r_new @ r_new)
+                if np.isfinite(cost_new) and cost_new < cost:
+                    q, r, cost = trial, r_new, cost_new
+                    J = jacobian(q)
+                    lam /= 3.0
+                    break
+                lam *= 4.0
+                if lam > 1e12:
+                    # No step lowers the cost even when tiny: optimal to machine precision, or stuck.
+                    return q, bool(np.isfinite(decrement) and decrement <= 1e-6 * cost + 1e-30), iteration
+    return q, False, max_iter

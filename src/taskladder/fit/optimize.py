@@ -9,8 +9,10 @@ Paper routines (method.md §1.1)
 
 Default routine
     :func:`fit_least_squares`: least squares on log or linear residuals from several starting
-    points at once (batched bounded Levenberg-Marquardt with the analytic Jacobian, :mod:`.lm`);
-    the best converged start wins. Its covariance is ``s² (JᵀJ)⁻¹``.
+    points, with the analytic Jacobian (:mod:`.lm`): Levenberg-Marquardt with an active set for
+    the bounds, or, where that does not reach a Karush-Kuhn-Tucker point, the batched bounded
+    solver from every start at once; the best converged start wins. Its covariance is
+    ``s² (JᵀJ)⁻¹``. Pure numpy: SciPy is imported only by the paper's routines.
 """
 
 from __future__ import annotations
@@ -18,10 +20,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from scipy import optimize
 
 from .forms import Form
-from .lm import LMResult, batched_lm
+from .lm import LMResult, batched_lm, solve_lm
 from .result import FitResult
 
 __all__ = ["fit_huber_log_lbfgsb", "fit_curve_fit", "fit_least_squares", "Bounds"]
@@ -76,6 +77,8 @@ def fit_huber_log_lbfgsb(form: Form, X: np.ndarray, y: np.ndarray, p0: Sequence[
     lower, upper = bounds
     scipy_bounds = list(zip([None if not np.isfinite(v) else v for v in lower],
                             [None if not np.isfinite(v) else v for v in upper]))
+    from scipy import optimize  # only the paper's routines need SciPy's optimizers (a 0.25 s import)
+
     res = optimize.minimize(loss_and_gradient, np.asarray(p0, dtype=float), method="L-BFGS-B", jac=True,
                             bounds=scipy_bounds, tol=0.0,
                             options={"ftol": 0.0, "gtol": 1e-10, "maxiter": max_iter})
@@ -118,6 +121,8 @@ def fit_curve_fit(form: Form, X: np.ndarray, y: np.ndarray, p0: Sequence[float],
     def jacobian(x_index: np.ndarray, *p: float) -> np.ndarray:
         return form.jacobian(X, np.asarray(p))
 
+    from scipy import optimize
+
     converged, message = True, "converged"
     try:
         with np.errstate(all="ignore"):
@@ -138,9 +143,9 @@ def fit_curve_fit(form: Form, X: np.ndarray, y: np.ndarray, p0: Sequence[float],
                      at_bounds=_at_bounds(form, params, bounds), optimizer="curve_fit TRF")
 
 
-def _minpack_active_set(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, lower: np.ndarray,
+def _active_set_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, lower: np.ndarray,
                         upper: np.ndarray, free: np.ndarray, residual: str):
-    """Fast path: MINPACK's unbounded Levenberg-Marquardt from each start, with an active set.
+    """Fast path: unbounded Levenberg-Marquardt (:func:`.lm.solve_lm`) from each start, with an active set.
 
     From each start, pin the parameters that sit on a bound with the cost gradient pointing out
     of the box and solve for the rest without bounds; a parameter that leaves the box is pinned
@@ -173,7 +178,7 @@ def _minpack_active_set(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray
     for p0 in P0:
         p = np.clip(p0, lower, upper)
         pinned = outward(p, gradient(p))
-        n_evaluations = 0
+        n_iterations = 0
         for _ in range(2 * int(free.sum()) + 1):
             solve = free & ~pinned
             if len(y) < int(solve.sum()):
@@ -186,20 +191,12 @@ def _minpack_active_set(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray
                     out[solve] = q
                     return out
 
-                try:
-                    with np.errstate(all="ignore"):
-                        # MINPACK's lmder with its own column scaling (``least_squares(method="lm",
-                        # x_scale="jac")`` without that wrapper's per-call overhead).
-                        x, _, info, _, ier = optimize.leastsq(
-                            lambda q: residuals(full(q)), p[solve], Dfun=lambda q: jacobian(full(q), solve),
-                            full_output=True, ftol=1e-12, xtol=1e-12, gtol=1e-10)
-                except (ValueError, TypeError, np.linalg.LinAlgError):
+                q, ok, iterations = solve_lm(lambda q: residuals(full(q)), lambda q: jacobian(full(q), solve),
+                                             p[solve])
+                if not (ok and np.all(np.isfinite(q))):
                     return None
-                x = np.atleast_1d(x)
-                if not (1 <= ier <= 4 and np.all(np.isfinite(x))):
-                    return None
-                p = full(x)
-                n_evaluations += int(info["nfev"])
+                p = full(q)
+                n_iterations += iterations
             outside = solve & ((p <= lower) | (p >= upper))
             if outside.any():
                 pinned |= outside
@@ -215,7 +212,7 @@ def _minpack_active_set(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray
         r = residuals(p)
         if not np.all(np.isfinite(r)):
             return None
-        solutions.append((p, r, jacobian(p, free), n_evaluations))
+        solutions.append((p, r, jacobian(p, free), n_iterations))
     return LMResult(params=np.array([s[0] for s in solutions]),
                     cost=np.array([float(s[1] @ s[1]) for s in solutions]),
                     converged=np.ones(len(solutions), bool), iterations=np.array([s[3] for s in solutions]),
@@ -227,7 +224,7 @@ def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence
                       max_iter: int = 300) -> FitResult:
     """Multi-start bounded least squares; the best converged start wins.
 
-    When every start converges under MINPACK's Levenberg-Marquardt with an active set (bounds
+    When every start converges under unbounded Levenberg-Marquardt with an active set (bounds
     either inactive or pinned with a gradient pointing out of the box), that answer is used
     (fast); otherwise all starts are solved
     together by the bounded batched Levenberg-Marquardt of :mod:`.lm`, which reports convergence
@@ -259,7 +256,7 @@ def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence
     P0 = np.array([np.asarray(s, dtype=float) for s in starts])
     for name, value in fixed.items():
         P0[:, form.params.index(name)] = value
-    solved = _minpack_active_set(form, X, y, P0, lower, upper, free, residual)
+    solved = _active_set_lm(form, X, y, P0, lower, upper, free, residual)
     if solved is None:
         solved = batched_lm(form, X, y, P0, lower=lower, upper=upper, free=free, residual=residual,
                             max_iter=max_iter)
