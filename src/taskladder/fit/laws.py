@@ -443,13 +443,23 @@ class LossToLossLaw(_Law):
         self.fitted_on_ = [r.name for r in ladder.train_runs]
         return self
 
+    def predict_task_loss(self, n_params: np.ndarray, tokens: np.ndarray, flops_per_token: np.ndarray | None = None) -> np.ndarray:
+        """Task loss at (N, D): the C4 law, then the transfer map."""
+        self._check_fitted()
+        X = np.column_stack([np.atleast_1d(np.asarray(n_params, float)), np.atleast_1d(np.asarray(tokens, float))])
+        return self.transfer_.predict(self.step1_.predict(X).reshape(-1, 1))
+
+    def predict_accuracy(self, task_loss: np.ndarray) -> np.ndarray:
+        """Step 2 at the given task loss."""
+        self._check_fitted()
+        return self.step2_.predict(np.asarray(task_loss, float).reshape(-1, 1))
+
     def _predict_one(self, target: RunData) -> dict:
         row = self._target_row(target)
         fits = (self.step1_, self.transfer_, self.step2_)
         ok = all(_usable(f, self.mode) for f in fits)
-        general = float(self.step1_.predict(np.array([[target.n_params, target.final_tokens]]))[0]) if ok else np.nan
-        loss = float(self.transfer_.predict(np.array([[general]]))[0]) if ok else np.nan
-        acc = float(self.step2_.predict(np.array([[loss]]))[0]) if ok else np.nan
+        loss = float(self.predict_task_loss(target.n_params, target.final_tokens)[0]) if ok else np.nan
+        acc = float(self.predict_accuracy(loss)[0]) if ok else np.nan
         window = self.selection.moving_avg
         loss_actual = target_actual(target, self.task, "bpb", window)
         acc_actual = target_actual(target, self.task, "accuracy", window)

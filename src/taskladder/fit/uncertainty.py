@@ -46,78 +46,126 @@ def _bounds(fit: FitResult, default_lower: Sequence[float], default_upper: Seque
     return np.asarray(default_lower, float), np.asarray(default_upper, float), free
 
 
-def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstrap: int = 1000,
-                          seed: int = 0) -> dict[str, np.ndarray]:
-    """Chained accuracy and task loss of each target under ``n_bootstrap`` resamples of the runs.
-
-    Returns ``{"acc": (B, T), "loss": (B, T), "converged": (B,)}``; the law must be a fitted
-    two-step law. Replicates are centred on the law's own prediction (``pred + (b − b₀)`` with
-    ``b₀`` the batched solver's unweighted solution), so thinning step 2's points for speed moves
-    no interval.
-    """
-    rng = np.random.default_rng(seed)
-    step1, step2 = law.step1_, law.step2_
-    s1 = law.step1_points_
-    R = len(s1)
+def _resample_counts(rng: np.random.Generator, R: int, n_bootstrap: int) -> np.ndarray:
+    """Multiplicities ``(B + 1, R)`` of the runs in each resample; row 0 is the unweighted fit."""
     counts = rng.multinomial(R, np.full(R, 1.0 / R), size=n_bootstrap).astype(float)
-    counts = np.vstack([np.ones(R), counts])  # row 0: the unweighted reference solution
+    return np.vstack([np.ones(R), counts])
 
-    # Step 1.
-    if law.step1_form == "flops":
-        X1 = s1.matrix("flops")
-        lower1, upper1 = [-np.inf, 0.0, 0.0], [np.inf, 5.0, np.inf]
+
+def _refit_power_law(fit: FitResult, X: np.ndarray, y: np.ndarray, weights: np.ndarray, *, max_iter: int = 30):
+    """Weighted refits of a step-1-like power law (log residuals), warm-started at ``fit``."""
+    if fit.form.name == "power_law_c":
+        lower, upper = [-np.inf, 0.0, 0.0], [np.inf, 5.0, np.inf]
     else:
-        X1 = s1.matrix("n_params", "tokens")
-        lower1, upper1 = [-np.inf, -np.inf, 0.0, 0.0, 0.0], [np.inf, np.inf, 5.0, 5.0, np.inf]
-    lo1, up1, free1 = _bounds(step1, lower1, upper1)
+        lower, upper = [-np.inf, -np.inf, 0.0, 0.0, 0.0], [np.inf, np.inf, 5.0, 5.0, np.inf]
+    lo, up, free = _bounds(fit, lower, upper)
+    return batched_lm(fit.form, X, y, np.tile(fit.params, (len(weights), 1)), lower=lo, upper=up, free=free,
+                      weights=weights, residual="log", max_iter=max_iter)
 
-    def refit_step1():
-        fit = batched_lm(step1.form, X1, s1["y"], np.tile(step1.params, (len(counts), 1)),
-                         lower=lo1, upper=up1, free=free1, weights=counts, residual="log", max_iter=30)
-        return step1, fit
 
-    if law.feature == "c4":
+def _step1_resamples(law, ladder: Ladder, counts: np.ndarray, n_bootstrap: int, seed: int):
+    """Bootstrap refits of the law's step 1 (the C4 step 1 is shared by every task's law)."""
+    s1, step1 = law.step1_points_, law.step1_
+    X1 = s1.matrix("flops") if step1.form.name == "power_law_c" else s1.matrix("n_params", "tokens")
+
+    def refit():
+        return step1, _refit_power_law(step1, X1, s1["y"], counts)
+
+    if getattr(law, "feature", "c4") == "c4":
         # The C4 step 1 is one fit shared by every task (see ``laws``); so are its resamples.
-        shared, fit1 = ladder.memoize(("bootstrap step1", law.step1_form, law.mode, law.selection.step1_window,
-                                       n_bootstrap, seed), refit_step1)
-        if shared is not step1:  # the law was fitted on another ladder: nothing to share
-            fit1 = refit_step1()[1]
-    else:
-        fit1 = refit_step1()[1]
-    P1, ok1 = fit1.params, fit1.converged
+        shared, fit = ladder.memoize(("bootstrap step1", step1.form.name, law.mode, law.selection.step1_window,
+                                      n_bootstrap, seed), refit)
+        if shared is step1:  # else the law was fitted on another ladder: nothing to share
+            return fit
+    return refit()[1]
 
-    # Step 2: the same run weights on every checkpoint of the run (thinned for speed).
-    s2 = law.step2_points_
-    stride = max(1, int(np.ceil(len(s2) / _MAX_STEP2_POINTS)))
-    x2, y2 = s2["x"][::stride], s2["y"][::stride]
-    # Step 2's runs are step 1's (both are the ladder's train runs, in the same order).
-    w2 = counts[:, s2.codes[::stride]]
+
+def _thinned(points, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every checkpoint's ``x, y`` and its run's weights, thinned to at most 160 points for speed."""
+    stride = max(1, int(np.ceil(len(points) / _MAX_STEP2_POINTS)))
+    # The points' runs are step 1's (both are the ladder's train runs, in the same order).
+    return points["x"][::stride], points["y"][::stride], counts[:, points.codes[::stride]]
+
+
+def _step2_resamples(law, counts: np.ndarray):
+    """Bootstrap refits of step 2: each checkpoint weighted by its run's multiplicity."""
+    step2 = law.step2_
+    x2, y2, w2 = _thinned(law.step2_points_, counts)
     if step2.form.name == "sigmoid":
         lower2, upper2 = [-1.0, 0.0, 0.0, 0.0], [0.0, np.inf, np.inf, 1.0]
     else:
         lower2, upper2 = [-10.0, 0.0, 0.0], [0.0, 10.0, 50.0]
     lo2, up2, free2 = _bounds(step2, lower2, upper2)
-    fit2 = batched_lm(step2.form, x2.reshape(-1, 1), y2, np.tile(step2.params, (len(counts), 1)),
+    return batched_lm(step2.form, x2.reshape(-1, 1), y2, np.tile(step2.params, (len(counts), 1)),
                       lower=lo2, upper=up2, free=free2, weights=w2, max_iter=25)
-    P2, ok2 = fit2.params, fit2.converged
 
-    if law.step1_form == "flops":
+
+def _log_residual_sd(fit: FitResult, X: np.ndarray, y: np.ndarray) -> float:
+    """Residual scale of a fit in log space, ``√(Σ r² / (n − k))``."""
+    resid = np.log(fit.form.function(X, fit.params)) - np.log(y)
+    return float(np.sqrt(np.sum(resid**2) / max(len(resid) - len(fit.params), 1)))
+
+
+def _run_level_sd(fit: FitResult, points, last_n: int = 5) -> float:
+    """SD across runs of each run's mean log residual over its last ``last_n`` points."""
+    resid = np.log(fit.form.function(points["x"].reshape(-1, 1), fit.params)) - np.log(points["y"])
+    per_run = np.array([resid[points.codes == i][-last_n:].mean() for i in np.unique(points.codes)])
+    return float(np.std(per_run, ddof=1)) if len(per_run) > 1 else 0.0
+
+
+def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstrap: int = 1000,
+                          seed: int = 0) -> dict[str, np.ndarray]:
+    """Chained accuracy and task loss of each target under ``n_bootstrap`` resamples of the runs.
+
+    Returns ``{"acc": (B, T), "loss": (B, T), "converged": (B,)}``; the law must be a fitted
+    two-step or loss-to-loss law. Replicates are centred on the law's own prediction
+    (``pred + (b − b₀)`` with ``b₀`` the batched solver's unweighted solution), so thinning the
+    checkpoints for speed moves no interval.
+
+    Notes
+    -----
+    Two-step: ``L_b = L(N, D; θ₁ᵇ)`` then ``Acc_b = g(L_b e^ε; θ₂ᵇ)``, ``ε ~ N(0, s₁²)``.
+    Loss-to-loss: ``G_b = L_C4(N, D; θ₁ᵇ) e^{ε₁}``, ``L_b = T(G_b; θₜᵇ) e^{εₜ}``,
+    ``Acc_b = g(L_b; θ₂ᵇ)``, with ``εₜ`` the run-level scatter of the transfer map.
+    """
+    from .laws import LossToLossLaw
+
+    rng = np.random.default_rng(seed)
+    step1, step2 = law.step1_, law.step2_
+    s1 = law.step1_points_
+    R = len(s1)
+    counts = _resample_counts(rng, R, n_bootstrap)
+    fit1 = _step1_resamples(law, ladder, counts, n_bootstrap, seed)
+    fit2 = _step2_resamples(law, counts)
+    P1, P2 = fit1.params, fit2.params
+    converged = fit1.converged & fit2.converged
+
+    if step1.form.name == "power_law_c":
+        X1 = s1.matrix("flops")
         Xt = np.array([[t.flops_per_token * t.final_tokens] for t in targets], float)
     else:
+        X1 = s1.matrix("n_params", "tokens")
         Xt = np.array([[t.n_params, t.final_tokens] for t in targets], float)
     # The target is one more run: its own loss deviates from the law like the ladder's runs do
     # (step-1 residual scale, in relative terms), which moves it along the step-2 curve.
-    X1_all = X1
-    resid = np.log(step1.form.function(X1_all, step1.params)) - np.log(s1["y"])
-    dof = max(len(resid) - len(step1.params), 1)
-    loss_sd = float(np.sqrt(np.sum(resid**2) / dof))
+    loss_sd = _log_residual_sd(step1, X1, s1["y"])
+    # Resampling R runs understates the spread of a k-parameter fit by about √((R − k)/R)
+    # (the usual small-sample correction of the bootstrap); undo it.
+    inflate = np.sqrt(R / max(R - len(step1.params), 1))
     with np.errstate(all="ignore"):
         loss = step1.form.function(Xt, P1.T[:, :, None])  # (B+1, T)
-        # Resampling R runs understates the spread of a k-parameter fit by about √((R − k)/R)
-        # (the usual small-sample correction of the bootstrap); undo it.
-        inflate = np.sqrt(R / max(R - len(step1.params), 1))
         loss[1:] = loss[0] + inflate * (loss[1:] - loss[0])
         loss[1:] *= np.exp(rng.normal(0.0, loss_sd, size=loss[1:].shape))
+        if isinstance(law, LossToLossLaw):
+            # Through the transfer map, refitted on the same resamples; the target's task loss
+            # also scatters around the map as the ladder's runs do.
+            transfer = law.transfer_
+            xt, yt, wt = _thinned(law.transfer_points_, counts)
+            Pt = _refit_power_law(transfer, xt.reshape(-1, 1), yt, wt).params
+            converged = converged & np.all(np.isfinite(Pt), axis=1)
+            general = loss
+            loss = transfer.form.function(general[:, :, None], Pt.T[:, :, None, None])[..., 0]
+            loss[1:] *= np.exp(rng.normal(0.0, _run_level_sd(transfer, law.transfer_points_), size=loss[1:].shape))
         # A 3-D input is taken as the input column itself, so each resample gets its own losses.
         acc = step2.form.function(loss[:, :, None], P2.T[:, :, None, None])[..., 0]
     loss_full = law.predict_task_loss(np.array([t.n_params for t in targets], float),
@@ -125,7 +173,7 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
                                       np.array([t.spec.flops_per_token or np.nan for t in targets], float))
     acc_full = law.predict_accuracy(loss_full)
     return {"acc": acc[1:] - acc[0] + acc_full, "loss": loss[1:] - loss[0] + loss_full,
-            "converged": ok1[1:] & ok2[1:], "acc_point": acc_full}
+            "converged": converged[1:], "acc_point": acc_full}
 
 
 def noise_components(law, ladder: Ladder, *, last_n: int = 10) -> tuple[float, float]:
@@ -161,11 +209,11 @@ def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstr
     distribution also spans the members' disagreement. Returns ``None`` for laws without a
     bootstrap (single-step and direct laws).
     """
-    from .laws import EnsembleLaw, TwoStepLaw
+    from .laws import EnsembleLaw, LossToLossLaw, TwoStepLaw
 
     if isinstance(law, EnsembleLaw):
         members = law.members_
-    elif isinstance(law, TwoStepLaw):
+    elif isinstance(law, (TwoStepLaw, LossToLossLaw)):
         members = [law]
     else:
         return None
