@@ -181,9 +181,9 @@ def test_good_run_json_contract(results):
     assert row["abs_error"] == pytest.approx(abs(row["acc_pred"] - row["acc_actual"]), abs=1e-12)
     assert row["abs_error"] < 0.01
     # The default law is the ensemble of the bpb and C4 laws: every member's fits converged.
-    assert row["variant"] == "ensemble"
-    assert row["step1_status"] == "bpb: converged; c4: converged"
-    assert row["step2_status"] == "bpb: converged; c4: converged"
+    assert row["variant"] == "loss-to-loss"
+    assert row["step1_status"] == "C4: converged; transfer: converged"
+    assert row["step2_status"] == "converged"
     assert row["acc_lo"] <= row["acc_pred"] <= row["acc_hi"] and row["level"] == 0.9
     assert row["reliability"] in ("reliable", "noisy", "unreliable")
 

@@ -71,7 +71,7 @@ def _parse(html: str) -> _Page:
 def synthetic(tmp_path_factory):
     spec = write_synthetic_ladder(tmp_path_factory.mktemp("ladder"), noise=0.01, tasks=("hellaswag", "piqa"))
     ladder = load_ladder(spec)
-    result = predict_ladder(ladder, tasks=["hellaswag", "piqa"], intervals=True, n_bootstrap=40,
+    result = predict_ladder(ladder, tasks=["hellaswag", "piqa"], variant="ensemble", intervals=True, n_bootstrap=40,
                             reliability=True)
     return ladder, result
 
@@ -203,7 +203,7 @@ def test_cli_writes_report_and_config_atomically(tmp_path, capsys):
     html = out.read_text()
     assert html.startswith("<!DOCTYPE html>") and _parse(html).cards == ["piqa"]
     config = json.loads((tmp_path / "out" / "r.config.json").read_text())
-    assert config["variant"] == "ensemble" and config["tasks"] == ["piqa"] and config["bootstrap"] == 20
+    assert config["variant"] == "loss-to-loss" and config["tasks"] == ["piqa"] and config["bootstrap"] == 20
     assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []
     assert main(["report", str(spec), "-o", str(tmp_path / "r.txt")]) == 2
     assert "ending in .html" in capsys.readouterr().err
@@ -264,4 +264,25 @@ def test_a_spec_without_target_still_reports_the_fits(tmp_path):
     page = _parse(html)
     assert page.cards == ["piqa"] and "the spec has no target" in html.lower()
     assert "No target to predict." in html
-    assert len(page.images) == 1 + 2 * 2 + 2      # chained; step 1 and 2 of both laws; residuals of both
+    assert len(page.images) == 1 + 2 + 1      # chained; step 1 and 2 of the default law; its residuals
+
+
+def test_loss_to_loss_card_shows_its_chained_steps_and_its_transfer_fit(synthetic):
+    """The default law's card: chained, targets, step 1 (task bpb through C4) and step 2; the
+    diagnostics list its C4 law, its transfer map and its step 2."""
+    ladder, _ = synthetic
+    result = predict_ladder(ladder, tasks=["piqa"], variant="loss-to-loss", intervals=True, n_bootstrap=30,
+                            reliability=True)
+    law = result.laws["piqa"]
+    assert law.uses_c4_
+    html = build_report(ladder, result=result, backtest=False)
+    page = _parse(html)
+    assert page.cards == ["piqa"]
+    assert len(page.images) == 1 + 4 + 1          # overview, chained/targets/step 1/step 2, residuals
+    assert "transfer<br>(C4 → bpb)" in html and "loss-to-loss map" in html
+    ctx = FigureContext.build(ladder, result.predictions)
+    train = step1_panel(law, ctx).data
+    train = train[train["series"] == "train run"]
+    np.testing.assert_allclose(train["value"], law.companion_.step1_data_["y"])   # each run's task bpb
+    residuals = step1_residuals(law)
+    np.testing.assert_allclose(residuals["fitted"], law.predict_task_loss(residuals["n_params"], residuals["tokens"]))

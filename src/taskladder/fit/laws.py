@@ -29,7 +29,7 @@ import pandas as pd
 
 from ..errors import ConfigError, DataError, NotFittedError
 from ..ladder import Ladder, RunData
-from ..tasks import Task
+from ..tasks import C4_LOSS_COLUMN, Task
 from .forms import Form, log_sigmoid, negated_power_law_nd, power_law_c, power_law_nd, sigmoid, single_step
 from .optimize import fit_curve_fit, fit_huber_log_lbfgsb, fit_least_squares
 from .result import FitResult
@@ -411,11 +411,31 @@ class LossToLossLaw(_Law):
     1. ``L_C4(N, D) = A/N^α + B/D^β + E`` (one point per run, as step 1);
     2. loss-to-loss: ``L_task = K · L_C4^κ + E'`` over every selected checkpoint (the task loss
        as a shifted power of the general loss, κ > 0);
-    3. ``Acc(L_task)``: the step-2 sigmoid.
+    3. ``Acc(L_task)``: the step-2 sigmoid of the paper's law (task bpb → accuracy).
 
     The general loss is measured on far more text than any task, so step 1 is less noisy; the
-    transfer map carries it to the task. Not in the paper: both modes use the default fits.
+    transfer map carries it to the task. Not in the paper: both modes use the default fits for
+    the C4 law and the transfer map.
+
+    The paper's two-step law on task bpb is fitted beside it (``companion_``): its step 2 is
+    shared, its prediction is the "bpb law" the reliability verdict compares with this "C4 law",
+    and on a ladder without a C4 loss it *is* the prediction (the status says so).
+
+    Attributes
+    ----------
+    step1_, general_points_
+        The C4 law and its per-run points.
+    step1_points_
+        Each run's task bpb (the paper's step-1 points), which the chained C4 law and transfer
+        map predict.
+    transfer_, transfer_points_
+        The loss-to-loss map and its checkpoints (C4 loss → task bpb).
+    step2_, step2_points_
+        Task bpb → accuracy.
     """
+
+    feature = "bpb"  # the task loss it predicts and step 2 reads
+    step1_form = "nd"
 
     def __init__(self, *, task: Task, mode: str = "default", selection: Selection = Selection()):
         _check_mode(mode)
@@ -423,8 +443,26 @@ class LossToLossLaw(_Law):
         self.mode = mode
         self.selection = selection
 
+    @property
+    def uses_c4_(self) -> bool:
+        """Whether the C4 route is fitted (``False``: the ladder has no C4 loss; the bpb law predicts)."""
+        return "transfer_" in self.__dict__
+
     def fit(self, ladder: Ladder) -> "LossToLossLaw":
-        self.step1_points_, self.step1_ = _fit_step1_of(ladder, self.task, "c4", self.selection, "nd", "default")
+        self.companion_ = TwoStepLaw(task=self.task, feature="bpb", mode=self.mode, selection=self.selection).fit(ladder)
+        for name in ("general_points_", "transfer_", "transfer_points_"):
+            self.__dict__.pop(name, None)
+        self.step1_points_ = self.companion_.step1_points_
+        missing = [r.name for r in ladder.train_runs if not r.has_column(C4_LOSS_COLUMN)]
+        if missing:
+            self.skipped_ = (f"no C4 loss ({C4_LOSS_COLUMN!r}) in run(s) {', '.join(missing[:3])}"
+                             f"{' …' if len(missing) > 3 else ''}: the paper's two-step law predicts instead")
+            self.step1_, self.step2_points_, self.step2_ = (self.companion_.step1_, self.companion_.step2_points_,
+                                                            self.companion_.step2_)
+            self.fitted_on_ = self.companion_.fitted_on_
+            return self
+        self.skipped_ = ""
+        self.general_points_, self.step1_ = _fit_step1_of(ladder, self.task, "c4", self.selection, "nd", "default")
         pairs = step2_arrays(ladder, self.task, "c4", self.selection, target_metric="bpb")
         self.transfer_points_ = pairs
         x, y = pairs["x"], pairs["y"]
@@ -438,14 +476,19 @@ class LossToLossLaw(_Law):
         starts = starts or [np.array([0.0, -1.0, 0.0])]
         self.transfer_ = fit_least_squares(power_law_c, x.reshape(-1, 1), y, starts,
                                            ([-_INF, -10.0, 0.0], [_INF, 0.0, _INF]), residual="log")
-        self.step2_points_ = step2_arrays(ladder, self.task, "bpb", self.selection)
-        self.step2_ = fit_step2(self.step2_points_, task=self.task, form="sigmoid", mode="default")
+        if self.mode == "default":
+            self.step2_points_, self.step2_ = self.companion_.step2_points_, self.companion_.step2_
+        else:
+            self.step2_points_ = step2_arrays(ladder, self.task, "bpb", self.selection)
+            self.step2_ = fit_step2(self.step2_points_, task=self.task, form="sigmoid", mode="default")
         self.fitted_on_ = [r.name for r in ladder.train_runs]
         return self
 
     def predict_task_loss(self, n_params: np.ndarray, tokens: np.ndarray, flops_per_token: np.ndarray | None = None) -> np.ndarray:
         """Task loss at (N, D): the C4 law, then the transfer map."""
         self._check_fitted()
+        if not self.uses_c4_:
+            return self.companion_.predict_task_loss(n_params, tokens, flops_per_token)
         X = np.column_stack([np.atleast_1d(np.asarray(n_params, float)), np.atleast_1d(np.asarray(tokens, float))])
         return self.transfer_.predict(self.step1_.predict(X).reshape(-1, 1))
 
@@ -455,6 +498,10 @@ class LossToLossLaw(_Law):
         return self.step2_.predict(np.asarray(task_loss, float).reshape(-1, 1))
 
     def _predict_one(self, target: RunData) -> dict:
+        if not self.uses_c4_:
+            row = self.companion_._predict_one(target)
+            row["step1_status"] = f"bpb: {row['step1_status']}; C4 law skipped (no C4 loss in the data)"
+            return row
         row = self._target_row(target)
         fits = (self.step1_, self.transfer_, self.step2_)
         ok = all(_usable(f, self.mode) for f in fits)

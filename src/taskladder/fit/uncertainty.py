@@ -63,15 +63,27 @@ def _refit_power_law(fit: FitResult, X: np.ndarray, y: np.ndarray, weights: np.n
                       weights=weights, residual="log", max_iter=max_iter)
 
 
+def _through_c4(law) -> bool:
+    """Whether the law reaches the task loss through the C4 loss (a fitted loss-to-loss law)."""
+    from .laws import LossToLossLaw
+
+    return isinstance(law, LossToLossLaw) and law.uses_c4_
+
+
+def _step1_points(law):
+    """The points of the law's (N, D) fit: the C4 loss per run for a loss-to-loss law."""
+    return law.general_points_ if _through_c4(law) else law.step1_points_
+
+
 def _step1_resamples(law, ladder: Ladder, counts: np.ndarray, n_bootstrap: int, seed: int):
     """Bootstrap refits of the law's step 1 (the C4 step 1 is shared by every task's law)."""
-    s1, step1 = law.step1_points_, law.step1_
+    s1, step1 = _step1_points(law), law.step1_
     X1 = s1.matrix("flops") if step1.form.name == "power_law_c" else s1.matrix("n_params", "tokens")
 
     def refit():
         return step1, _refit_power_law(step1, X1, s1["y"], counts)
 
-    if getattr(law, "feature", "c4") == "c4":
+    if _through_c4(law) or law.feature == "c4":
         # The C4 step 1 is one fit shared by every task (see ``laws``); so are its resamples.
         shared, fit = ladder.memoize(("bootstrap step1", step1.form.name, law.mode, law.selection.step1_window,
                                       n_bootstrap, seed), refit)
@@ -128,11 +140,9 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
     Loss-to-loss: ``G_b = L_C4(N, D; θ₁ᵇ) e^{ε₁}``, ``L_b = T(G_b; θₜᵇ) e^{εₜ}``,
     ``Acc_b = g(L_b; θ₂ᵇ)``, with ``εₜ`` the run-level scatter of the transfer map.
     """
-    from .laws import LossToLossLaw
-
     rng = np.random.default_rng(seed)
     step1, step2 = law.step1_, law.step2_
-    s1 = law.step1_points_
+    s1 = _step1_points(law)
     R = len(s1)
     counts = _resample_counts(rng, R, n_bootstrap)
     fit1 = _step1_resamples(law, ladder, counts, n_bootstrap, seed)
@@ -156,7 +166,7 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
         loss = step1.form.function(Xt, P1.T[:, :, None])  # (B+1, T)
         loss[1:] = loss[0] + inflate * (loss[1:] - loss[0])
         loss[1:] *= np.exp(rng.normal(0.0, loss_sd, size=loss[1:].shape))
-        if isinstance(law, LossToLossLaw):
+        if _through_c4(law):
             # Through the transfer map, refitted on the same resamples; the target's task loss
             # also scatters around the map as the ladder's runs do.
             transfer = law.transfer_
@@ -206,7 +216,9 @@ def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstr
     """Draws ``(B, T)`` from the predictive distribution of each target's accuracy.
 
     For an ensemble, each member contributes ``n_bootstrap`` draws of its own, so the pooled
-    distribution also spans the members' disagreement. Returns ``None`` for laws without a
+    distribution also spans the members' disagreement. A loss-to-loss law's draws are its own;
+    the paper's bpb law fitted beside it is bootstrapped too, only to compare the two routes
+    (``member_acc``/``member_point``: bpb first, then C4). Returns ``None`` for laws without a
     bootstrap (single-step and direct laws).
     """
     from .laws import EnsembleLaw, LossToLossLaw, TwoStepLaw
@@ -227,6 +239,10 @@ def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstr
         member_point.append(boot["acc_point"])
         if i == 0:
             losses.append(boot["loss"])
+    if _through_c4(law):
+        bpb = bootstrap_predictions(law.companion_, ladder, targets, n_bootstrap=n_bootstrap, seed=seed + 17)
+        member_acc.insert(0, bpb["acc"])
+        member_point.insert(0, bpb["acc_point"])
     params = np.concatenate(accs, axis=0)
     # Pooling the members' draws gives a mixture centred on the ensemble mean whose spread also
     # holds the members' disagreement.

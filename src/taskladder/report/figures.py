@@ -125,9 +125,10 @@ def save_law_figures(result, ladder: Ladder, folder: Path) -> list[Path]:
     For an ensemble, steps 1 and 2 show its first member (the task-bpb law) and the chained
     figure the ensemble's mean curve.
     """
-    from ..fit.laws import EnsembleLaw, TwoStepLaw
+    from ..fit.laws import EnsembleLaw, LossToLossLaw, TwoStepLaw
 
-    laws = {name: law for name, law in result.laws.items() if isinstance(law, (TwoStepLaw, EnsembleLaw))}
+    laws = {name: law for name, law in result.laws.items()
+            if isinstance(law, (TwoStepLaw, EnsembleLaw, LossToLossLaw))}
     if not laws:
         return []
     folder = Path(folder)

@@ -27,8 +27,8 @@ def fits_table(laws: dict) -> pd.DataFrame:
     """Parameters (with standard errors where a covariance exists) and status of every fit."""
     rows = []
     for task, law in laws.items():
-        for step, attr in (("step1", "step1_"), ("step2", "step2_"), ("single", "fit_")):
-            fit = getattr(law, attr, None)
+        for step, attr in (("step1", "step1_"), ("transfer", "transfer_"), ("step2", "step2_"), ("single", "fit_")):
+            fit = law.__dict__.get(attr)
             if isinstance(fit, FitResult):
                 rows.append(_row(task, step, fit))
     return pd.DataFrame(rows)

@@ -346,16 +346,16 @@ def _prediction_rows(task_predictions: pd.DataFrame, ctx: FigureContext) -> str:
 
 
 def _task_card(task: Task, law, ctx: FigureContext, *, dpi: int) -> str:
-    from ..fit.laws import TwoStepLaw
+    from ..fit.laws import EnsembleLaw
 
     sub = ctx.task_predictions(task.name)
     title = (f'<h3>{_esc(task.display_name)} <span class="muted">{_esc(task.name)} · {_esc(task.split)} split · '
              f"chance {_pct(task.chance, 0)}</span></h3>")
     table = _prediction_rows(sub, ctx) if len(sub) else '<p class="note">No target to predict.</p>'
-    members = [m for m in _members(law) if isinstance(m, TwoStepLaw)]
+    members = [m for m in _members(law) if _chained(m)]
     figures = []
     if members:
-        ensemble = len(_members(law)) > 1 or not isinstance(law, TwoStepLaw)
+        ensemble = isinstance(law, EnsembleLaw)
         primary, others = members[0], members[1:]
         short = FEATURE_SHORT.get(primary.feature, primary.feature)
         targets = targets_panel(law, ctx)
@@ -373,7 +373,10 @@ def _task_card(task: Task, law, ctx: FigureContext, *, dpi: int) -> str:
                                    dpi=dpi))
         figures += [
             _figure(step1_panel(primary, ctx), alt=f"{task.display_name}: step 1, {short} against tokens",
-                    caption=f"<b>Step 1</b> ({_esc(short)}): fitted law per model size; ● train runs.", dpi=dpi),
+                    caption=(f"<b>Step 1</b> ({_esc(short)}): fitted law per model size; ● train runs."
+                             if not getattr(primary, "uses_c4_", False) else
+                             f"<b>Step 1</b> ({_esc(short)}): the C4-loss law per model size carried to the task "
+                             "by the loss-to-loss map; ● train runs."), dpi=dpi),
             _figure(step2_panel(primary, ctx, acc_interval=not ensemble),
                     alt=f"{task.display_name}: step 2, accuracy against {short}",
                     caption=f"<b>Step 2</b> ({_esc(short)}): fitted curve; dots: selected checkpoints; "
@@ -405,6 +408,13 @@ def _members(law) -> list:
     return list(getattr(law, "members_", None) or [law])
 
 
+def _chained(law) -> bool:
+    """Whether a law chains (N, D) → task loss → accuracy (two-step, or loss-to-loss through C4)."""
+    from ..fit.laws import LossToLossLaw, TwoStepLaw
+
+    return isinstance(law, (TwoStepLaw, LossToLossLaw))
+
+
 def _fits(laws: dict) -> list[tuple[object, str, FitResult]]:
     """Every curve fit of every law: (law, step, fit); an ensemble's members are listed one by one."""
     out = []
@@ -413,8 +423,9 @@ def _fits(laws: dict) -> list[tuple[object, str, FitResult]]:
         for member in members:
             feature = getattr(member, "feature", None)
             suffix = f" ({FEATURE_SHORT.get(feature, feature)})" if len(members) > 1 and feature else ""
-            for step, attr in (("step 1", "step1_"), ("step 2", "step2_"), ("one fit", "fit_")):
-                fit = getattr(member, attr, None)
+            for step, attr in (("step 1", "step1_"), ("transfer (C4 → bpb)", "transfer_"), ("step 2", "step2_"),
+                               ("one fit", "fit_")):
+                fit = member.__dict__.get(attr)
                 if isinstance(fit, FitResult):
                     out.append((member, step + suffix, fit))
     return out
@@ -435,8 +446,6 @@ def _parameters(fit: FitResult) -> str:
 
 
 def _diagnostics(laws: dict, ctx: FigureContext, *, dpi: int) -> str:
-    from ..fit.laws import TwoStepLaw
-
     rows = []
     for law, step, fit in _fits(laws):
         status = fit.status + (f"; at bound: {', '.join(fit.at_bounds)}" if fit.at_bounds else "")
@@ -452,7 +461,7 @@ def _diagnostics(laws: dict, ctx: FigureContext, *, dpi: int) -> str:
     summary_rows = []
     figures = []
     for law in (m for top in laws.values() for m in _members(top)):
-        if not isinstance(law, TwoStepLaw):
+        if not _chained(law):
             continue
         r1, r2 = step1_residuals(law), step2_residuals(law)
         rms1 = float(np.sqrt(np.mean(r1["rel_residual"] ** 2)))

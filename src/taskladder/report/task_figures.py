@@ -502,8 +502,9 @@ def step1_residuals(law) -> pd.DataFrame:
     is its natural scale).
     """
     pts = law.step1_data_
-    X = pts[["flops"]] if law.step1_form == "flops" else pts[["n_params", "tokens"]]
-    fitted = law.step1_.predict(X.to_numpy(float))
+    flops = (pts["flops"] / pts["tokens"]).to_numpy(float)
+    fitted = law.predict_task_loss(pts["n_params"].to_numpy(float), pts["tokens"].to_numpy(float),
+                                   flops if np.all(np.isfinite(flops)) else None)
     observed = pts["y"].to_numpy(float)
     return pd.DataFrame({"run": pts["run"].astype(str), "n_params": pts["n_params"], "tokens": pts["tokens"],
                          "observed": observed, "fitted": fitted, "rel_residual": observed / fitted - 1.0})
