@@ -417,9 +417,9 @@ class LossToLossLaw(_Law):
     transfer map carries it to the task. Not in the paper: both modes use the default fits for
     the C4 law and the transfer map.
 
-    The paper's two-step law on task bpb is fitted beside it (``companion_``): its step 2 is
-    shared, its prediction is the "bpb law" the reliability verdict compares with this "C4 law",
-    and on a ladder without a C4 loss it *is* the prediction (the status says so).
+    The paper's two-step law on task bpb (``companion_``, fitted on first use) shares its step 2;
+    the reliability verdict compares it with the two-step law through C4 loss; and on a ladder
+    without a C4 loss it *is* the prediction (the status says so).
 
     Attributes
     ----------
@@ -449,40 +449,61 @@ class LossToLossLaw(_Law):
         return "transfer_" in self.__dict__
 
     def fit(self, ladder: Ladder) -> "LossToLossLaw":
-        self.companion_ = TwoStepLaw(task=self.task, feature="bpb", mode=self.mode, selection=self.selection).fit(ladder)
-        for name in ("general_points_", "transfer_", "transfer_points_"):
+        for name in ("general_points_", "transfer_", "transfer_points_", "_companion"):
             self.__dict__.pop(name, None)
-        self.step1_points_ = self.companion_.step1_points_
+        self._ladder = ladder
         missing = [r.name for r in ladder.train_runs if not r.has_column(C4_LOSS_COLUMN)]
         if missing:
             self.skipped_ = (f"no C4 loss ({C4_LOSS_COLUMN!r}) in run(s) {', '.join(missing[:3])}"
                              f"{' …' if len(missing) > 3 else ''}: the paper's two-step law predicts instead")
-            self.step1_, self.step2_points_, self.step2_ = (self.companion_.step1_, self.companion_.step2_points_,
-                                                            self.companion_.step2_)
-            self.fitted_on_ = self.companion_.fitted_on_
+            companion = self.companion_
+            self.step1_ = companion.step1_
+            self.step2_points_, self.step2_ = companion.step2_points_, companion.step2_
+            self.fitted_on_ = companion.fitted_on_
             return self
         self.skipped_ = ""
         self.general_points_, self.step1_ = _fit_step1_of(ladder, self.task, "c4", self.selection, "nd", "default")
         pairs = step2_arrays(ladder, self.task, "c4", self.selection, target_metric="bpb")
         self.transfer_points_ = pairs
         x, y = pairs["x"], pairs["y"]
-        # For a fixed κ the map is linear in (K, E'): solve each κ of a grid, refine the best.
-        starts = []
-        for kappa in (0.5, 1.0, 2.0, 3.0, 5.0):
-            design = np.column_stack([x**kappa, np.ones_like(x)])
-            (k_coef, e_coef), *_ = np.linalg.lstsq(design, y, rcond=None)
-            if k_coef > 0:
-                starts.append(np.array([np.log(k_coef), -kappa, max(e_coef, 0.0)]))
-        starts = starts or [np.array([0.0, -1.0, 0.0])]
-        self.transfer_ = fit_least_squares(power_law_c, x.reshape(-1, 1), y, starts,
-                                           ([-_INF, -10.0, 0.0], [_INF, 0.0, _INF]), residual="log")
-        if self.mode == "default":
-            self.step2_points_, self.step2_ = self.companion_.step2_points_, self.companion_.step2_
-        else:
-            self.step2_points_ = step2_arrays(ladder, self.task, "bpb", self.selection)
-            self.step2_ = fit_step2(self.step2_points_, task=self.task, form="sigmoid", mode="default")
+        # For a fixed κ the map is linear in (K, E'): solve each κ of a grid in relative error,
+        # refine from the best (the others are the fallback), as for step 1.
+        kappa = np.geomspace(0.25, 8.0, 16)
+        power = x[None, :] ** kappa[:, None] / y            # columns x^κ / y and 1 / y, per κ
+        inv_y = 1.0 / y
+        gram = np.stack([np.stack([np.sum(power**2, axis=1), power @ inv_y], axis=1),
+                         np.stack([power @ inv_y, np.full(len(kappa), inv_y @ inv_y)], axis=1)], axis=1)
+        rhs = np.stack([power.sum(axis=1), np.full(len(kappa), inv_y.sum())], axis=1)
+        with np.errstate(all="ignore"):
+            coef = np.linalg.solve(gram + 1e-12 * np.eye(2), rhs[..., None])[..., 0]
+            cost = np.sum((coef[:, :1] * power + coef[:, 1:] * inv_y - 1.0) ** 2, axis=1)
+        order = [i for i in np.argsort(np.where(np.isfinite(cost), cost, np.inf)) if coef[i, 0] > 0][:3]
+        starts = ([np.array([np.log(coef[i, 0]), -kappa[i], max(coef[i, 1], 0.0)]) for i in order]
+                  or [np.array([0.0, -1.0, 0.0])])
+        self.transfer_ = _grid_first(power_law_c, x.reshape(-1, 1), y, starts,
+                                     ([-_INF, -10.0, 0.0], [_INF, 0.0, _INF]), residual="log")
+        self.step2_points_ = step2_arrays(ladder, self.task, "bpb", self.selection)
+        self.step2_ = fit_step2(self.step2_points_, task=self.task, form="sigmoid", mode="default")
         self.fitted_on_ = [r.name for r in ladder.train_runs]
         return self
+
+    @property
+    def companion_(self) -> TwoStepLaw:
+        """The paper's two-step law on task bpb, fitted on the same ladder (on first use)."""
+        if "_companion" not in self.__dict__:
+            if "_ladder" not in self.__dict__:
+                self._check_fitted()
+            law = TwoStepLaw(task=self.task, feature="bpb", mode=self.mode, selection=self.selection)
+            self._companion = law.fit(self._ladder)
+            if self.mode == "default" and self.uses_c4_:
+                # The very same step 2 (same points, same default fit): share it.
+                law.step2_points_, law.step2_ = self.step2_points_, self.step2_
+        return self._companion
+
+    @property
+    def step1_points_(self) -> Points:
+        """Each run's task bpb (the paper's step-1 points), which the chained C4 law and transfer map predict."""
+        return self.companion_.step1_points_
 
     def predict_task_loss(self, n_params: np.ndarray, tokens: np.ndarray, flops_per_token: np.ndarray | None = None) -> np.ndarray:
         """Task loss at (N, D): the C4 law, then the transfer map."""

@@ -217,9 +217,9 @@ def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstr
 
     For an ensemble, each member contributes ``n_bootstrap`` draws of its own, so the pooled
     distribution also spans the members' disagreement. A loss-to-loss law's draws are its own;
-    the paper's bpb law fitted beside it is bootstrapped too, only to compare the two routes
-    (``member_acc``/``member_point``: bpb first, then C4). Returns ``None`` for laws without a
-    bootstrap (single-step and direct laws).
+    the two-step laws through task bpb and through C4 loss are bootstrapped too, only for the
+    reliability verdict's comparison of the two (``member_acc``/``member_point``: bpb first, then
+    C4). Returns ``None`` for laws without a bootstrap (single-step and direct laws).
     """
     from .laws import EnsembleLaw, LossToLossLaw, TwoStepLaw
 
@@ -240,9 +240,14 @@ def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstr
         if i == 0:
             losses.append(boot["loss"])
     if _through_c4(law):
-        bpb = bootstrap_predictions(law.companion_, ladder, targets, n_bootstrap=n_bootstrap, seed=seed + 17)
-        member_acc.insert(0, bpb["acc"])
-        member_point.insert(0, bpb["acc_point"])
+        # The reliability verdict compares the two-step laws through task bpb and through C4 loss
+        # (the rule as fixed for the ensemble), whichever law predicts; same seeds as the ensemble's.
+        c4_law = TwoStepLaw(task=law.task, feature="c4", mode=law.mode, selection=law.selection).fit(ladder)
+        member_acc, member_point = [], []
+        for i, two_step in enumerate((law.companion_, c4_law)):
+            boot = bootstrap_predictions(two_step, ladder, targets, n_bootstrap=n_bootstrap, seed=seed + 17 * i)
+            member_acc.append(boot["acc"])
+            member_point.append(boot["acc_point"])
     params = np.concatenate(accs, axis=0)
     # Pooling the members' draws gives a mixture centred on the ensemble mean whose spread also
     # holds the members' disagreement.
