@@ -143,13 +143,15 @@ def reproduce(data_dir: str | Path, *, compute_error: bool = True) -> PaperResul
                         results.comparisons[name] = comparison
     results.tables["variants"] = pd.DataFrame(summary)
 
-    # The paper's method beside the default (ensemble) and the default fit of the paper's law.
+    # The paper's method beside the default law (loss-to-loss), the ensemble and the default fit of
+    # the paper's law.
     keys = ["target", "task"]
     side = results.predictions["two-step/paper"].predictions[keys + ["acc_actual", "acc_pred", "abs_error",
                                                                       "step1_status"]]
     side = side.rename(columns={"acc_pred": "acc_pred_paper", "abs_error": "abs_error_paper",
                                 "step1_status": "step1_status_paper"})
-    for key, label in (("two-step/default", "two_step_default"), ("ensemble/default", "ensemble_default")):
+    for key, label in (("two-step/default", "two_step_default"), ("loss-to-loss/default", "loss_to_loss_default"),
+                       ("ensemble/default", "ensemble_default")):
         other = results.predictions[key].predictions[keys + ["acc_pred", "abs_error", "step1_status"]]
         side = side.merge(other.rename(columns={"acc_pred": f"acc_pred_{label}", "abs_error": f"abs_error_{label}",
                                                 "step1_status": f"step1_status_{label}"}), on=keys)

@@ -11,7 +11,7 @@ __all__ = ["add_fit_arguments", "add_interval_arguments", "selection_from_args",
 
 def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     """Options that choose the law and the data it is fitted on."""
-    from ..variants import VARIANT_HELP
+    from ..variants import VARIANT_HELP, default_variant
 
     group = parser.add_argument_group("fitting")
     group.add_argument("--method", choices=["default", "paper"], default="default",
@@ -20,7 +20,7 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
                             "(default: %(default)s)")
     group.add_argument("--variant", default=None, choices=list(VARIANT_HELP),
                        help="which law: " + "; ".join(f"{k}: {v}" for k, v in VARIANT_HELP.items())
-                            + " (default: ensemble; with --method paper: two-step)")
+                            + f" (default: {default_variant('default')}; with --method paper: {default_variant('paper')})")
     group.add_argument("--tasks", default=None,
                        help="comma-separated task names, or 'all' (default: the paper's eight: "
                             "mmlu,hellaswag,arc_challenge,arc_easy,piqa,csqa,socialiqa,openbookqa)")
