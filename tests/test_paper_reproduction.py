@@ -116,3 +116,28 @@ def test_spec_file_matches_paper_spec(olmo_data):
     built = paper_spec(olmo_data)
     assert [(r.role, r.n_params, r.tokens) for r in shipped.runs] == [(r.role, r.n_params, r.tokens) for r in built.runs]
     assert [r.file.resolve() for r in shipped.runs] == [r.file.resolve() for r in built.runs]
+
+
+def test_default_fits_reach_the_same_optimum_from_every_grid_start(ladder):
+    """Fit instability (the spread across optimizer starts) is negligible in default mode, so the
+    intervals need no term for it: every grid start ends at the same prediction, within 1e-6."""
+    from taskladder.fit.forms import power_law_nd, sigmoid
+    from taskladder.fit.optimize import fit_least_squares
+    from taskladder.fit.selection import Selection, step1_arrays, step2_arrays
+    from taskladder.fit.starts import power_law_nd_starts, sigmoid_starts
+
+    target = ladder.runs["7B-4T"]
+    inf = np.inf
+    for task in get_tasks(None):
+        for feature in ("bpb", "c4"):
+            s1 = step1_arrays(ladder, task, feature, Selection())
+            X, y = s1.matrix("n_params", "tokens"), s1["y"]
+            losses = [fit_least_squares(power_law_nd, X, y, [start], ([-inf, -inf, 0, 0, 0], [inf, inf, 5, 5, inf]),
+                                        residual="log").predict(np.array([[target.n_params, target.final_tokens]]))[0]
+                      for start in power_law_nd_starts(X[:, 0], X[:, 1], y)]
+            assert len(losses) == 2 and np.ptp(losses) < 1e-6 * losses[0]
+            s2 = step2_arrays(ladder, task, feature, Selection())
+            accs = [fit_least_squares(sigmoid, s2["x"].reshape(-1, 1), s2["y"], [start],
+                                      ([-1, 0, 0, 0], [0, inf, inf, 1]), fixed={"b": 1.0}).predict(np.array([[losses[0]]]))[0]
+                    for start in sigmoid_starts(s2["x"], s2["y"], top=1.0)]
+            assert len(accs) == 2 and np.ptp(accs) < 1e-6
