@@ -95,17 +95,14 @@ class RunData:
         One conversion per run is far cheaper than one per column of a frame read with a block
         per column.
         """
-        cached = self._arrays.get("__matrix__")
-        if cached is None:
+        if "__matrix__" not in self._arrays:
             assert self.frame is not None
             try:
                 matrix = self.frame.to_numpy(dtype=float)
+                self._arrays["__matrix__"] = ({name: j for j, name in enumerate(self.frame.columns)}, matrix)
             except (TypeError, ValueError):
-                matrix = None
-            cached = (None if matrix is None
-                      else ({name: j for j, name in enumerate(self.frame.columns)}, matrix))
-            self._arrays["__matrix__"] = cached or ()
-        return cached or None
+                self._arrays["__matrix__"] = None
+        return self._arrays["__matrix__"]
 
     def has_column(self, column: str) -> bool:
         if self.frame is None:

@@ -468,17 +468,7 @@ class LossToLossLaw(_Law):
         x, y = pairs["x"], pairs["y"]
         # For a fixed κ the map is linear in (K, E'): solve each κ of a grid in relative error,
         # refine from the best (the others are the fallback), as for step 1.
-        kappa = np.geomspace(0.25, 8.0, 16)
-        power = x[None, :] ** kappa[:, None] / y            # columns x^κ / y and 1 / y, per κ
-        inv_y = 1.0 / y
-        gram = np.stack([np.stack([np.sum(power**2, axis=1), power @ inv_y], axis=1),
-                         np.stack([power @ inv_y, np.full(len(kappa), inv_y @ inv_y)], axis=1)], axis=1)
-        rhs = np.stack([power.sum(axis=1), np.full(len(kappa), inv_y.sum())], axis=1)
-        with np.errstate(all="ignore"):
-            coef = np.linalg.solve(gram + 1e-12 * np.eye(2), rhs[..., None])[..., 0]
-            cost = np.sum((coef[:, :1] * power + coef[:, 1:] * inv_y - 1.0) ** 2, axis=1)
-        order = [i for i in np.argsort(np.where(np.isfinite(cost), cost, np.inf)) if coef[i, 0] > 0][:3]
-        starts = ([np.array([np.log(coef[i, 0]), -kappa[i], max(coef[i, 1], 0.0)]) for i in order]
+        starts = (power_law_c_starts(x, y, n_best=3, exponents=-np.geomspace(0.25, 8.0, 16))
                   or [np.array([0.0, -1.0, 0.0])])
         self.transfer_ = _grid_first(power_law_c, x.reshape(-1, 1), y, starts,
                                      ([-_INF, -10.0, 0.0], [_INF, 0.0, _INF]), residual="log")

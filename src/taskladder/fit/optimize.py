@@ -144,7 +144,7 @@ def fit_curve_fit(form: Form, X: np.ndarray, y: np.ndarray, p0: Sequence[float],
 
 
 def _active_set_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, lower: np.ndarray,
-                        upper: np.ndarray, free: np.ndarray, residual: str):
+                   upper: np.ndarray, free: np.ndarray, residual: str):
     """Fast path: unbounded Levenberg-Marquardt (:func:`.lm.solve_lm`) from each start, with an active set.
 
     From each start, pin the parameters that sit on a bound with the cost gradient pointing out

@@ -87,9 +87,11 @@ def power_law_nd_starts(n_params: np.ndarray, tokens: np.ndarray, y: np.ndarray,
     return starts
 
 
-def power_law_c_starts(flops: np.ndarray, y: np.ndarray, *, n_best: int = 2) -> list[np.ndarray]:
-    """Starts ``[ln A, α, E]`` for ``y = A C^−α + E``."""
-    alpha = _EXPONENTS
+def power_law_c_starts(flops: np.ndarray, y: np.ndarray, *, n_best: int = 2,
+                       exponents: np.ndarray = _EXPONENTS) -> list[np.ndarray]:
+    """Starts ``[ln A, α, E]`` for ``y = A C^−α + E``, from a grid of ``α`` (``exponents``; a
+    negative α makes it a growing power, as the loss-to-loss map ``K · x^κ + E'`` with α = −κ)."""
+    alpha = np.asarray(exponents, float)
     with np.errstate(over="ignore", under="ignore"):
         term = np.exp(-alpha[:, None] * np.log(flops)[None, :])
     columns = np.stack([term, np.ones_like(term)], axis=2)

@@ -231,28 +231,23 @@ def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstr
         return None
     sigma_run, sigma_ckpt = noise_components(members[0], ladder)
     rng = np.random.default_rng(seed + 1)
-    accs, losses, member_acc, member_point = [], [], [], []
-    for i, member in enumerate(members):
-        boot = bootstrap_predictions(member, ladder, targets, n_bootstrap=n_bootstrap, seed=seed + 17 * i)
-        accs.append(boot["acc"])
-        member_acc.append(boot["acc"])
-        member_point.append(boot["acc_point"])
-        if i == 0:
-            losses.append(boot["loss"])
+    boots = [bootstrap_predictions(member, ladder, targets, n_bootstrap=n_bootstrap, seed=seed + 17 * i)
+             for i, member in enumerate(members)]
+    compared = boots
     if _through_c4(law):
         # The reliability verdict compares the two-step laws through task bpb and through C4 loss
         # (the rule as fixed for the ensemble), whichever law predicts; same seeds as the ensemble's.
         c4_law = TwoStepLaw(task=law.task, feature="c4", mode=law.mode, selection=law.selection).fit(ladder)
-        member_acc, member_point = [], []
-        for i, two_step in enumerate((law.companion_, c4_law)):
-            boot = bootstrap_predictions(two_step, ladder, targets, n_bootstrap=n_bootstrap, seed=seed + 17 * i)
-            member_acc.append(boot["acc"])
-            member_point.append(boot["acc_point"])
+        compared = [bootstrap_predictions(two_step, ladder, targets, n_bootstrap=n_bootstrap, seed=seed + 17 * i)
+                    for i, two_step in enumerate((law.companion_, c4_law))]
+    accs = [boot["acc"] for boot in boots]
+    member_acc = [boot["acc"] for boot in compared]
+    member_point = [boot["acc_point"] for boot in compared]
     params = np.concatenate(accs, axis=0)
     # Pooling the members' draws gives a mixture centred on the ensemble mean whose spread also
     # holds the members' disagreement.
     noise = rng.normal(0.0, np.hypot(sigma_run, sigma_ckpt), size=params.shape)
-    return {"acc": np.clip(params + noise, 0.0, 1.0), "acc_params": params, "loss": losses[0],
+    return {"acc": np.clip(params + noise, 0.0, 1.0), "acc_params": params, "loss": boots[0]["loss"],
             "member_acc": member_acc, "member_point": member_point, "sigma_noise": float(np.hypot(sigma_run, sigma_ckpt)),
             "sigma_run": sigma_run, "sigma_ckpt": sigma_ckpt}
 
