@@ -16,6 +16,7 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from eval_helpers import olmo1_tokenizer, tiny_olmo2  # noqa: E402
 
 import taskladder.eval.scoring as scoring  # noqa: E402
+from taskladder.distributed import leave_process_group  # noqa: E402
 from taskladder.eval import evaluate_model  # noqa: E402
 
 TASKS = ["arc_easy", "winogrande", "boolq"]
@@ -40,7 +41,7 @@ def main() -> None:
     if dist.get_rank() == 0:
         with open(sys.argv[1], "w", encoding="utf-8") as handle:
             json.dump({"columns": columns, "docs_per_rank": counts}, handle)
-    dist.destroy_process_group()
+    leave_process_group()
 
 
 if __name__ == "__main__":

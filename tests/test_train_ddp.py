@@ -25,6 +25,7 @@ TOLERANCE = 1e-4
 _DRIVER = textwrap.dedent("""
     import json, sys
     import torch.distributed as dist
+    from taskladder.distributed import leave_process_group
     from taskladder.train.config import TrainConfig
     from taskladder.train.trainer import train
 
@@ -32,7 +33,7 @@ _DRIVER = textwrap.dedent("""
     if dist.get_rank() == 0:
         with open(sys.argv[2], "w") as handle:
             json.dump({"world": dist.get_world_size(), "losses": result.losses}, handle)
-    dist.destroy_process_group()
+    leave_process_group()
 """)
 
 

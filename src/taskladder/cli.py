@@ -14,6 +14,7 @@ import importlib
 import sys
 
 from . import __version__
+from .distributed import leave_process_group
 from .errors import TaskLadderError
 
 #: (command, module, one-line help). Order is the order shown by ``--help``.
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args._run(args) or 0)
+        status = int(args._run(args) or 0)
     except TaskLadderError as exc:
         message = " ".join(str(exc).split("\n"))
         print(f"taskladder {args.command}: error: {message}", file=sys.stderr)
@@ -84,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    # under torchrun: every rank finished the command; leave together (no-op in one process)
+    leave_process_group()
+    return status
 
 
 if __name__ == "__main__":

@@ -114,21 +114,20 @@ def _tokenizer_key(spec: str | None, model_dir: Path) -> str:
 
 def _init_distributed(device: str | None) -> tuple[int, int, str | None]:
     """Join the torchrun process group (gloo on CPU, NCCL on CUDA); returns rank, world size, device."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    from ..distributed import join_process_group, world_size
+
+    if world_size() <= 1:
         return 0, 1, device
     import torch
-    import torch.distributed as dist
 
-    local = int(os.environ.get("LOCAL_RANK", "0"))
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
+        local = int(os.environ.get("LOCAL_RANK", "0"))
         device = f"cuda:{local}"
         torch.cuda.set_device(local)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    return dist.get_rank(), dist.get_world_size(), device
+    rank, world, _ = join_process_group(use_cuda=device.startswith("cuda"))
+    return rank, world, device
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..distributed import join_process_group
 from ..errors import ConfigError, DataError
 from ..report.tables import atomic_write_text
 from ..sizes import get_size
@@ -86,17 +86,10 @@ def resolve_device(name: str, local_rank: int = 0) -> "torch.device":
 
 
 def _distributed(device_name: str) -> tuple[int, int, int]:
-    """(rank, world size, local rank); initialises the process group under torchrun."""
+    """(rank, world size, local rank); joins the process group under torchrun."""
     import torch
-    import torch.distributed as dist
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1, 0
-    if not dist.is_initialized():
-        use_cuda = device_name != "cpu" and torch.cuda.is_available()
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
+    return join_process_group(use_cuda=device_name != "cpu" and torch.cuda.is_available())
 
 
 def data_fingerprint(config: TrainConfig) -> dict[str, Any]:
