@@ -286,3 +286,18 @@ def test_loss_to_loss_card_shows_its_chained_steps_and_its_transfer_fit(syntheti
     np.testing.assert_allclose(train["value"], law.companion_.step1_data_["y"])   # each run's task bpb
     residuals = step1_residuals(law)
     np.testing.assert_allclose(residuals["fitted"], law.predict_task_loss(residuals["n_params"], residuals["tokens"]))
+
+
+def test_an_interval_that_leaves_out_the_prediction_is_still_drawn(synthetic):
+    """Bootstrap draws can be skewed, so a 50 % interval need not hold the point prediction."""
+    from taskladder.report.task_figures import targets_panel
+
+    ladder, result = synthetic
+    predictions = result.predictions.copy()
+    above = predictions["acc_pred"] + 0.01
+    predictions["acc_lo_50"], predictions["acc_hi_50"] = above, above + 0.02
+    ctx = FigureContext.build(ladder, predictions)
+    data = targets_panel(result.laws["piqa"], ctx).data
+    narrow = data[data["series"] == "interval 50"].iloc[0]
+    p = predictions[predictions["task"] == "piqa"].iloc[0]
+    assert (narrow["accuracy"], narrow["accuracy_high"]) == (p["acc_lo_50"], p["acc_hi_50"])

@@ -34,7 +34,7 @@ from .forms import Form, log_sigmoid, negated_power_law_nd, power_law_c, power_l
 from .optimize import fit_curve_fit, fit_huber_log_lbfgsb, fit_least_squares
 from .result import FitResult
 from .selection import Points, Selection, step1_arrays, step2_arrays, target_actual
-from .starts import power_law_c_starts, power_law_nd_starts, sigmoid_starts
+from .starts import single_step_starts, power_law_c_starts, power_law_nd_starts, sigmoid_starts
 
 __all__ = ["TwoStepLaw", "SingleStepLaw", "DirectLaw", "EnsembleLaw", "ComputeAccuracyLaw", "LossToLossLaw", "MODES", "FEATURES", "PREDICTION_COLUMNS",
            "fit_step1", "fit_step2"]
@@ -307,6 +307,15 @@ class _AccuracyLaw(_Law):
     def _fit(self, X: np.ndarray, y: np.ndarray) -> FitResult:  # pragma: no cover - overridden
         raise TypeError
 
+    def bounds(self) -> tuple[list[float], list[float]]:  # pragma: no cover - overridden
+        """Lower and upper bounds of the parameters in this law's mode (also used by the bootstrap)."""
+        raise TypeError
+
+    @property
+    def residual(self) -> str:
+        """The residual the fit minimises (``"log"``: relative error; paper mode's Huber is on logs)."""
+        return "log" if self.mode == "paper" else "linear"
+
     def _inputs(self, n_params: np.ndarray, tokens: np.ndarray, flops: np.ndarray) -> np.ndarray:
         return np.column_stack([n_params, tokens])
 
@@ -352,16 +361,19 @@ class SingleStepLaw(_AccuracyLaw):
     form = single_step
     description = "single-step fit"
 
+    def bounds(self) -> tuple[list[float], list[float]]:
+        return [0.0, 0.0, 0.0, 0.0, -_INF, -1.0, 0.0], [_INF, _INF, _INF, _INF, _INF, 0.0, 1.0]
+
     def _fit(self, X: np.ndarray, y: np.ndarray) -> FitResult:
-        lower = [0.0, 0.0, 0.0, 0.0, -_INF, -1.0, 0.0]
-        upper = [_INF, _INF, _INF, _INF, _INF, 0.0, 1.0]
         p0 = [3.0, 5.0, 0.2, 0.3, 0.0, self.task.chance - 1.0, 1.0]
         if self.mode == "paper":
-            return fit_huber_log_lbfgsb(single_step, X, y, p0, (lower, upper), floor=1e-6)
+            return fit_huber_log_lbfgsb(single_step, X, y, p0, self.bounds(), floor=1e-6)
         starts = [np.array(p0)] + [np.array([a, b, al, be, 0.0, self.task.chance - 1.0, 1.0])
                                    for a, b, al, be in ((2.0, 2.0, 0.1, 0.1), (5.0, 8.0, 0.3, 0.3),
                                                         (1.0, 1.0, 0.05, 0.05))]
-        return fit_least_squares(single_step, X, y, starts, (lower, upper), max_iter=2000)
+        # the fixed starts above miss the basin on many ladders: add starts read off the data
+        starts += single_step_starts(X[:, 0], X[:, 1], y, floor=self.task.chance)
+        return fit_least_squares(single_step, X, y, starts, self.bounds(), max_iter=2000)
 
 
 class DirectLaw(_AccuracyLaw):
@@ -370,14 +382,17 @@ class DirectLaw(_AccuracyLaw):
     form = negated_power_law_nd
     description = "direct accuracy fit"
 
+    def bounds(self) -> tuple[list[float], list[float]]:
+        if self.mode == "paper":  # the reference's bounds (method.md §1.3)
+            return [0.0, 0.0, 0.0, -_INF, -_INF], [_INF] * 5
+        return [-_INF, -_INF, 0.0, 0.0, 0.0], [_INF, _INF, 5.0, 5.0, 1.0]
+
     def _fit(self, X: np.ndarray, y: np.ndarray) -> FitResult:
         if self.mode == "paper":
-            return fit_huber_log_lbfgsb(negated_power_law_nd, X, y, [2.0, 2.0, 0.2, 0.2, 1.0],
-                                        ([0.0, 0.0, 0.0, -_INF, -_INF], [_INF] * 5))
+            return fit_huber_log_lbfgsb(negated_power_law_nd, X, y, [2.0, 2.0, 0.2, 0.2, 1.0], self.bounds())
         starts = power_law_nd_starts(X[:, 0], X[:, 1], y, sign=-1.0)
         starts.append(np.array([2.0, 2.0, 0.2, 0.2, 1.0]))
-        return fit_least_squares(negated_power_law_nd, X, y, starts,
-                                 ([-_INF, -_INF, 0.0, 0.0, 0.0], [_INF, _INF, 5.0, 5.0, 1.0]))
+        return fit_least_squares(negated_power_law_nd, X, y, starts, self.bounds())
 
 
 class ComputeAccuracyLaw(_AccuracyLaw):
@@ -400,9 +415,14 @@ class ComputeAccuracyLaw(_AccuracyLaw):
     def _from_fitted(self, value: np.ndarray) -> np.ndarray:
         return np.exp(-value)
 
+    residual = "log"
+
+    def bounds(self) -> tuple[list[float], list[float]]:
+        return [-_INF, 0.0, 0.0], [_INF, 5.0, _INF]
+
     def _fit(self, X: np.ndarray, y: np.ndarray) -> FitResult:
         starts = power_law_c_starts(X[:, 0], y) + [np.array([3.0, 0.1, 0.5 * y.min()])]
-        return fit_least_squares(power_law_c, X, y, starts, ([-_INF, 0.0, 0.0], [_INF, 5.0, _INF]), residual="log")
+        return fit_least_squares(power_law_c, X, y, starts, self.bounds(), residual="log")
 
 
 class LossToLossLaw(_Law):

@@ -219,6 +219,26 @@ def _active_set_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, low
                     residuals=np.array([s[1] for s in solutions]), jacobian=np.array([s[2] for s in solutions]))
 
 
+#: A converged start costing more than 1/_PLATEAU_RATIO times an unconverged one is a plateau.
+_PLATEAU_RATIO = 0.5
+
+
+def best_start(cost: np.ndarray, converged: np.ndarray) -> int:
+    """Index of the start whose solution the fit reports (some cost must be finite).
+
+    The converged start of lowest cost, unless a start that has not converged already costs less
+    than half of it: a converged start is only a stationary point, and one that much worse is a
+    plateau (e.g. a saturated sigmoid, where every gradient vanishes), not the optimum. Then the
+    lowest-cost start is reported, as not converged.
+    """
+    finite = np.isfinite(cost)
+    pool = np.flatnonzero(converged & finite)
+    lowest = np.flatnonzero(finite)[np.argmin(cost[finite])]
+    if pool.size == 0 or cost[lowest] < _PLATEAU_RATIO * cost[pool].min():
+        return int(lowest)
+    return int(pool[np.argmin(cost[pool])])
+
+
 def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence[Sequence[float]],
                       bounds: Bounds, *, residual: str = "linear", fixed: dict[str, float] | None = None,
                       max_iter: int = 300) -> FitResult:
@@ -265,10 +285,7 @@ def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence
         return FitResult(form=form, params=np.full(len(form.params), np.nan), covariance=None, converged=False,
                          status="failed", message="no start gave a finite result", n_points=len(y), n_iterations=0,
                          loss=float("nan"), optimizer="Levenberg-Marquardt (batched, bounded)", n_starts=len(P0))
-    pool = np.flatnonzero(solved.converged & finite)
-    if pool.size == 0:
-        pool = np.flatnonzero(finite)
-    best = pool[np.argmin(solved.cost[pool])]
+    best = best_start(solved.cost, solved.converged)
     near = solved.params[[i for i in np.flatnonzero(solved.converged)
                           if solved.cost[i] <= solved.cost[best] * 1.01 + 1e-15]]
     params = solved.params[best]

@@ -158,9 +158,8 @@ def step2_arrays(ladder: Ladder, task: Task, feature: str, selection: Selection,
     codes: list[np.ndarray] = []
     runs = ladder.train_runs
     for i, run in enumerate(runs):
-        x = run.metric(task, feature)
-        y = run.metric(task, target_metric)
-        n = len(x)
+        n = len(run.metric(task, feature))
+        run.metric(task, target_metric)  # a missing accuracy column fails here, naming the run's file
         start = n - 1 if selection.skip_fraction >= 1.0 else math.ceil(selection.skip_fraction * n)
         if start >= n:
             raise DataError(f"{run.spec.file}: run {run.name!r} has no checkpoint left after skipping "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["power_law_nd_starts", "power_law_c_starts", "sigmoid_starts"]
+__all__ = ["power_law_nd_starts", "power_law_c_starts", "sigmoid_starts", "single_step_starts"]
 
 _EXPONENTS = np.geomspace(0.02, 2.0, 22)
 
@@ -130,3 +130,28 @@ def sigmoid_starts(x: np.ndarray, y: np.ndarray, *, top: float | None = None, n_
     b = np.clip(b, 0.0, 1.0)
     cost = np.sum((a[:, None] * s + b[:, None] - y[None, :]) ** 2, axis=1)
     return [np.array([a[g], X0[g], K[g], b[g]]) for g in _best(cost, n_best)]
+
+
+def single_step_starts(n_params: np.ndarray, tokens: np.ndarray, y: np.ndarray, *, floor: float,
+                       n_best: int = 2) -> list[np.ndarray]:
+    """Starts ``[ln A, ln B, α, β, E, s, q]`` for ``y = s σ(A N^−α + B D^−β + E) + q``.
+
+    Notes
+    -----
+    For a fixed floor ``f = q + s`` (chance) and top ``q``, ``σ(z) = (q − y)/(q − f)``, so
+    ``z = logit((q − y)/(q − f))`` is a power law in (N, D) plus a constant: its starts come from
+    :func:`power_law_nd_starts` on ``z`` shifted to be positive (the grid works in relative error).
+    Tops tried: 1 and halfway between the best accuracy and 1.
+    """
+    y = np.asarray(y, float)
+    floor = min(floor, float(y.min()) - 0.01)
+    starts = []
+    for top in sorted({1.0, 0.5 * (1.0 + float(y.max()))}):
+        frac = np.clip((top - y) / (top - floor), 0.02, 0.98)
+        z = np.log(frac / (1.0 - frac))
+        shift = 1.0 - z.min()
+        for a, b, alpha, beta, _ in power_law_nd_starts(n_params, tokens, z + shift, n_best=n_best):
+            # the offset may be negative here (the grid clips it at 0): solve for it directly
+            terms = np.exp(a - alpha * np.log(n_params)) + np.exp(b - beta * np.log(tokens))
+            starts.append(np.array([a, b, alpha, beta, float(np.mean(z - terms)), floor - top, top]))
+    return starts

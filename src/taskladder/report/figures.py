@@ -73,6 +73,19 @@ def _task_title(law) -> str:
     return law.task.display_name
 
 
+def interval_bar(ax, at: float, low: float, high: float, *, horizontal: bool = False, **style) -> None:
+    """Draw the interval ``[low, high]`` as an error bar at ``at`` (x, or y when ``horizontal``).
+
+    Centred on the interval, not on the prediction: a bootstrap interval need not contain the point
+    prediction (skewed draws), and a bar anchored there would need a negative arm.
+    """
+    middle, half = 0.5 * (low + high), [0.5 * (high - low)]
+    if horizontal:
+        ax.errorbar([middle], [at], xerr=half, fmt="none", **style)
+    else:
+        ax.errorbar([at], [middle], yerr=half, fmt="none", **style)
+
+
 def _mark_targets(ax, rows: list, name: str, sub: pd.DataFrame, colors: dict, predicted: str, actual: str,
                   quantity: str) -> None:
     """x at each target's prediction (with its interval bar when there is one) and ★ at its actual."""
@@ -81,8 +94,8 @@ def _mark_targets(ax, rows: list, name: str, sub: pd.DataFrame, colors: dict, pr
         value = p[predicted]
         if value is not None and np.isfinite(value):
             if quantity == "accuracy" and "acc_lo" in p and np.isfinite(p["acc_lo"]):
-                ax.errorbar([p["tokens"]], [value], yerr=[[value - p["acc_lo"]], [p["acc_hi"] - value]], color=color,
-                            lw=1.0, capsize=3, zorder=4)
+                interval_bar(ax, p["tokens"], p["acc_lo"], p["acc_hi"], ecolor=color, elinewidth=1.0, capsize=3,
+                             zorder=4)
                 rows.append({"task": name, "series": f"{p['target']} interval {p['level']:.0%}",
                              "n_params": p["n_params"], "tokens": p["tokens"], "low": p["acc_lo"], "high": p["acc_hi"]})
             ax.scatter([p["tokens"]], [value], marker="x", color=color, s=50, zorder=4)

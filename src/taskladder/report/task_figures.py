@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..ladder import Ladder
-from .figures import size_colors
+from .figures import interval_bar, size_colors
 
 __all__ = ["Panel", "FigureContext", "step1_panel", "step2_panel", "chained_panel", "targets_panel", "accuracy_panel",
            "residuals_panel", "overview_panel", "step1_residuals", "step2_residuals", "feature_label",
@@ -173,12 +173,8 @@ def _mark_prediction(ax, x: float, y: float, color, interval: tuple[float, float
                      scale: float = 1.0, horizontal: bool = False) -> None:
     """A target's prediction: ✕, with its interval as an error bar when there is one."""
     if interval is not None:
-        lo, hi = interval[0] * scale, interval[1] * scale
-        err = [[y - lo], [hi - y]] if not horizontal else [[x - lo], [hi - x]]
-        if horizontal:
-            ax.errorbar([x], [y], xerr=err, fmt="none", ecolor=color, elinewidth=1.6, capsize=3, zorder=4)
-        else:
-            ax.errorbar([x], [y], yerr=err, fmt="none", ecolor=color, elinewidth=1.6, capsize=3, zorder=4)
+        interval_bar(ax, y if horizontal else x, interval[0] * scale, interval[1] * scale, horizontal=horizontal,
+                     ecolor=color, elinewidth=1.6, capsize=3, zorder=4)
     ax.scatter([x], [y], marker="X", color=color, s=60, edgecolors="black", linewidths=0.5, zorder=5)
 
 
@@ -438,9 +434,8 @@ def targets_panel(law, ctx: FigureContext) -> Panel | None:
             low, high = (f"acc_lo_{level}", f"acc_hi_{level}") if level is not None else ("acc_lo", "acc_hi")
             interval = _interval(p, low, high)
             if interval is not None and width:
-                ax.errorbar([x], [y], yerr=[[y - 100 * interval[0]], [100 * interval[1] - y]], fmt="none",
-                            ecolor=color, elinewidth=width, capsize=0 if width > 2 else 4, alpha=0.45 if width > 2 else 1,
-                            zorder=4)
+                interval_bar(ax, x, 100 * interval[0], 100 * interval[1], ecolor=color, elinewidth=width,
+                             capsize=0 if width > 2 else 4, alpha=0.45 if width > 2 else 1, zorder=4)
                 ys += [100 * interval[0], 100 * interval[1]]
                 rows.append({"task": name, "target": p["target"], "series": f"interval {level or 'widest'}",
                              "tokens": x, "accuracy": interval[0], "accuracy_high": interval[1]})
