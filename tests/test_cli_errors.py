@@ -109,6 +109,9 @@ ERROR_CASES: dict[str, Case] = {
     "target name taken": Case(args=("--tasks", "hellaswag", "--target", "target-7B:7B:4T"),
                               fragments=("'target-7B' is already used",)),
     "bad method": Case(args=("--method", "fast"), fragments=("invalid choice: 'fast'",)),
+    "no task columns, no --tasks": Case(args=(), broken=lambda s: _edit_csv(s, "600M-5xC", lambda f: f.drop(columns=[ACC])),
+                                        fragments=("600M-5xC.csv", "no task has its bpb and accuracy columns", "nearest: hellaswag", ACC,
+                                                   "taskladder tasks")),
     "bad moving average": Case(args=("--tasks", "hellaswag", "--moving-avg", "0"),
                                fragments=("moving_avg must be at least 1",)),
 }
@@ -117,6 +120,7 @@ GOOD_CASES: dict[str, tuple[str, ...]] = {
     "json": ("--tasks", "hellaswag", "--json"),
     "json without data": ("--tasks", "hellaswag", "--json", "--only-cli-targets", "--target", "big:13B:5T"),
     "text": ("--tasks", "hellaswag"),
+    "json, default tasks": ("--json", "--no-intervals"),
 }
 
 
@@ -180,12 +184,19 @@ def test_good_run_json_contract(results):
         assert 0.0 <= row[key] <= 1.0
     assert row["abs_error"] == pytest.approx(abs(row["acc_pred"] - row["acc_actual"]), abs=1e-12)
     assert row["abs_error"] < 0.01
-    # The default law is the ensemble of the bpb and C4 laws: every member's fits converged.
+    # The default law is loss-to-loss (C4 law, transfer map, step 2): every fit converged.
     assert row["variant"] == "loss-to-loss"
     assert row["step1_status"] == "C4: converged; transfer: converged"
     assert row["step2_status"] == "converged"
     assert row["acc_lo"] <= row["acc_pred"] <= row["acc_hi"] and row["level"] == 0.9
     assert row["reliability"] in ("reliable", "noisy", "unreliable")
+
+
+def test_without_tasks_the_paper_tasks_the_ladder_has_are_predicted(results):
+    """The synthetic ladder has columns for hellaswag only, of the paper's eight: no --tasks needed."""
+    proc = results["json, default tasks"]
+    assert proc.returncode == 0, proc.stderr
+    assert [row["task"] for row in json.loads(proc.stdout)["predictions"]] == ["hellaswag"]
 
 
 def test_target_without_data_has_null_actuals(results):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from taskladder.commands.demo import available_tasks, embedded_spec
+from taskladder.commands.demo import embedded_spec
 from taskladder.io.spec import load_spec
 from taskladder.ladder import load_ladder
 from taskladder.tasks import get_task
@@ -74,7 +74,7 @@ def test_the_word_order_task_rises_above_chance():
     task = get_task("docs_order")
     best = max(float(np.mean(r.metric(task, "accuracy")[-5:])) for r in ladder.train_runs)
     assert best > task.chance + 0.2
-    assert [t.name for t in available_tasks(ladder)] == ["docs_order", "docs_cloze", "hellaswag"]
+    assert [t.name for t in ladder.available_tasks()] == ["docs_order", "docs_cloze", "hellaswag"]
 
 
 def test_demo_runs_offline_without_torch_and_writes_its_outputs(tmp_path):

@@ -215,11 +215,10 @@ MICRO = REPO / "src" / "taskladder" / "data" / "micro"
 @pytest.mark.skipif(not any(MICRO.glob("*.toml")) if MICRO.is_dir() else True,
                     reason=f"no embedded micro-ladder spec in {MICRO}")
 def test_report_on_the_embedded_micro_ladder():
-    from taskladder.commands.demo import available_tasks
 
     # The micro-ladder has its own tasks and corpus loss (no C4 column): the two-step bpb law.
     ladder = load_ladder(MICRO / "ladder.toml")
-    html = build_report(ladder, tasks=available_tasks(ladder), variant="two-step", n_bootstrap=20)
+    html = build_report(ladder, tasks=ladder.available_tasks(), variant="two-step", n_bootstrap=20)
     page = _parse(html)
     assert page.cards and len(page.images) > len(page.cards)
 

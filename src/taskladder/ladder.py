@@ -191,6 +191,45 @@ class Ladder:
     def targets(self) -> list[RunData]:
         return [r for r in self.runs.values() if r.role == "target"]
 
+    def available_tasks(self) -> list[Task]:
+        """Registered tasks whose bpb and accuracy columns every train run has (corpus tasks first)."""
+        from .tasks import CORPUS_TASKS, TASKS
+
+        runs = self.train_runs
+        return [task for task in [*CORPUS_TASKS.values(), *TASKS.values()]
+                if runs and all(run.has_column(c) for run in runs
+                                for c in (*task.columns("bpb"), *task.columns("accuracy")))]
+
+    def default_tasks(self) -> list[Task]:
+        """The tasks to use when none are named: the paper's eight this ladder has data for, or, when
+        it has none of them, every registered task it has (e.g. a ladder of corpus tasks).
+
+        Raises
+        ------
+        DataError
+            No registered task has its columns in every train run.
+        """
+        from .tasks import PAPER_TASKS, TASKS
+
+        available = self.available_tasks()
+        paper = [t for t in available if t.name in PAPER_TASKS]
+        paper.sort(key=lambda t: PAPER_TASKS.index(t.name))
+        if paper or available:
+            return paper or available
+        runs = self.train_runs
+        if not runs:
+            raise DataError("the spec has no train run to take tasks from")
+
+        def missing(task: Task, run: RunData) -> list[str]:
+            return [c for c in (*task.columns("bpb"), *task.columns("accuracy")) if not run.has_column(c)]
+
+        # Name the task nearest to usable (present in the most runs) and a run that lacks it.
+        nearest = max(TASKS.values(), key=lambda t: sum(not missing(t, r) for r in runs))
+        run = next(r for r in runs if missing(nearest, r))
+        raise DataError(f"{run.spec.file}: no task has its bpb and accuracy columns in every train run (nearest: "
+                        f"{nearest.name}, whose column {missing(nearest, run)[0]!r} this run lacks); "
+                        "'taskladder tasks' lists every task's columns, --tasks picks tasks")
+
     def subset(self, train_names: list[str] | set[str], *, extra_targets: list[RunData] = ()) -> "Ladder":
         """A ladder with only the named train runs (targets kept), plus ``extra_targets``."""
         kept = [r for r in self.runs.values() if (r.role == "train" and r.name in train_names) or r.role == "target"]

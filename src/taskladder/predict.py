@@ -77,8 +77,12 @@ def predict_ladder(ladder: Ladder, *, tasks: str | Sequence[str] | Sequence[Task
 
     Parameters
     ----------
+    tasks
+        Task names (a list or a comma-separated string; ``"all"``) or tasks; default: the paper's
+        eight that the ladder has data for (:meth:`Ladder.default_tasks`).
     variant
-        A name of :data:`VARIANTS`; default: ``"two-step"`` in paper mode, else ``"ensemble"``.
+        A name of :data:`VARIANTS`; default: ``"two-step"`` in paper mode, else ``"loss-to-loss"``
+        (:func:`~taskladder.variants.default_variant`).
     selection
         Data selection; default: the variant's paper preset (:func:`paper_selection`).
     intervals
@@ -97,7 +101,9 @@ def predict_ladder(ladder: Ladder, *, tasks: str | Sequence[str] | Sequence[Task
     """
     variant = variant or default_variant(mode)
     selection = selection or paper_selection(variant)
-    if tasks is None or isinstance(tasks, str):
+    if tasks is None:
+        resolved = ladder.default_tasks()
+    elif isinstance(tasks, str):
         resolved = get_tasks(tasks)
     else:
         resolved = [t if isinstance(t, Task) else get_tasks([t])[0] for t in tasks]

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", default="default", help="comma-separated: default, paper (default: %(default)s)")
     parser.add_argument("--holdouts", default="largest_size,largest_multiple",
                         help="comma-separated holdouts (default: %(default)s)")
-    parser.add_argument("--tasks", default=None, help="comma-separated tasks or 'all' (default: the paper's eight)")
+    parser.add_argument("--tasks", default=None, help="comma-separated tasks or 'all' (default: those of the paper's eight the ladder has data for)")
     parser.add_argument("--level", type=float, default=0.9, help="interval level for coverage (default: %(default)s)")
     parser.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples per fit (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from ..ladder import load_ladder
     from ..predict import VARIANTS
     from ..report.tables import render_table, write_table
-    from ..tasks import get_tasks
+    from .common import tasks_for
 
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         if unknown:
             raise ConfigError(f"unknown {name}(s) {', '.join(unknown)}; known: {', '.join(allowed)}")
     ladder = load_ladder(args.spec)
-    table = backtest(ladder, get_tasks(args.tasks), variants=variants, modes=methods, holdouts=holdouts,
+    table = backtest(ladder, tasks_for(ladder, args.tasks), variants=variants, modes=methods, holdouts=holdouts,
                      intervals=True, level=args.level, n_bootstrap=args.bootstrap, seed=args.seed)
     by_task = summarize_backtest(table)
     summary = summary_by_law(by_task)

@@ -22,8 +22,9 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
                        help="which law: " + "; ".join(f"{k}: {v}" for k, v in VARIANT_HELP.items())
                             + f" (default: {default_variant('default')}; with --method paper: {default_variant('paper')})")
     group.add_argument("--tasks", default=None,
-                       help="comma-separated task names, or 'all' (default: the paper's eight: "
-                            "mmlu,hellaswag,arc_challenge,arc_easy,piqa,csqa,socialiqa,openbookqa)")
+                       help="comma-separated task names, or 'all' (default: those of the paper's eight: "
+                            "mmlu,hellaswag,arc_challenge,arc_easy,piqa,csqa,socialiqa,openbookqa that the "
+                            "ladder has data for)")
     group.add_argument("--moving-avg", type=int, default=None, metavar="W",
                        help="average the last W checkpoints for step 1 and smooth step 2 with a W-point "
                             "trailing mean (default: 5; paper TaskCE: 1)")
@@ -32,6 +33,13 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
                             "paper TaskCE: 0.5)")
     group.add_argument("--last-n", type=int, default=None, metavar="K",
                        help="use only each run's last K step-2 points (default: all)")
+
+
+def tasks_for(ladder, names: str | None) -> list:
+    """The tasks named by ``--tasks``, or the ladder's default (the paper's eight it has data for)."""
+    from ..tasks import get_tasks
+
+    return ladder.default_tasks() if names is None else get_tasks(names)
 
 
 def add_interval_arguments(parser: argparse.ArgumentParser, *, default_bootstrap: int = 200) -> None:

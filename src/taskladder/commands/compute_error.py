@@ -32,13 +32,13 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..ladder import load_ladder
     from ..report.tables import render_table, write_table
-    from ..tasks import get_tasks
+    from .common import tasks_for
 
     ladder = load_ladder(args.spec)
     if args.target not in ladder.runs:
         raise ConfigError(f"{args.spec}: no run named {args.target!r}; targets: "
                           f"{', '.join(t.name for t in ladder.targets) or 'none'}")
-    table = compute_vs_error(ladder, get_tasks(args.tasks), ladder.runs[args.target], by=args.by,
+    table = compute_vs_error(ladder, tasks_for(ladder, args.tasks), ladder.runs[args.target], by=args.by,
                              mode=args.method, selection=selection_from_args(args), variant=args.variant)
     table.insert(1, "method", args.method)
     shown = table.drop(columns=["target"]) if args.format == "text" else table

@@ -53,18 +53,6 @@ def embedded_spec() -> Path:
     return path
 
 
-def available_tasks(ladder) -> list:
-    """Registered tasks whose bpb and accuracy columns every train run of ``ladder`` has."""
-    from ..tasks import CORPUS_TASKS, TASKS
-
-    tasks = []
-    for task in [*CORPUS_TASKS.values(), *TASKS.values()]:
-        needed = set(task.columns("bpb")) | set(task.columns("accuracy"))
-        if all(run.frame is not None and needed <= set(run.frame.columns) for run in ladder.train_runs):
-            tasks.append(task)
-    return tasks
-
-
 def run(args: argparse.Namespace) -> int:
     import sys
     import time
@@ -82,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     spec = args.spec or embedded_spec()
     ladder = load_ladder(spec)
-    tasks = available_tasks(ladder)
+    tasks = ladder.available_tasks()
     if not tasks:
         raise DataError(f"{spec}: no registered task has bpb and accuracy columns in every train run")
     variant = "two-step"  # the micro-ladder has its own corpus loss, not C4, so no ensemble with C4

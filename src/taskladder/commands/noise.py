@@ -16,7 +16,7 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", type=Path, help="ladder spec (TOML)")
-    parser.add_argument("--tasks", default=None, help="comma-separated tasks or 'all' (default: the paper's eight)")
+    parser.add_argument("--tasks", default=None, help="comma-separated tasks or 'all' (default: those of the paper's eight the ladder has data for)")
     parser.add_argument("--last-n", type=int, default=10,
                         help="checkpoints of the largest run used for checkpoint noise (default: %(default)s)")
     parser.add_argument("--format", choices=["text", "csv", "json", "markdown", "latex"], default="text")
@@ -28,9 +28,10 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis.noise import noise_table
     from ..ladder import load_ladder
     from ..report.tables import render_table, write_table
-    from ..tasks import get_tasks
+    from .common import tasks_for
 
-    table = noise_table(load_ladder(args.spec), get_tasks(args.tasks), last_n=args.last_n)
+    ladder = load_ladder(args.spec)
+    table = noise_table(ladder, tasks_for(ladder, args.tasks), last_n=args.last_n)
     print(render_table(table, args.format, digits=4), end="")
     if args.output is not None:
         from ..report.analysis_figures import save_snr_figure

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", type=Path, help="ladder spec (TOML)")
     parser.add_argument("--run", default=None, help="run name (default: the train run with the most compute)")
     parser.add_argument("--last-n", type=int, default=10, help="checkpoints to use (default: %(default)s)")
-    parser.add_argument("--tasks", default=None, help="comma-separated tasks or 'all' (default: the paper's eight)")
+    parser.add_argument("--tasks", default=None, help="comma-separated tasks or 'all' (default: those of the paper's eight the ladder has data for)")
     parser.add_argument("--format", choices=["text", "csv", "json", "markdown", "latex"], default="text")
     parser.add_argument("-o", "--output", type=Path, default=None, metavar="DIR",
                         help="also write variance.csv and variance.png (+ its CSV) here")
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..ladder import load_ladder
     from ..report.tables import render_table, write_table
-    from ..tasks import get_tasks
+    from .common import tasks_for
 
     ladder = load_ladder(args.spec)
     if args.run is None:
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         chosen = ladder.runs[args.run]
     else:
         raise ConfigError(f"{args.spec}: no run named {args.run!r}; runs: {', '.join(ladder.runs)}")
-    table = variance_table(chosen, get_tasks(args.tasks), last_n=args.last_n)
+    table = variance_table(chosen, tasks_for(ladder, args.tasks), last_n=args.last_n)
     print(f"run {chosen.name}, last {args.last_n} checkpoints", flush=True) if args.format == "text" else None
     print(render_table(table, args.format, digits=4), end="")
     if args.output is not None:

@@ -580,10 +580,12 @@ def _task_names() -> set[str]:
 
 # -- the document -------------------------------------------------------------------------------------
 
-def _resolve_tasks(tasks) -> list[Task]:
+def _resolve_tasks(tasks, ladder: Ladder) -> list[Task]:
     from ..tasks import get_tasks
 
-    if tasks is None or isinstance(tasks, str):
+    if tasks is None:
+        return ladder.default_tasks()
+    if isinstance(tasks, str):
         return get_tasks(tasks)
     return [t if isinstance(t, Task) else get_task(t) for t in tasks]
 
@@ -631,7 +633,7 @@ def build_report(source: Ladder | LadderSpec | str | Path, *, tasks: str | Seque
 
     ladder = source if isinstance(source, Ladder) else load_ladder(source)
     if result is None:
-        result = predict_ladder(ladder, tasks=_resolve_tasks(tasks), variant=variant, mode=method,
+        result = predict_ladder(ladder, tasks=_resolve_tasks(tasks, ladder), variant=variant, mode=method,
                                 selection=selection, intervals=intervals, levels=tuple(levels),
                                 n_bootstrap=n_bootstrap, seed=seed, reliability=reliability)
     variant, method, selection = result.variant, result.mode, result.selection
