@@ -13,6 +13,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -31,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
     parser.add_argument("--format", choices=["text", "csv", "json", "markdown", "latex"], default="text")
     parser.add_argument("--per-task", action="store_true", help="print the per-task table, not only the summary")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (shown on a terminal)")
     parser.add_argument("-o", "--output", type=Path, default=None, metavar="DIR",
                         help="write backtest_predictions.csv, backtest_by_task.csv and backtest_summary.csv here")
 
@@ -68,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"unknown {name}(s) {', '.join(unknown)}; known: {', '.join(allowed)}")
     ladder = load_ladder(args.spec)
     table = backtest(ladder, tasks_for(ladder, args.tasks), variants=variants, modes=methods, holdouts=holdouts,
-                     intervals=True, level=args.level, n_bootstrap=args.bootstrap, seed=args.seed)
+                     intervals=True, level=args.level, n_bootstrap=args.bootstrap, seed=args.seed,
+                     progress=not args.no_progress and sys.stderr.isatty())
     by_task = summarize_backtest(table)
     summary = summary_by_law(by_task)
     if args.per_task:

@@ -47,8 +47,10 @@ def holdout_split(ladder: Ladder, holdout: str) -> tuple[list[str], list[RunData
 def backtest(ladder: Ladder, tasks: Sequence[Task], *, variants: Sequence[str] = ("two-step",),
              modes: Sequence[str] = ("default",), holdouts: Sequence[str] = HOLDOUTS,
              selection: Selection | None = None, intervals: bool = False, level: float = 0.9,
-             n_bootstrap: int = 200, seed: int = 0) -> pd.DataFrame:
+             n_bootstrap: int = 200, seed: int = 0, progress: bool = False) -> pd.DataFrame:
     """Predictions of every held-out run, for every holdout × variant × mode × task.
+
+    ``progress`` shows a bar on stderr over the ``holdouts × variants × modes × tasks`` fits.
 
     Returns
     -------
@@ -58,37 +60,38 @@ def backtest(ladder: Ladder, tasks: Sequence[Task], *, variants: Sequence[str] =
         ``intervals=True``, ``acc_lo, acc_hi, level``.
     """
     from ..predict import make_law, paper_selection
+    from ..progress import progress as progress_bar
 
     frames = []
+    splits: dict[str, tuple[Ladder, list[RunData]] | DataError] = {}
     for holdout in holdouts:
         try:
             kept, held = holdout_split(ladder, holdout)
+            splits[holdout] = (ladder.subset(kept), held)
         except DataError as exc:
-            frames.append(pd.DataFrame([{"holdout": holdout, "variant": v, "method": m, "task": t.name,
-                                         "status": f"failed: {exc}"}
-                                        for v in variants for m in modes for t in tasks]))
+            splits[holdout] = exc
+    fits = [(h, v, m, t) for h in holdouts for v in variants for m in modes for t in tasks]
+    for holdout, variant, mode, task in progress_bar(fits, total=len(fits), desc="backtest fits", enabled=progress):
+        split = splits[holdout]
+        if isinstance(split, DataError):
+            frames.append(pd.DataFrame([{"holdout": holdout, "variant": variant, "method": mode, "task": task.name,
+                                         "status": f"failed: {split}"}]))
             continue
-        sub = ladder.subset(kept)
-        for variant in variants:
-            sel = selection or paper_selection(variant)
-            for mode in modes:
-                for task in tasks:
-                    try:
-                        law = make_law(variant, task, mode=mode, selection=sel).fit(sub)
-                        pred = law.predict(held)
-                        if intervals:
-                            from .uncertainty import add_intervals
+        sub, held = split
+        try:
+            law = make_law(variant, task, mode=mode, selection=selection or paper_selection(variant)).fit(sub)
+            pred = law.predict(held)
+            if intervals:
+                from .uncertainty import add_intervals
 
-                            pred = add_intervals(law, sub, held, pred, levels=(level,), n_bootstrap=n_bootstrap,
-                                                 seed=seed)
-                        pred["status"] = "ok"
-                    except TaskLadderError as exc:
-                        pred = pd.DataFrame([{"target": r.name, "task": task.name, "status": f"failed: {exc}"}
-                                             for r in held])
-                    pred.insert(0, "holdout", holdout)
-                    pred.insert(1, "variant", variant)
-                    pred.insert(2, "method", mode)
-                    frames.append(pred)
+                pred = add_intervals(law, sub, held, pred, levels=(level,), n_bootstrap=n_bootstrap, seed=seed)
+            pred["status"] = "ok"
+        except TaskLadderError as exc:
+            pred = pd.DataFrame([{"target": r.name, "task": task.name, "status": f"failed: {exc}"} for r in held])
+        pred.insert(0, "holdout", holdout)
+        pred.insert(1, "variant", variant)
+        pred.insert(2, "method", mode)
+        frames.append(pred)
     return pd.concat(frames, ignore_index=True)
 
 

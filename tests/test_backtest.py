@@ -1,0 +1,91 @@
+"""Backtests on the ladder itself: holdout splits, held-out predictions, the summary's arithmetic,
+failures reported per fit, progress on stderr and the command line."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synthetic import write_synthetic_ladder
+from taskladder.cli import main
+from taskladder.fit.backtest import backtest, holdout_split, summarize_backtest
+from taskladder.ladder import load_ladder
+from taskladder.tasks import get_task
+
+HELLASWAG = get_task("hellaswag")
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory):
+    return write_synthetic_ladder(tmp_path_factory.mktemp("bt"), noise=0.0)
+
+
+@pytest.fixture(scope="module")
+def ladder(spec):
+    return load_ladder(spec)
+
+
+def test_holdouts_leave_out_the_largest_size_or_the_largest_multiple(ladder):
+    kept, held = holdout_split(ladder, "largest_size")
+    assert sorted(r.name for r in held) == ["1200M-10xC", "1200M-1xC", "1200M-2xC", "1200M-5xC"]
+    assert len(kept) == 12 and not any(name.startswith("1200M") for name in kept)
+    kept, held = holdout_split(ladder, "largest_multiple")
+    assert sorted(r.name for r in held) == ["1200M-10xC", "150M-10xC", "300M-10xC", "600M-10xC"]
+    assert len(kept) == 12 and not any(name.endswith("10xC") for name in kept)
+
+
+def test_exact_ladder_backtests_to_almost_no_error_with_intervals(ladder):
+    table = backtest(ladder, [HELLASWAG], variants=("two-step",), intervals=True, n_bootstrap=50)
+    assert (table["status"] == "ok").all() and len(table) == 8  # 4 held-out runs × 2 holdouts
+    # exact data: only the moving averages' bias separates prediction and actual
+    assert table["abs_error"].max() < 0.003
+    assert {"acc_lo", "acc_hi", "level"} <= set(table.columns) and (table["level"] == 0.9).all()
+
+
+def test_summary_arithmetic_on_a_hand_made_table():
+    table = pd.DataFrame({
+        "holdout": ["largest_size"] * 4, "variant": ["two-step"] * 4, "method": ["default"] * 4,
+        "task": ["piqa"] * 4, "abs_error": [0.01, 0.03, np.nan, 0.02],
+        "acc_actual": [0.50, 0.60, 0.70, 0.80], "acc_lo": [0.45, 0.61, np.nan, 0.70], "acc_hi": [0.55, 0.70, np.nan, 0.85]})
+    (row,) = summarize_backtest(table).to_dict("records")
+    assert row["mae_points"] == pytest.approx(2.0)          # mean of 1, 3, 2 points; the missing one left out
+    assert row["max_error_points"] == pytest.approx(3.0)
+    assert row["n_runs"] == 4 and row["n_missing"] == 1
+    assert row["coverage"] == pytest.approx(2 / 3)          # 0.50 and 0.80 inside, 0.60 below 0.61
+
+
+def test_a_law_that_cannot_fit_is_reported_and_the_others_still_come_out(ladder):
+    # the synthetic spec gives sizes as parameter counts only: no FLOPs per token for the compute law
+    table = backtest(ladder, [HELLASWAG], variants=("two-step", "direct-compute"), holdouts=("largest_size",))
+    failed = table[table["variant"] == "direct-compute"]
+    assert failed["status"].str.startswith("failed: ").all() and "FLOPs per token" in failed["status"].iloc[0]
+    assert (table.loc[table["variant"] == "two-step", "status"] == "ok").all()
+
+
+def test_progress_goes_to_stderr_with_or_without_tqdm(ladder, capsys, monkeypatch):
+    backtest(ladder, [HELLASWAG], variants=("two-step",), holdouts=("largest_size",), progress=True)
+    assert "backtest fits" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # as on an install without tqdm
+    backtest(ladder, [HELLASWAG], variants=("two-step",), holdouts=("largest_size",), progress=True)
+    assert re.search(r"backtest fits: 1/1 \(\d+ s\)$", capsys.readouterr().err.rstrip())
+
+
+def test_cli_prints_the_summary_and_writes_three_tables(spec, tmp_path, capsys):
+    code = main(["backtest", str(spec), "--variants", "two-step", "--tasks", "hellaswag", "--bootstrap", "30",
+                 "--format", "csv", "-o", str(tmp_path / "out")])
+    assert code == 0
+    summary = pd.read_csv(tmp_path / "out" / "backtest_summary.csv")
+    assert list(summary["variant"]) == ["two-step"] and summary["mae_points"].iloc[0] < 0.3
+    assert capsys.readouterr().out.startswith("variant,method,mae_points")
+    for name in ("backtest_predictions.csv", "backtest_by_task.csv"):
+        assert (tmp_path / "out" / name).stat().st_size > 0
+
+
+def test_cli_unknown_variant_is_one_line_and_exit_2(spec, capsys):
+    assert main(["backtest", str(spec), "--variants", "two-step,magic"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "unknown variant(s) magic" in err and "two-step" in err
