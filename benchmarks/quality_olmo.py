@@ -4,7 +4,8 @@ The targets are a test set: nothing in the default method was tuned on them (the
 by `taskladder backtest`, see docs/backtests.md). Prints a Markdown table per target:
 prediction, 90 % interval, actual, absolute error and reliability verdict, plus the summary
 figures (mean absolute error, actuals inside their intervals, misses above 5 points and whether
-they were marked unreliable), next to the paper method's errors.
+they were marked unreliable), next to the paper method's errors, and how many measured task losses
+and accuracies fall inside the intervals of each step alone.
 
 Usage: OPENBLAS_NUM_THREADS=1 python benchmarks/quality_olmo.py [--bootstrap 1000]
 """
@@ -43,9 +44,15 @@ def main() -> None:
         big = group[group["abs_error"] > 0.05]
         flagged = (big["reliability"] == "unreliable").sum()
         paper_mae = 100 * paper.loc[paper["target"] == target, "abs_error"].mean()
+        step1 = ((group["task_loss_actual"] >= group["task_loss_lo"])
+                 & (group["task_loss_actual"] <= group["task_loss_hi"])).sum()
+        step2 = ((group["acc_actual"] >= group["acc_from_actual_loss_lo"])
+                 & (group["acc_actual"] <= group["acc_from_actual_loss_hi"])).sum()
         print(f"\nmean absolute error {100 * group['abs_error'].mean():.2f} points (paper method {paper_mae:.2f}); "
               f"{inside} of {len(group)} actuals inside the 90 % intervals; "
               f"{len(big)} task(s) missed by more than 5 points, {flagged} of them marked unreliable")
+        print(f"step by step: {step1} of {len(group)} measured task losses inside their step-1 intervals; "
+              f"{step2} of {len(group)} accuracies inside the step-2 intervals at the measured loss")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ Examples:
 Accuracies are fractions in [0, 1]; abs_error is |acc_pred - acc_actual| (null when the target
 has no file). acc_lo/acc_hi is the prediction interval at `level` (the widest requested; a
 bootstrap over runs plus run scatter and checkpoint noise), and `reliability` is a verdict from
-the ladder alone (reliable / noisy / unreliable, with `reliability_reason`). In the default
+the ladder alone (reliable / noisy / unreliable, with `reliability_reason`). Each step has its
+own interval too: task_loss_lo/hi (step 1) and acc_from_actual_loss_lo/hi (step 2 alone, at the
+target's measured task loss), which tell which step a miss comes from. In the default
 method a fit that did not converge gives no number: its prediction is null and
 step1_status/step2_status say why.
 """
@@ -25,8 +27,8 @@ from .common import add_fit_arguments, add_interval_arguments, selection_from_ar
 
 JSON_FIELDS = ["target", "task", "n_params", "tokens", "task_loss_pred", "task_loss_actual", "acc_pred",
                "acc_actual", "abs_error", "acc_lo", "acc_hi", "level", "reliability", "reliability_reason",
-               "acc_from_actual_loss", "task_loss_lo", "task_loss_hi", "method", "variant", "step1_status",
-               "step2_status"]
+               "acc_from_actual_loss", "acc_from_actual_loss_lo", "acc_from_actual_loss_hi", "task_loss_lo",
+               "task_loss_hi", "method", "variant", "step1_status", "step2_status"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

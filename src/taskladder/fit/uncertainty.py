@@ -20,6 +20,10 @@ The predictive distribution is ``acc*_b + ε_b`` with ``acc*_b`` the bootstrap p
 ``ε_b ~ N(0, σ_run² + σ_ckpt²)``; the interval is its central ``level`` quantile range. Laws
 fitted straight from (N, D) or compute to accuracy have one point per run: the bootstrap refits
 them on resampled runs and adds their residual scatter (:func:`accuracy_law_draws`).
+
+Each step also gets an interval of its own: step 1's task loss from the same resamples, and step 2
+alone at the target's measured task loss (its resampled curves plus ``σ_run`` and ``σ_ckpt``),
+so that a miss can be traced to the step it comes from.
 Assumptions: runs are exchangeable draws around the law (so the ladder's spread says something
 about the target's), and the law's form holds out to the target. The second is what backtests
 check; a recipe change between ladder and target (as for the OLMo 7B/13B) is not covered.
@@ -27,6 +31,7 @@ check; a recipe change between ladder and target (as for the OLMo 7B/13B) is not
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -35,6 +40,7 @@ import pandas as pd
 from ..ladder import Ladder, RunData
 from .lm import batched_lm
 from .result import FitResult
+from .selection import target_actual
 
 __all__ = ["bootstrap_predictions", "accuracy_law_draws", "add_intervals", "noise_components",
            "checkpoint_noise", "interval_draws"]
@@ -184,8 +190,15 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
                                       np.array([t.final_tokens for t in targets], float),
                                       np.array([t.spec.flops_per_token or np.nan for t in targets], float))
     acc_full = law.predict_accuracy(loss_full)
+    # Step 2 alone, at each target's measured task loss (NaN for a target without data).
+    measured = np.array([np.nan if (v := target_actual(t, law.task, law.feature, law.selection.moving_avg)) is None
+                         else v for t in targets], float)
+    with np.errstate(all="ignore"):
+        step2_only = step2.form.function(measured[None, :, None], P2.T[:, :, None, None])[..., 0]
+        step2_full = law.predict_accuracy(measured)
     return {"acc": acc[1:] - acc[0] + acc_full, "loss": loss[1:] - loss[0] + loss_full,
-            "converged": converged[1:], "acc_point": acc_full}
+            "converged": converged[1:], "acc_point": acc_full,
+            "acc_step2": step2_only[1:] - step2_only[0] + step2_full}
 
 
 def accuracy_law_draws(law, targets: Sequence[RunData], *, n_bootstrap: int = 1000,
@@ -235,7 +248,7 @@ def accuracy_law_draws(law, targets: Sequence[RunData], *, n_bootstrap: int = 10
         # centred on the law's own prediction, like the two-step draws
         params = law._from_fitted(value[1:]) - law._from_fitted(value[0]) + point
         acc = law._from_fitted(noisy) - law._from_fitted(value[0]) + point
-    return {"acc": np.clip(acc, 0.0, 1.0), "acc_params": params, "loss": None, "member_acc": [params],
+    return {"acc": np.clip(acc, 0.0, 1.0), "acc_params": params, "loss": None, "acc_step2": None, "member_acc": [params],
             "member_point": [point], "sigma_noise": np.nanstd(acc - params, axis=0),
             "method": f"bootstrap over runs ({n_bootstrap} resamples) + the law's run scatter"}
 
@@ -303,7 +316,11 @@ def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstr
     # Pooling the members' draws gives a mixture centred on the ensemble mean whose spread also
     # holds the members' disagreement.
     noise = rng.normal(0.0, np.hypot(sigma_run, sigma_ckpt), size=params.shape)
+    # Step 2 alone (the first member's, as ``acc_from_actual_loss``), with the same noise.
+    step2 = boots[0]["acc_step2"]
+    step2 = np.clip(step2 + rng.normal(0.0, np.hypot(sigma_run, sigma_ckpt), size=step2.shape), 0.0, 1.0)
     return {"acc": np.clip(params + noise, 0.0, 1.0), "acc_params": params, "loss": boots[0]["loss"],
+            "acc_step2": step2,
             "member_acc": member_acc, "member_point": member_point, "sigma_noise": float(np.hypot(sigma_run, sigma_ckpt)),
             "sigma_run": sigma_run, "sigma_ckpt": sigma_ckpt,
             "method": f"bootstrap over runs ({n_bootstrap} resamples) + run scatter + checkpoint noise"}
@@ -315,6 +332,8 @@ def add_intervals(law, ladder: Ladder, targets: Sequence[RunData], predictions: 
 
     For each level ``q`` (e.g. 0.9): ``acc_lo_90, acc_hi_90``; the widest level also goes to
     ``acc_lo, acc_hi, level``. Also ``task_loss_lo, task_loss_hi`` (step 1 alone, widest level),
+    ``acc_from_actual_loss_lo, acc_from_actual_loss_hi`` (step 2 alone at the target's measured
+    task loss, with run scatter and checkpoint noise; missing without data or a step 2),
     ``acc_sd_params`` (bootstrap SD), ``acc_sd_noise`` (run scatter and checkpoint noise) and
     ``interval_method``. Laws straight to accuracy have no task loss: its interval is missing.
     """
@@ -329,11 +348,18 @@ def add_intervals(law, ladder: Ladder, targets: Sequence[RunData], predictions: 
     out["acc_lo"] = out[f"acc_lo_{round(100 * widest)}"]
     out["acc_hi"] = out[f"acc_hi_{round(100 * widest)}"]
     out["level"] = widest
-    loss_lo = loss_hi = np.full(len(out), np.nan)
-    if draws["loss"] is not None:
-        loss_lo, loss_hi = np.nanquantile(draws["loss"], [(1 - widest) / 2, (1 + widest) / 2], axis=0)
+    bounds = [(1 - widest) / 2, (1 + widest) / 2]
+    loss_lo = loss_hi = step2_lo = step2_hi = np.full(len(out), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: targets without data
+        if draws["loss"] is not None:
+            loss_lo, loss_hi = np.nanquantile(draws["loss"], bounds, axis=0)
+        if draws["acc_step2"] is not None:
+            step2_lo, step2_hi = np.nanquantile(draws["acc_step2"], bounds, axis=0)
     out["task_loss_lo"] = np.where(ok, loss_lo, np.nan)
     out["task_loss_hi"] = np.where(ok, loss_hi, np.nan)
+    out["acc_from_actual_loss_lo"] = step2_lo
+    out["acc_from_actual_loss_hi"] = step2_hi
     out["acc_sd_params"] = np.nanstd(draws["acc_params"], axis=0)
     out["acc_sd_noise"] = draws["sigma_noise"]
     if len(draws["member_acc"]) > 1:
