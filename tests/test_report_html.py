@@ -300,3 +300,19 @@ def test_an_interval_that_leaves_out_the_prediction_is_still_drawn(synthetic):
     narrow = data[data["series"] == "interval 50"].iloc[0]
     p = predictions[predictions["task"] == "piqa"].iloc[0]
     assert (narrow["accuracy"], narrow["accuracy_high"]) == (p["acc_lo_50"], p["acc_hi_50"])
+
+
+def test_step2_panel_shows_step_2s_own_interval_at_the_measured_loss(synthetic):
+    from taskladder.report.task_figures import step2_panel
+
+    ladder, result = synthetic
+    ctx = FigureContext.build(ladder, result.predictions)
+    p = result.predictions[result.predictions["task"] == "piqa"].iloc[0]
+    bpb_member, c4_member = result.laws["piqa"].members_
+    data = step2_panel(bpb_member, ctx).data
+    (bar,) = data[data["series"].str.endswith("step-2 interval at measured loss")].itertuples()
+    assert (bar.x, bar.accuracy, bar.accuracy_high) == (p["task_loss_actual"], p["acc_from_actual_loss_lo"],
+                                                       p["acc_from_actual_loss_hi"])
+    # the table's step-2 interval is the first member's: the C4 member's panel leaves it out
+    data = step2_panel(c4_member, ctx).data
+    assert not data["series"].str.endswith("step-2 interval at measured loss").any()

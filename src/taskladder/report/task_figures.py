@@ -304,7 +304,8 @@ def step2_panel(law, ctx: FigureContext, *, acc_interval: bool = True) -> Panel:
 
     The black curve is the fitted step-2 law; ``✕`` marks each target's (predicted feature, this
     law's accuracy there), with the table's ``acc_lo``/``acc_hi`` when ``acc_interval`` and
-    present; ``★`` its (actual feature, actual accuracy); the dotted line is chance.
+    present; ``★`` its (actual feature, actual accuracy), with step 2's own interval at that
+    feature (``acc_from_actual_loss_lo/hi``) when present; the dotted line is chance.
     """
     name = law.task.name
     pts = law.step2_data_
@@ -330,6 +331,14 @@ def step2_panel(law, ctx: FigureContext, *, acc_interval: bool = True) -> Panel:
             rows.append({"task": name, "series": f"{p['target']} predicted", "run": p["target"],
                          "x": t.loss_pred, "accuracy": t.acc_at_loss_pred})
         if np.isfinite(t.loss_actual) and _finite(p["acc_actual"]):
+            step2 = _interval(p, "acc_from_actual_loss_lo", "acc_from_actual_loss_hi") if acc_interval else None
+            # The table's step-2 interval belongs to the law that predicts (an ensemble's first member).
+            if step2 is not None and np.isclose(float(law.predict_accuracy(t.loss_actual)[0]),
+                                                p.get("acc_from_actual_loss", np.nan)):
+                interval_bar(ax, t.loss_actual, 100 * step2[0], 100 * step2[1], ecolor=color, elinewidth=1.0,
+                             capsize=5, alpha=0.8, zorder=3)
+                rows.append({"task": name, "series": f"{p['target']} step-2 interval at measured loss",
+                             "run": p["target"], "x": t.loss_actual, "accuracy": step2[0], "accuracy_high": step2[1]})
             _mark_actual(ax, t.loss_actual, 100 * p["acc_actual"], color)
             rows.append({"task": name, "series": f"{p['target']} actual", "run": p["target"],
                          "x": t.loss_actual, "accuracy": p["acc_actual"]})
