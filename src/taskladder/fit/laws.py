@@ -291,7 +291,7 @@ class TwoStepLaw(_Law):
         return row
 
 
-class _AccuracyLaw(_Law):
+class AccuracyLaw(_Law):
     """A law fitted straight from (N, D) to accuracy: one point per train run, its accuracy averaged
     over the last ``moving_avg`` checkpoints. Subclasses give the form and how to fit it."""
 
@@ -316,22 +316,25 @@ class _AccuracyLaw(_Law):
         """The residual the fit minimises (``"log"``: relative error; paper mode's Huber is on logs)."""
         return "log" if self.mode == "paper" else "linear"
 
-    def _inputs(self, n_params: np.ndarray, tokens: np.ndarray, flops: np.ndarray) -> np.ndarray:
+    def inputs(self, n_params: np.ndarray, tokens: np.ndarray, flops: np.ndarray) -> np.ndarray:
+        """The fit's input matrix: ``(N, D)`` columns (the compute law: ``C``)."""
         return np.column_stack([n_params, tokens])
 
-    def _to_fitted(self, accuracy: np.ndarray) -> np.ndarray:
+    def to_fitted(self, accuracy: np.ndarray) -> np.ndarray:
+        """Accuracy to the quantity the form fits (itself; the compute law: ``−ln Acc``)."""
         return accuracy
 
-    def _from_fitted(self, value: np.ndarray) -> np.ndarray:
+    def from_fitted(self, value: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`to_fitted`."""
         return value
 
-    def fit(self, ladder: Ladder) -> "_AccuracyLaw":
+    def fit(self, ladder: Ladder) -> "AccuracyLaw":
         data = step1_arrays(ladder, self.task, "accuracy", self.selection)
-        X = self._inputs(data["n_params"], data["tokens"], data["flops"])
+        X = self.inputs(data["n_params"], data["tokens"], data["flops"])
         if not np.all(np.isfinite(X)):
             raise DataError(f"{self.description} needs FLOPs per token of every train run (give size labels or "
                             "flops_per_token in the spec)")
-        y = self._to_fitted(data["y"])
+        y = self.to_fitted(data["y"])
         _check_enough(len(y), self.form, self.description)
         self.fit_ = self._fit(X, y)
         self.step1_points_ = data
@@ -342,10 +345,10 @@ class _AccuracyLaw(_Law):
         row = self._target_row(target)
         ok = _usable(self.fit_, self.mode)
         flops = np.nan if target.spec.flops_per_token is None else target.spec.flops_per_token * target.final_tokens
-        X = self._inputs(np.array([float(target.n_params)]), np.array([target.final_tokens]), np.array([flops]))
+        X = self.inputs(np.array([float(target.n_params)]), np.array([target.final_tokens]), np.array([flops]))
         if ok and not np.all(np.isfinite(X)):
             raise DataError(f"target {target.name!r}: {self.description} needs its FLOPs per token")
-        acc = float(self._from_fitted(self.fit_.predict(X))[0]) if ok else np.nan
+        acc = float(self.from_fitted(self.fit_.predict(X))[0]) if ok else np.nan
         if self.mode == "paper" and self.form is single_step:
             acc = max(acc, 1e-6)  # the reference's clamp of the single-step form
         acc_actual = target_actual(target, self.task, "accuracy", self.selection.moving_avg)
@@ -355,7 +358,7 @@ class _AccuracyLaw(_Law):
         return row
 
 
-class SingleStepLaw(_AccuracyLaw):
+class SingleStepLaw(AccuracyLaw):
     """One fit from (N, D) straight to accuracy: ``Acc = s · σ(A/N^α + B/D^β + E) + q`` (method.md §1.7)."""
 
     form = single_step
@@ -376,7 +379,7 @@ class SingleStepLaw(_AccuracyLaw):
         return fit_least_squares(single_step, X, y, starts, self.bounds(), max_iter=2000)
 
 
-class DirectLaw(_AccuracyLaw):
+class DirectLaw(AccuracyLaw):
     """Accuracy as a negated power law in (N, D): ``Acc = E − A/N^α − B/D^β`` (method.md §1.3)."""
 
     form = negated_power_law_nd
@@ -395,7 +398,7 @@ class DirectLaw(_AccuracyLaw):
         return fit_least_squares(negated_power_law_nd, X, y, starts, self.bounds())
 
 
-class ComputeAccuracyLaw(_AccuracyLaw):
+class ComputeAccuracyLaw(AccuracyLaw):
     """Accuracy straight from training compute: ``−ln Acc(C) = A/C^α + E`` (after Krajewski et al. 2025).
 
     One point per train run (its final accuracy, averaged over the last ``moving_avg``
@@ -406,13 +409,13 @@ class ComputeAccuracyLaw(_AccuracyLaw):
     form = power_law_c
     description = "compute-to-accuracy fit"
 
-    def _inputs(self, n_params: np.ndarray, tokens: np.ndarray, flops: np.ndarray) -> np.ndarray:
+    def inputs(self, n_params: np.ndarray, tokens: np.ndarray, flops: np.ndarray) -> np.ndarray:
         return np.asarray(flops, float).reshape(-1, 1)
 
-    def _to_fitted(self, accuracy: np.ndarray) -> np.ndarray:
+    def to_fitted(self, accuracy: np.ndarray) -> np.ndarray:
         return -np.log(np.clip(accuracy, 1e-6, 1.0))
 
-    def _from_fitted(self, value: np.ndarray) -> np.ndarray:
+    def from_fitted(self, value: np.ndarray) -> np.ndarray:
         return np.exp(-value)
 
     residual = "log"

@@ -222,8 +222,8 @@ def accuracy_law_draws(law, targets: Sequence[RunData], *, n_bootstrap: int = 10
     """
     rng = np.random.default_rng(seed)
     fit, points = law.fit_, law.step1_points_
-    X = law._inputs(points["n_params"], points["tokens"], points["flops"])
-    y = law._to_fitted(points["y"])
+    X = law.inputs(points["n_params"], points["tokens"], points["flops"])
+    y = law.to_fitted(points["y"])
     R = len(y)
     lower, upper, free = _bounds(fit, *law.bounds())
     counts = _resample_counts(rng, R, n_bootstrap)
@@ -231,7 +231,7 @@ def accuracy_law_draws(law, targets: Sequence[RunData], *, n_bootstrap: int = 10
                        weights=counts, residual=law.residual, max_iter=50)
     flops = np.array([np.nan if t.spec.flops_per_token is None else t.spec.flops_per_token * t.final_tokens
                       for t in targets], float)
-    Xt = law._inputs(np.array([t.n_params for t in targets], float),
+    Xt = law.inputs(np.array([t.n_params for t in targets], float),
                      np.array([t.final_tokens for t in targets], float), flops)
     k = int(free.sum())
     with np.errstate(all="ignore"):
@@ -244,10 +244,10 @@ def accuracy_law_draws(law, targets: Sequence[RunData], *, n_bootstrap: int = 10
         scale = float(np.sqrt(np.sum(resid**2) / max(R - k, 1)))
         eps = rng.normal(0.0, scale, size=value[1:].shape)
         noisy = value[1:] * np.exp(eps) if log else value[1:] + eps
-        point = law._from_fitted(fit.form.function(Xt, fit.params))
+        point = law.from_fitted(fit.form.function(Xt, fit.params))
         # centred on the law's own prediction, like the two-step draws
-        params = law._from_fitted(value[1:]) - law._from_fitted(value[0]) + point
-        acc = law._from_fitted(noisy) - law._from_fitted(value[0]) + point
+        params = law.from_fitted(value[1:]) - law.from_fitted(value[0]) + point
+        acc = law.from_fitted(noisy) - law.from_fitted(value[0]) + point
     return {"acc": np.clip(acc, 0.0, 1.0), "acc_params": params, "loss": None, "acc_step2": None, "member_acc": [params],
             "member_point": [point], "sigma_noise": np.nanstd(acc - params, axis=0),
             "method": f"bootstrap over runs ({n_bootstrap} resamples) + the law's run scatter"}
@@ -288,9 +288,9 @@ def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstr
     reliability verdict's comparison of the two (``member_acc``/``member_point``: bpb first, then
     C4). A law fitted straight to accuracy has draws of its own (:func:`accuracy_law_draws`).
     """
-    from .laws import EnsembleLaw, LossToLossLaw, TwoStepLaw, _AccuracyLaw
+    from .laws import EnsembleLaw, LossToLossLaw, TwoStepLaw, AccuracyLaw
 
-    if isinstance(law, _AccuracyLaw):
+    if isinstance(law, AccuracyLaw):
         return accuracy_law_draws(law, targets, n_bootstrap=n_bootstrap, seed=seed)
     if isinstance(law, EnsembleLaw):
         members = law.members_
