@@ -122,6 +122,36 @@ def test_nan_in_used_column_names_row(tmp_path):
         run.metric(HELLASWAG, "bpb")
 
 
+def test_rows_out_of_order_are_read_in_step_order(tmp_path):
+    bpb = HELLASWAG.columns("bpb")[0]
+    frame = _frame(**{bpb: [1.0, 0.9, 0.8, 0.7]}).iloc[[2, 0, 3, 1]]
+    run = _ladder(tmp_path, frame).runs["run"]
+    np.testing.assert_array_equal(run.steps, [100, 200, 300, 400])
+    np.testing.assert_array_equal(run.metric(HELLASWAG, "bpb"), [1.0, 0.9, 0.8, 0.7])
+    assert run.final_tokens == 4e6
+
+
+def test_rows_of_one_step_are_merged_later_values_winning(tmp_path):
+    """As W&B exports them: metrics logged in separate rows, and a resumed run logging a step again."""
+    bpb, acc = HELLASWAG.columns("bpb")[0], HELLASWAG.columns("accuracy")[0]
+    frame = pd.DataFrame({"_step": [100, 200, 200, 300, 200],
+                          "throughput/total_tokens": [1e6, 2e6, 2e6, 3e6, 2e6],
+                          bpb: [1.0, 0.95, np.nan, 0.8, 0.9],
+                          acc: [0.30, np.nan, 0.40, 0.50, np.nan]})
+    run = _ladder(tmp_path, frame).runs["run"]
+    np.testing.assert_array_equal(run.steps, [100, 200, 300])
+    np.testing.assert_array_equal(run.metric(HELLASWAG, "bpb"), [1.0, 0.9, 0.8])   # the re-logged 0.9 wins
+    np.testing.assert_array_equal(run.metric(HELLASWAG, "accuracy"), [0.30, 0.40, 0.50])
+
+
+def test_nan_after_reordering_names_the_files_row(tmp_path):
+    bpb = HELLASWAG.columns("bpb")[0]
+    frame = _frame(**{bpb: [1.0, np.nan, 0.8, 0.7]}).iloc[[3, 2, 1, 0]]  # the NaN is on line 4 of the file
+    run = _ladder(tmp_path, frame).runs["run"]
+    with pytest.raises(DataError, match=re.escape(f"column {bpb!r} row 4 is empty")):
+        run.metric(HELLASWAG, "bpb")
+
+
 def test_nan_in_unused_column_is_fine(tmp_path):
     bpb = HELLASWAG.columns("bpb")[0]
     run = _ladder(tmp_path, _frame(**{bpb: [1.0, 0.9, 0.8, 0.7], "eval/other": [np.nan] * 4})).runs["run"]

@@ -127,7 +127,9 @@ class RunData:
         bad = ~np.isfinite(values)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{self.spec.file}: column {column!r} row {row + 2} is empty or not a finite "
+            lines = self.frame.attrs.get("file_rows")  # set when the file's rows were reordered
+            line = int(lines[row]) if lines is not None else row + 2
+            raise DataError(f"{self.spec.file}: column {column!r} row {line} is empty or not a finite "
                             f"number ({why})")
         values.flags.writeable = False
         self._arrays[column] = values

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..errors import DataError
 
-__all__ = ["read_run_csv", "tokens_seen", "TOKENS_COLUMN", "STEP_COLUMN", "BATCH_TOKENS_COLUMN"]
+__all__ = ["read_run_csv", "in_checkpoint_order", "tokens_seen", "TOKENS_COLUMN", "STEP_COLUMN", "BATCH_TOKENS_COLUMN"]
 
 TOKENS_COLUMN = "throughput/total_tokens"
 STEP_COLUMN = "_step"
@@ -43,7 +43,29 @@ def read_run_csv(path: str | Path) -> pd.DataFrame:
         frame = _read_with_text(path)
     if frame.empty:
         raise DataError(f"{path}: no rows (expected one row per evaluated checkpoint)")
-    return frame
+    return in_checkpoint_order(frame)
+
+
+def in_checkpoint_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per checkpoint, in training order.
+
+    A W&B export need not be sorted, and may hold several rows for one step (metrics logged in
+    separate calls, or a resumed run logging a step again). Rows of one ``_step`` are merged, a
+    later non-empty value winning, and the checkpoints sorted by step (by tokens seen when there is
+    no step column). A file already in order is returned as it is. When rows move,
+    ``frame.attrs["file_rows"]`` keeps each row's line number in the file (for error messages).
+    """
+    key = STEP_COLUMN if STEP_COLUMN in frame.columns else TOKENS_COLUMN if TOKENS_COLUMN in frame.columns else None
+    if key is None or len(frame) < 2:
+        return frame
+    order = frame[key].to_numpy()
+    if not np.all(np.isfinite(order)) or np.all(np.diff(order) > 0):
+        return frame  # in order (or with a missing key, which the checks downstream name)
+    lines = pd.Series(np.arange(len(frame)) + 2, index=frame.index, name="__line__")
+    merged = pd.concat([frame, lines], axis=1).groupby(key, sort=True).last().reset_index()
+    out = merged[list(frame.columns)].reset_index(drop=True)
+    out.attrs["file_rows"] = merged["__line__"].to_numpy()
+    return out
 
 
 def _read_with_text(path: Path) -> pd.DataFrame:
