@@ -33,6 +33,17 @@ __all__ = ["Ladder", "RunData", "load_ladder", "TASK_METRICS"]
 
 TASK_METRICS = ("bpb", "accuracy", "soft", "soft_log", "taskce", "mc", "c4")
 
+#: What a metric's values must be: (lowest, highest, lowest allowed itself, in words). A loss of 0,
+#: or an accuracy in percent, would fit without complaint and predict nonsense.
+_VALID = {
+    "bpb": (0.0, np.inf, False, "a positive loss (bits per byte)"),
+    "c4": (0.0, np.inf, False, "a positive loss"),
+    "accuracy": (0.0, 1.0, True, "a fraction in [0, 1]"),
+    "mc": (0.0, 1.0, True, "a fraction in [0, 1]"),
+    "soft": (0.0, 1.0, True, "a probability in [0, 1]"),
+    "soft_log": (-np.inf, 0.0, True, "a log-probability (at most 0)"),
+}
+
 
 @dataclass(frozen=True, eq=False)
 class RunData:
@@ -110,7 +121,7 @@ class RunData:
         table = self._matrix()
         return column in (table[0] if table is not None else self.frame.columns)
 
-    def _column(self, column: str, why: str) -> np.ndarray:
+    def _column(self, column: str, why: str, metric: str | None = None) -> np.ndarray:
         cached = self._arrays.get(column)
         if cached is not None:
             return cached
@@ -126,21 +137,32 @@ class RunData:
             values = self.frame[column].to_numpy(dtype=float)
         bad = ~np.isfinite(values)
         if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            lines = self.frame.attrs.get("file_rows")  # set when the file's rows were reordered
-            line = int(lines[row]) if lines is not None else row + 2
-            raise DataError(f"{self.spec.file}: column {column!r} row {line} is empty or not a finite "
+            raise DataError(f"{self.spec.file}: column {column!r} row {self._line(bad)} is empty or not a finite "
                             f"number ({why})")
+        if metric in _VALID:
+            low, high, closed, words = _VALID[metric]
+            bad = (values < low if closed else values <= low) | (values > high)
+            if bad.any():
+                value = values[np.flatnonzero(bad)[0]]
+                hint = "; in percent? divide by 100" if high == 1.0 and 1.0 < value <= 100.0 else ""
+                raise DataError(f"{self.spec.file}: column {column!r} row {self._line(bad)} holds {value:g}, expected "
+                                f"{words} ({why}{hint})")
         values.flags.writeable = False
         self._arrays[column] = values
         return values
+
+    def _line(self, bad: np.ndarray) -> int:
+        """The file's line number of the first flagged row (the header is line 1)."""
+        row = int(np.flatnonzero(bad)[0])
+        lines = self.frame.attrs.get("file_rows")  # set when the file's rows were reordered
+        return int(lines[row]) if lines is not None else row + 2
 
     def metric(self, task: Task | None, metric: str) -> np.ndarray:
         """Per-checkpoint values of ``metric`` for ``task`` (weighted over its areas)."""
         if self.frame is None:
             raise DataError(f"run {self.name!r} has no file, so it has no {metric} values")
         if metric == "c4":
-            return self._column(C4_LOSS_COLUMN, "the C4-loss feature needs it")
+            return self._column(C4_LOSS_COLUMN, "the C4-loss feature needs it", "c4")
         if task is None:
             raise DataError(f"metric {metric!r} needs a task")
         source = "soft_log" if metric == "taskce" else metric
@@ -151,7 +173,7 @@ class RunData:
         key = (task.name, task.split, metric)
         cached = self._arrays.get(key)
         if cached is None:
-            values = [self._column(c, why) for c in columns]
+            values = [self._column(c, why, source) for c in columns]
             cached = values[0] if len(values) == 1 else np.average(np.vstack(values), axis=0,
                                                                     weights=task.label_weights)
             cached = -cached if metric == "taskce" else cached
