@@ -113,6 +113,11 @@ ERROR_CASES: dict[str, Case] = {
                               fragments=("N must be a parameter count or a known size label",)),
     "target name taken": Case(args=("--tasks", "hellaswag", "--target", "target-7B:7B:4T"),
                               fragments=("'target-7B' is already used",)),
+    "too few resamples": Case(args=("--tasks", "hellaswag", "--bootstrap", "3"),
+                              fragments=("--bootstrap) must be at least 10, got 3",)),
+    "a folder as run file": Case(broken=lambda s: (s.parent / "runs" / "300M-2xC.csv").unlink()
+                                 or (s.parent / "runs" / "300M-2xC.csv").mkdir(),
+                                 fragments=("300M-2xC.csv: is a folder, expected a run's CSV file",)),
     "bad method": Case(args=("--method", "fast"), fragments=("invalid choice: 'fast'",)),
     "no task columns, no --tasks": Case(args=(), broken=lambda s: _edit_csv(s, "600M-5xC", lambda f: f.drop(columns=[ACC])),
                                         fragments=("600M-5xC.csv", "no task has its bpb and accuracy columns", "nearest: hellaswag", ACC,

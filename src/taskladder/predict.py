@@ -109,9 +109,9 @@ def predict_ladder(ladder: Ladder, *, tasks: str | Sequence[str] | Sequence[Task
         resolved = [t if isinstance(t, Task) else get_tasks([t])[0] for t in tasks]
     targets = list(ladder.targets if targets is None else targets)
     if intervals:
-        for q in levels:
-            if not 0.0 < q < 1.0:
-                raise ConfigError(f"interval level must be between 0 and 1 (e.g. 0.9), got {q}")
+        from .fit.uncertainty import check_interval_options
+
+        check_interval_options(levels, n_bootstrap)  # before any fit
     laws = {task.name: make_law(variant, task, mode=mode, selection=selection).fit(ladder) for task in resolved}
     backtest_errors: dict[str, float] = {}
     if reliability and targets:

@@ -61,6 +61,10 @@ def backtest(ladder: Ladder, tasks: Sequence[Task], *, variants: Sequence[str] =
     """
     from ..predict import make_law, paper_selection
     from ..progress import progress as progress_bar
+    from .uncertainty import add_intervals, check_interval_options
+
+    if intervals:
+        check_interval_options((level,), n_bootstrap)  # a bad option fails once, not in every fit
 
     frames = []
     splits: dict[str, tuple[Ladder, list[RunData]] | DataError] = {}
@@ -82,8 +86,6 @@ def backtest(ladder: Ladder, tasks: Sequence[Task], *, variants: Sequence[str] =
             law = make_law(variant, task, mode=mode, selection=selection or paper_selection(variant)).fit(sub)
             pred = law.predict(held)
             if intervals:
-                from .uncertainty import add_intervals
-
                 pred = add_intervals(law, sub, held, pred, levels=(level,), n_bootstrap=n_bootstrap, seed=seed)
             pred["status"] = "ok"
         except TaskLadderError as exc:

@@ -37,12 +37,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..errors import ConfigError
 from ..ladder import Ladder, RunData
 from .lm import batched_lm
 from .result import FitResult
 from .selection import target_actual
 
-__all__ = ["bootstrap_predictions", "accuracy_law_draws", "add_intervals", "noise_components",
+__all__ = ["bootstrap_predictions", "accuracy_law_draws", "add_intervals", "check_interval_options", "noise_components",
            "checkpoint_noise", "interval_draws"]
 
 _MAX_STEP2_POINTS = 160
@@ -326,6 +327,20 @@ def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstr
             "method": f"bootstrap over runs ({n_bootstrap} resamples) + run scatter + checkpoint noise"}
 
 
+#: Fewest resamples accepted: an interval's ends are quantiles of the draws.
+MIN_BOOTSTRAP = 10
+
+
+def check_interval_options(levels: Sequence[float], n_bootstrap: int) -> None:
+    """Raise :class:`ConfigError` unless every level is in (0, 1) and there are enough resamples."""
+    for q in levels:
+        if not 0.0 < q < 1.0:
+            raise ConfigError(f"interval level must be between 0 and 1 (e.g. 0.9), got {q}")
+    if n_bootstrap < MIN_BOOTSTRAP:
+        raise ConfigError(f"bootstrap resamples (--bootstrap) must be at least {MIN_BOOTSTRAP}, got {n_bootstrap}: an "
+                          "interval's ends are quantiles of the draws")
+
+
 def add_intervals(law, ladder: Ladder, targets: Sequence[RunData], predictions: pd.DataFrame, *,
                   levels: Sequence[float] = (0.5, 0.9), n_bootstrap: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Add interval columns to one law's predictions (rows in ``targets`` order).
@@ -337,6 +352,7 @@ def add_intervals(law, ladder: Ladder, targets: Sequence[RunData], predictions: 
     ``acc_sd_params`` (bootstrap SD), ``acc_sd_noise`` (run scatter and checkpoint noise) and
     ``interval_method``. Laws straight to accuracy have no task loss: its interval is missing.
     """
+    check_interval_options(levels, n_bootstrap)
     out = predictions.copy()
     draws = interval_draws(law, ladder, targets, n_bootstrap=n_bootstrap, seed=seed)
     widest = max(levels)

@@ -30,6 +30,8 @@ def read_run_csv(path: str | Path) -> pd.DataFrame:
         If the file is missing, empty, not a CSV, or a column holds text.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, expected a run's CSV file")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     try:
