@@ -118,6 +118,8 @@ ERROR_CASES: dict[str, Case] = {
     "a folder as run file": Case(broken=lambda s: (s.parent / "runs" / "300M-2xC.csv").unlink()
                                  or (s.parent / "runs" / "300M-2xC.csv").mkdir(),
                                  fragments=("300M-2xC.csv: is a folder, expected a run's CSV file",)),
+    "output folder cannot be made": Case(args=("--tasks", "hellaswag", "-o", "/dev/null/out"),
+                                         fragments=("/dev/null/out: Not a directory",)),
     "bad method": Case(args=("--method", "fast"), fragments=("invalid choice: 'fast'",)),
     "no task columns, no --tasks": Case(args=(), broken=lambda s: _edit_csv(s, "600M-5xC", lambda f: f.drop(columns=[ACC])),
                                         fragments=("600M-5xC.csv", "no task has its bpb and accuracy columns", "nearest: hellaswag", ACC,

@@ -50,3 +50,15 @@ def test_noise_command_writes_table_and_figure(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "snr.png").stat().st_size > 0 and (tmp_path / "snr.csv").is_file()
     assert list(pd.read_csv(tmp_path / "noise.csv")["task"]) == ["piqa", "boolq"]
+
+
+@pytest.mark.parametrize("command, last_n, fragment", [("noise", "2", "--last-n must be at least 3"),
+                                                        ("variance", "1", "--last-n must be at least 2")])
+def test_too_few_checkpoints_for_a_spread_is_one_line(tmp_path, capsys, command, last_n, fragment):
+    from synthetic import write_synthetic_ladder
+    from taskladder.cli import main
+
+    spec = write_synthetic_ladder(tmp_path, n_checkpoints=8)
+    assert main([command, str(spec), "--tasks", "hellaswag", "--last-n", last_n]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and fragment in err

@@ -85,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:
+        # A file the command had to read or write (an output folder that cannot be made, a full disk).
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"taskladder {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     # under torchrun: every rank finished the command; leave together (no-op in one process)
     leave_process_group()
     return status

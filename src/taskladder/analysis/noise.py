@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..fit.uncertainty import checkpoint_noise
 from ..io.runs import read_run_csv, tokens_seen
 from ..io.spec import RunSpec
@@ -71,6 +71,9 @@ def noise_table(ladder: Ladder, tasks: list[Task], *, last_n: int = 10, seed_las
     Columns ``task, name, loss_signal, loss_ckpt_sd, loss_seed_sd, acc_signal, acc_ckpt_sd,
     acc_seed_sd, acc_snr, n_rerun_pairs``.
     """
+    if last_n < 3:
+        raise ConfigError(f"--last-n must be at least 3 checkpoints (checkpoint noise is the spread of "
+                          f"neighbouring differences), got {last_n}")
     runs = [r for r in ladder.train_runs if r.has_data]
     if not runs:
         raise DataError("the noise diagnostics need train runs with data")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..ladder import RunData
 from ..tasks import Task
 
@@ -32,6 +32,8 @@ def variance_table(run: RunData, tasks: list[Task], *, last_n: int = 10, feature
     ``cv = sd / mean``; ``loss_acc_corr`` is Pearson's r between loss and accuracy over the same
     checkpoints (negative when lower loss goes with higher accuracy).
     """
+    if last_n < 2:
+        raise ConfigError(f"--last-n must be at least 2 checkpoints (a spread needs two), got {last_n}")
     if not run.has_data:
         raise DataError(f"run {run.name!r} has no file; the variance analysis needs its checkpoints")
     if run.n_checkpoints < max(last_n, 2):

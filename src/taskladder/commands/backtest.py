@@ -58,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
     from ..ladder import load_ladder
     from ..predict import VARIANTS
     from ..report.tables import render_table, write_table
-    from .common import tasks_for
+    from .common import make_output_folder, tasks_for
+
+    make_output_folder(args.output)
 
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]

@@ -35,6 +35,19 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
                        help="use only each run's last K step-2 points (default: all)")
 
 
+def make_output_folder(path: Path | None) -> None:
+    """Create the ``-o`` folder before any work, so that a path that cannot hold files fails at once
+    (one line, from the CLI's handling of ``OSError``) rather than after the fits."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{path}: exists and is not a folder (the output goes into a folder)")
+    path.mkdir(parents=True, exist_ok=True)
+
+
 def tasks_for(ladder, names: str | None) -> list:
     """The tasks named by ``--tasks``, or the ladder's default (the paper's eight it has data for)."""
     from ..tasks import get_tasks

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_fit_arguments, selection_from_args
+from .common import add_fit_arguments, make_output_folder, selection_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from ..ladder import load_ladder
     from ..report.tables import render_table, write_table
     from .common import tasks_for
+
+    make_output_folder(args.output)
 
     ladder = load_ladder(args.spec)
     if args.target not in ladder.runs:

@@ -61,12 +61,13 @@ def run(args: argparse.Namespace) -> int:
     from ..ladder import load_ladder
     from ..predict import paper_selection, predict_ladder
     from ..report.tables import render_table, write_table
-    from .common import write_resolved_config
+    from .common import make_output_folder, write_resolved_config
     from .predict import _terminal_table
 
     if args.where:
         print(embedded_spec())
         return 0
+    make_output_folder(args.output)
     began = time.perf_counter()
     spec = args.spec or embedded_spec()
     ladder = load_ladder(spec)

@@ -28,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis.noise import noise_table
     from ..ladder import load_ladder
     from ..report.tables import render_table, write_table
-    from .common import tasks_for
+    from .common import make_output_folder, tasks_for
+
+    make_output_folder(args.output)
 
     ladder = load_ladder(args.spec)
     table = noise_table(ladder, tasks_for(ladder, args.tasks), last_n=args.last_n)

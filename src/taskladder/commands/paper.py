@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import write_resolved_config
+from .common import make_output_folder, write_resolved_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..analysis.paper import reproduce
     from ..report.tables import render_table, write_table
+    make_output_folder(args.output)
 
     results = reproduce(args.data, compute_error=not args.no_compute_error)
     out = args.output

@@ -27,7 +27,9 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..ladder import load_ladder
     from ..report.tables import render_table, write_table
-    from .common import tasks_for
+    from .common import make_output_folder, tasks_for
+
+    make_output_folder(args.output)
 
     ladder = load_ladder(args.spec)
     if args.run is None:
