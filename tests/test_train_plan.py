@@ -137,3 +137,9 @@ def test_cli_plan_writes_files_and_reports_errors(tmp_path, capsys):
     assert main(["ladder", "plan", "--sizes", "micro-xs", "--multiples", "0.001", "--batch-divisor", "1",
                  "--out", str(out)]) == 2
     assert "smaller than one batch" in capsys.readouterr().err
+    # the target as predict's SIZE:D form gives the same share; a size without tokens is one line
+    assert main(["ladder", "plan", "--sizes", "190M,370M", "--multiples", "1,2", "--target", "7B:4T",
+                 "--out", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[-2] == printed.splitlines()[-2]
+    assert main(["ladder", "plan", "--sizes", "190M", "--target", "7B", "--out", str(out)]) == 2
+    assert "--target SIZE --target-tokens D" in capsys.readouterr().err

@@ -155,9 +155,9 @@ def run(args: argparse.Namespace) -> int:
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     path = Path(args.path[0])
-    checkpoints, is_run = find_checkpoints(path, tokens_per_step=args.tokens_per_step)
     tasks = args.tasks.split(",") if args.tasks else list(PAPER_TASKS)
-    components = load_components(tasks, limit=args.limit)
+    components = load_components(tasks, limit=args.limit)  # an unknown task fails before the folder scan
+    checkpoints, is_run = find_checkpoints(path, tokens_per_step=args.tokens_per_step)
     expected = [col for c in components for col in ladder_column_names(c.label, c.accuracy_metric).values()]
     output = Path(args.output) if args.output else (path / f"{path.name}.csv" if is_run else None)
     choices_dir = Path(args.choices) if args.choices else (path / "eval-choices" if is_run else None)

@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     plan.add_argument("--sizes", required=True, help="comma-separated size labels (see 'taskladder sizes')")
     plan.add_argument("--multiples", default="1,2,5,10",
                       help="token budgets in multiples of 20·N (default: 1,2,5,10)")
-    plan.add_argument("--target", help="target size label, to report the ladder's share of its compute")
+    plan.add_argument("--target", help="target size label (with --target-tokens, or as SIZE:D, e.g. 7B:4T), to "
+                                       "report the ladder's share of its compute")
     plan.add_argument("--target-tokens", help="target training tokens, e.g. 4T or 3945065873408")
     plan.add_argument("--batch-divisor", type=int, default=64,
                       help="round batch sizes to multiples of this many sequences (default: 64)")
@@ -107,8 +108,12 @@ def _plan(args: argparse.Namespace) -> int:
     from ..report.tables import atomic_write_text, render_table
     from ..train.plan import ladder_spec, parse_multiples, parse_tokens, plan_ladder, plan_toml
 
+    if args.target is not None and args.target_tokens is None and ":" in args.target:
+        # the form 'predict --target' takes for a run without data, SIZE:TOKENS
+        args.target, args.target_tokens = args.target.split(":", 1)
     if (args.target is None) != (args.target_tokens is None):
-        raise ConfigError("give --target and --target-tokens together")
+        raise ConfigError("give the target as --target SIZE --target-tokens D (e.g. --target 7B --target-tokens 4T) "
+                          "or --target SIZE:D")
     plan = plan_ladder(sizes=[s.strip() for s in args.sizes.split(",") if s.strip()],
                        multiples=parse_multiples(args.multiples), batch_divisor=args.batch_divisor,
                        target_size=args.target,
