@@ -245,3 +245,20 @@ def test_default_prediction_with_intervals_never_imports_scipy_or_torch(olmo_dat
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split("\n")[:2] == ["[]", "True"]
+
+
+@pytest.mark.parametrize("variant", ["loss-to-loss", "ensemble", "single-step", "direct", "direct-compute"])
+def test_every_task_of_the_real_ladder_predicts_without_a_warning(olmo_data, variant):
+    """Stray numpy warnings (a trial step off a form's domain) must not reach the terminal."""
+    import warnings
+
+    from taskladder.analysis.paper import paper_spec
+    from taskladder.ladder import load_ladder
+    from taskladder.predict import predict_ladder
+
+    ladder = load_ladder(paper_spec(olmo_data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = predict_ladder(ladder, tasks="all", variant=variant, intervals=True, n_bootstrap=50,
+                                reliability=True)
+    assert len(result.predictions) == 2 * len(result.laws)

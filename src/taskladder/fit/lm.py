@@ -97,8 +97,9 @@ def batched_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, *, lowe
         return jac
 
     def cost_of(r: np.ndarray, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
-        rw = r * sw[rows] if sw.shape[0] > 1 else r * sw
-        value = np.sum(rw * rw, axis=1)
+        with np.errstate(all="ignore"):  # a non-finite residual (a trial step off the form's domain) costs inf
+            rw = r * sw[rows] if sw.shape[0] > 1 else r * sw
+            value = np.sum(rw * rw, axis=1)
         return np.where(np.isfinite(value), value, np.inf)
 
     r = residuals(P)
