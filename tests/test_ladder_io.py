@@ -144,6 +144,15 @@ def test_rows_of_one_step_are_merged_later_values_winning(tmp_path):
     np.testing.assert_array_equal(run.metric(HELLASWAG, "accuracy"), [0.30, 0.40, 0.50])
 
 
+def test_tokens_that_do_not_grow_name_the_row(tmp_path):
+    """Steps in order but tokens going back (e.g. a counter reset on resume) would misplace every fit."""
+    frame = _frame(**{HELLASWAG.columns("bpb")[0]: [1.0, 0.9, 0.8, 0.7]})
+    frame.loc[2, "throughput/total_tokens"] = 1.5e6
+    with pytest.raises(DataError, match=re.escape("tokens seen (throughput/total_tokens) must be positive and grow "
+                                                  "with the steps; row 4 has 1.5e+06 after 2e+06")):
+        _ladder(tmp_path, frame)
+
+
 def test_nan_after_reordering_names_the_files_row(tmp_path):
     bpb = HELLASWAG.columns("bpb")[0]
     frame = _frame(**{bpb: [1.0, np.nan, 0.8, 0.7]}).iloc[[3, 2, 1, 0]]  # the NaN is on line 4 of the file

@@ -90,10 +90,21 @@ def tokens_seen(frame: pd.DataFrame, path: str | Path = "<run>") -> np.ndarray:
     (the 13B target file has no token column).
     """
     if TOKENS_COLUMN in frame.columns and frame[TOKENS_COLUMN].notna().all():
-        return frame[TOKENS_COLUMN].to_numpy(dtype=float)
+        return _growing(frame[TOKENS_COLUMN].to_numpy(dtype=float), frame, path, TOKENS_COLUMN)
     if STEP_COLUMN in frame.columns and BATCH_TOKENS_COLUMN in frame.columns:
         tokens = frame[STEP_COLUMN].to_numpy(dtype=float) * frame[BATCH_TOKENS_COLUMN].to_numpy(dtype=float)
         if np.all(np.isfinite(tokens)):
-            return tokens
+            return _growing(tokens, frame, path, f"{STEP_COLUMN} × {BATCH_TOKENS_COLUMN}")
     raise DataError(f"{path}: cannot tell tokens seen: needs column {TOKENS_COLUMN!r}, or both "
                     f"{STEP_COLUMN!r} and {BATCH_TOKENS_COLUMN!r}, without empty cells")
+
+
+def _growing(tokens: np.ndarray, frame: pd.DataFrame, path: str | Path, source: str) -> np.ndarray:
+    """``tokens`` if they are positive and grow from checkpoint to checkpoint, else a DataError."""
+    bad = np.flatnonzero(tokens <= 0) if np.any(tokens <= 0) else np.flatnonzero(np.diff(tokens) <= 0) + 1
+    if bad.size:
+        lines = frame.attrs.get("file_rows")
+        line = int(lines[bad[0]]) if lines is not None else int(bad[0]) + 2
+        raise DataError(f"{path}: tokens seen ({source}) must be positive and grow with the steps; row {line} "
+                        f"has {tokens[bad[0]]:.6g}" + (f" after {tokens[bad[0] - 1]:.6g}" if bad[0] > 0 else ""))
+    return tokens
