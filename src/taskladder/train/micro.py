@@ -30,7 +30,6 @@ import os
 import platform
 import subprocess
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -39,6 +38,7 @@ from typing import Any
 
 from ..errors import ConfigError, DataError
 from ..report.tables import atomic_write_text
+from ..io.toml_file import read_toml
 from ..sizes import get_size
 from ..tasks import CORPUS_TASKS, get_task
 from . import _toml
@@ -213,12 +213,7 @@ def load_preset(path: str | Path) -> MicroPreset:
         Missing file, TOML syntax error, unknown key, or invalid values.
     """
     path = Path(path)
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"preset file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"preset file {path} is not valid TOML: {exc}") from None
+    document = read_toml(path, "preset file")
     _check_keys(document, _SECTIONS, str(path))
     corpus = _check_keys(document.get("corpus", {}), _CORPUS_KEYS, f"{path}: [corpus]")
     ladder = _check_keys(document.get("ladder", {}), _LADDER_KEYS, f"{path}: [ladder]")

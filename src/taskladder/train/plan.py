@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from collections.abc import Sequence
 from dataclasses import MISSING, asdict, dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..io.toml_file import read_toml
 from ..sizes import ModelSize, get_size
 from . import _toml
 
@@ -326,12 +326,7 @@ _LADDER_KEYS = {"batch_divisor", "target_size", "target_tokens", "total_flops", 
 def load_plan(path: str | Path) -> LadderPlan:
     """Read a plan written by :func:`plan_toml`, checking keys, types and derived counts."""
     path = Path(path)
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"plan file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"plan file {path} is not valid TOML: {exc}") from None
+    document = read_toml(path, "plan file")
     unknown = set(document) - {"ladder", "run"}
     if unknown:
         raise ConfigError(f"{path}: unknown top-level keys {sorted(unknown)}; expected [ladder] and [[run]]")
