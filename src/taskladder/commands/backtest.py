@@ -16,6 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .common import add_table_arguments, add_tasks_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..variants import VARIANT_HELP
@@ -26,15 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", default="default", help="comma-separated: default, paper (default: %(default)s)")
     parser.add_argument("--holdouts", default="largest_size,largest_multiple",
                         help="comma-separated holdouts (default: %(default)s)")
-    parser.add_argument("--tasks", default=None, help="comma-separated tasks or 'all' (default: those of the paper's eight the ladder has data for)")
+    add_tasks_argument(parser)
     parser.add_argument("--level", type=float, default=0.9, help="interval level for coverage (default: %(default)s)")
     parser.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples per fit (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
-    parser.add_argument("--format", choices=["text", "csv", "json", "markdown", "latex"], default="text")
     parser.add_argument("--per-task", action="store_true", help="print the per-task table, not only the summary")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (shown on a terminal)")
-    parser.add_argument("-o", "--output", type=Path, default=None, metavar="DIR",
-                        help="write backtest_predictions.csv, backtest_by_task.csv and backtest_summary.csv here")
+    add_table_arguments(parser, "backtest_predictions.csv, backtest_by_task.csv and backtest_summary.csv")
 
 
 def summary_by_law(by_task):

@@ -9,6 +9,20 @@ from pathlib import Path
 __all__ = ["add_fit_arguments", "add_interval_arguments", "selection_from_args", "write_resolved_config"]
 
 
+def add_tasks_argument(parser) -> None:
+    """``--tasks`` of the commands that read a ladder (resolved by :func:`tasks_for`)."""
+    parser.add_argument("--tasks", default=None,
+                        help="comma-separated task names, or 'all' (default: those of the paper's eight: "
+                             "mmlu,hellaswag,arc_challenge,arc_easy,piqa,csqa,socialiqa,openbookqa that the "
+                             "ladder has data for)")
+
+
+def add_table_arguments(parser, written: str) -> None:
+    """``--format`` of the printed table and ``-o DIR``, where ``written`` says what goes there."""
+    parser.add_argument("--format", choices=["text", "csv", "json", "markdown", "latex"], default="text")
+    parser.add_argument("-o", "--output", type=Path, default=None, metavar="DIR", help=f"also write {written} here")
+
+
 def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     """Options that choose the law and the data it is fitted on."""
     from ..variants import VARIANT_HELP, default_variant
@@ -21,10 +35,7 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--variant", default=None, choices=list(VARIANT_HELP),
                        help="which law: " + "; ".join(f"{k}: {v}" for k, v in VARIANT_HELP.items())
                             + f" (default: {default_variant('default')}; with --method paper: {default_variant('paper')})")
-    group.add_argument("--tasks", default=None,
-                       help="comma-separated task names, or 'all' (default: those of the paper's eight: "
-                            "mmlu,hellaswag,arc_challenge,arc_easy,piqa,csqa,socialiqa,openbookqa that the "
-                            "ladder has data for)")
+    add_tasks_argument(group)
     group.add_argument("--moving-avg", type=int, default=None, metavar="W",
                        help="average the last W checkpoints for step 1 and smooth step 2 with a W-point "
                             "trailing mean (default: 5; paper TaskCE: 1)")

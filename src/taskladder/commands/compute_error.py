@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_fit_arguments, make_output_folder, selection_from_args
+from .common import add_fit_arguments, add_table_arguments, make_output_folder, selection_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,9 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--by", choices=["n_params", "multiple", "flops"], default="n_params",
                         help="how the ladder grows (default: %(default)s)")
     add_fit_arguments(parser)
-    parser.add_argument("--format", choices=["text", "csv", "json", "markdown", "latex"], default="text")
-    parser.add_argument("-o", "--output", type=Path, default=None, metavar="DIR",
-                        help="also write compute_vs_error.csv and its figure here")
+    add_table_arguments(parser, "compute_vs_error.csv and its figure")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,15 +13,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .common import add_table_arguments, add_tasks_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", type=Path, help="ladder spec (TOML)")
-    parser.add_argument("--tasks", default=None, help="comma-separated tasks or 'all' (default: those of the paper's eight the ladder has data for)")
+    add_tasks_argument(parser)
     parser.add_argument("--last-n", type=int, default=10,
                         help="checkpoints of the largest run used for checkpoint noise (default: %(default)s)")
-    parser.add_argument("--format", choices=["text", "csv", "json", "markdown", "latex"], default="text")
-    parser.add_argument("-o", "--output", type=Path, default=None, metavar="DIR",
-                        help="also write noise.csv and snr.png (+ its CSV) here")
+    add_table_arguments(parser, "noise.csv and snr.png (+ its CSV)")
 
 
 def run(args: argparse.Namespace) -> int:
