@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from ..fit.uncertainty import checkpoint_noise
+from ..fit.uncertainty import largest_run_noise
 from ..ladder import Ladder
 
 __all__ = ["ReliabilityRules", "ladder_signal", "assess_reliability"]
@@ -55,8 +55,7 @@ def ladder_signal(law, ladder: Ladder, rules: ReliabilityRules = ReliabilityRule
     window = law.selection.moving_avg
     runs = [r for r in ladder.train_runs if r.name in set(law.fitted_on_)]
     finals = np.array([np.mean(r.metric(task, "accuracy")[-window:]) for r in runs])
-    largest = max(runs, key=lambda r: r.n_params * r.final_tokens)
-    noise = checkpoint_noise(largest.metric(task, "accuracy")[-rules.last_n:])
+    noise = largest_run_noise(law, ladder, last_n=rules.last_n)
     signal = float(finals.max() - finals.min())
     return {"signal": signal, "noise": noise, "snr": signal / noise if noise > 0 else np.inf,
             "max_above_chance": float(finals.max() - task.chance)}

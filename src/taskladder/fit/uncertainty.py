@@ -44,7 +44,8 @@ from .result import FitResult
 from .selection import target_actual
 
 __all__ = ["bootstrap_predictions", "accuracy_law_draws", "add_intervals", "check_interval_options", "noise_components",
-           "checkpoint_noise", "interval_draws"]
+           "checkpoint_noise", "interval_draws", "resample_counts", "step2_refits", "run_scatter",
+           "largest_run_noise"]
 
 _MAX_STEP2_POINTS = 160
 
@@ -55,7 +56,7 @@ def _bounds(fit: FitResult, default_lower: Sequence[float], default_upper: Seque
     return np.asarray(default_lower, float), np.asarray(default_upper, float), free
 
 
-def _resample_counts(rng: np.random.Generator, R: int, n_bootstrap: int) -> np.ndarray:
+def resample_counts(rng: np.random.Generator, R: int, n_bootstrap: int) -> np.ndarray:
     """Multiplicities ``(B + 1, R)`` of the runs in each resample; row 0 is the unweighted fit."""
     counts = rng.multinomial(R, np.full(R, 1.0 / R), size=n_bootstrap).astype(float)
     return np.vstack([np.ones(R), counts])
@@ -109,9 +110,18 @@ def _thinned(points, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def _step2_resamples(law, counts: np.ndarray):
-    """Bootstrap refits of step 2: each checkpoint weighted by its run's multiplicity."""
-    step2 = law.step2_
-    x2, y2, w2 = _thinned(law.step2_points_, counts)
+    """Bootstrap refits of the law's step 2 (see :func:`step2_refits`)."""
+    return step2_refits(law.step2_, law.step2_points_, counts)
+
+
+def step2_refits(step2: FitResult, points, counts: np.ndarray):
+    """Weighted refits of a step-2 fit, each checkpoint weighted by its run's multiplicity.
+
+    ``counts`` is ``(B, R)``: each row a resample's multiplicity of the ``R`` runs of ``points``
+    (row 0 all ones gives the solver's unweighted solution). Warm-started at ``step2``, with its
+    bounds and fixed parameters; returns the batched solver's result.
+    """
+    x2, y2, w2 = _thinned(points, counts)
     if step2.form.name == "sigmoid":
         lower2, upper2 = [-1.0, 0.0, 0.0, 0.0], [0.0, np.inf, np.inf, 1.0]
     else:
@@ -153,7 +163,7 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
     step1, step2 = law.step1_, law.step2_
     s1 = _step1_points(law)
     R = len(s1)
-    counts = _resample_counts(rng, R, n_bootstrap)
+    counts = resample_counts(rng, R, n_bootstrap)
     fit1 = _step1_resamples(law, ladder, counts, n_bootstrap, seed)
     fit2 = _step2_resamples(law, counts)
     P1, P2 = fit1.params, fit2.params
@@ -226,7 +236,7 @@ def accuracy_law_draws(law, targets: Sequence[RunData], *, n_bootstrap: int = 10
     y = law.to_fitted(points["y"])
     R = len(y)
     lower, upper, free = _bounds(fit, *law.bounds())
-    counts = _resample_counts(rng, R, n_bootstrap)
+    counts = resample_counts(rng, R, n_bootstrap)
     refit = batched_lm(fit.form, X, y, np.tile(fit.params, (len(counts), 1)), lower=lower, upper=upper, free=free,
                        weights=counts, residual=law.residual, max_iter=50)
     flops = np.array([np.nan if t.spec.flops_per_token is None else t.spec.flops_per_token * t.final_tokens
@@ -256,13 +266,22 @@ def accuracy_law_draws(law, targets: Sequence[RunData], *, n_bootstrap: int = 10
 
 def noise_components(law, ladder: Ladder, *, last_n: int = 10) -> tuple[float, float]:
     """``(σ_run, σ_ckpt)``: run-to-run scatter around the step-2 curve, and checkpoint noise."""
-    s2 = law.step2_points_
-    resid = s2["y"] - law.predict_accuracy(s2["x"])
-    per_run = np.array([resid[s2.codes == i][-last_n:].mean() for i in np.unique(s2.codes)])
-    sigma_run = float(np.std(per_run, ddof=1)) if len(per_run) > 1 else 0.0
+    sigma_run = run_scatter(law.step2_, law.step2_points_, last_n=last_n)
+    return sigma_run, largest_run_noise(law, ladder, last_n=last_n)
+
+
+def run_scatter(step2: FitResult, points, *, last_n: int = 10) -> float:
+    """SD across runs of each run's mean step-2 residual over its last ``last_n`` points (``σ_run``)."""
+    resid = points["y"] - step2.predict(points["x"].reshape(-1, 1))
+    per_run = np.array([resid[points.codes == i][-last_n:].mean() for i in np.unique(points.codes)])
+    return float(np.std(per_run, ddof=1)) if len(per_run) > 1 else 0.0
+
+
+def largest_run_noise(law, ladder: Ladder, *, last_n: int = 10) -> float:
+    """Checkpoint noise of the accuracy over the last ``last_n`` checkpoints of the law's largest-compute run."""
     runs = [r for r in ladder.train_runs if r.name in set(law.fitted_on_)]
     largest = max(runs, key=lambda r: r.n_params * r.final_tokens)
-    return sigma_run, checkpoint_noise(largest.metric(law.task, "accuracy")[-last_n:])
+    return checkpoint_noise(largest.metric(law.task, "accuracy")[-last_n:])
 
 
 def checkpoint_noise(values: np.ndarray) -> float:
