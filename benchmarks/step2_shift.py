@@ -25,7 +25,6 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from taskladder.analysis.paper import paper_spec
-    from taskladder.analysis.step2_extrapolation import step2_extrapolation_backtest
+    from taskladder.analysis.step2_extrapolation import step2_extrapolation_by_task, summarize_step2_extrapolation
     from taskladder.fit.uncertainty import noise_components
     from taskladder.ladder import load_ladder
     from taskladder.predict import predict_ladder
@@ -46,17 +45,16 @@ def main() -> None:
     ladder = load_ladder(paper_spec(args.data))
     result = predict_ladder(ladder)
     table = result.predictions
+    held_out = step2_extrapolation_by_task(ladder, list(result.laws), n_bootstrap=args.bootstrap)
+    by_task = summarize_step2_extrapolation(held_out).set_index("task")
     targets = list(table["target"].unique())
     print("| task | d (bpb) | ladder: runs held out | mean error | largest error | inside 90 % | "
           "σ (run scatter) | " + " | ".join(f"{t} off the curve" for t in targets) + " |")
     print("|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(targets))
-    held_out, offsets, sigmas = [], [], []
+    offsets, sigmas = [], []
     for task_name, law in result.laws.items():
         rows = table[table["task"] == task_name]
-        distance = float(law.step2_points_["x"].min() - rows["task_loss_pred"].min())
-        check = step2_extrapolation_backtest(law, ladder, distance, n_bootstrap=args.bootstrap)
-        held_out.append(check)
-        error = 100 * check["error"]
+        check = by_task.loc[task_name]
         sigma = 100 * float(np.hypot(*noise_components(law, ladder)))
         cells = []
         for target in targets:
@@ -65,14 +63,15 @@ def main() -> None:
             offsets.append(off)
             sigmas.append(off / sigma)
             cells.append(f"{off:+.1f} ({abs(off) / sigma:.1f} σ)")
-        worst = error.iloc[int(np.argmax(np.abs(error)))]
-        print(f"| {get_task(task_name).display_name} | {distance:.3f} | {len(check)} | {error.mean():+.2f} | "
-              f"{worst:+.2f} | {int(check['inside'].sum())} of {len(check)} | {sigma:.2f} | " + " | ".join(cells) + " |")
-    ladder_check = pd.concat(held_out, ignore_index=True)
+        inside = round(check["coverage"] * check["n_runs"])
+        print(f"| {get_task(task_name).display_name} | {check['distance']:.3f} | {check['n_runs']} | "
+              f"{check['mean_error_points']:+.2f} | {check['max_error_points']:+.2f} | {inside} of {check['n_runs']} | "
+              f"{sigma:.2f} | " + " | ".join(cells) + " |")
+    ok = held_out[held_out["status"] == "ok"]
     offsets, sigmas = np.array(offsets), np.array(sigmas)
-    print(f"\nladder, step 2 extrapolated as far as to the targets: {int(ladder_check['inside'].sum())} of "
-          f"{len(ladder_check)} held-out runs inside their 90 % intervals; RMS error "
-          f"{100 * np.sqrt(np.mean(ladder_check['error'] ** 2)):.2f} points")
+    print(f"\nladder, step 2 extrapolated as far as to the targets: {int(ok['inside'].astype(bool).sum())} of "
+          f"{len(ok)} held-out runs inside their 90 % intervals; RMS error "
+          f"{100 * np.sqrt(np.mean(ok['error'].astype(float) ** 2)):.2f} points")
     print(f"targets, off the ladder's curve at their measured loss: RMS {np.sqrt(np.mean(offsets ** 2)):.2f} points "
           f"(largest {np.abs(offsets).max():.2f}); {int(np.sum(np.abs(sigmas) > 2))} of {len(sigmas)} "
           f"more than 2 σ away")

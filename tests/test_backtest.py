@@ -3,6 +3,7 @@ failures reported per fit, progress on stderr and the command line."""
 
 from __future__ import annotations
 
+import io
 import re
 import sys
 
@@ -97,3 +98,47 @@ def test_cli_bad_interval_options_fail_once_not_in_every_fit(spec, capsys, args,
     assert main(["backtest", str(spec), "--variants", "two-step", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and fragment in err
+
+
+def test_cli_step2_alone_extrapolates_as_far_as_the_targets_need(spec, tmp_path, capsys):
+    """`--holdouts '' --step2`: only the step-2 check; on a noiseless ladder whose accuracy is one
+    sigmoid of the loss, the refit above the cut predicts the runs below it exactly."""
+    code = main(["backtest", str(spec), "--holdouts", "", "--step2", "--tasks", "hellaswag", "--bootstrap", "30",
+                 "-o", str(tmp_path / "out")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("step 2 alone") and "hellaswag" in out
+    held = pd.read_csv(tmp_path / "out" / "backtest_step2.csv")
+    assert len(held) >= 2 and (held["status"] == "ok").all()
+    assert (held["task_loss"] < held["cut"]).all() and held["error"].abs().max() < 1e-3
+    by_task = pd.read_csv(tmp_path / "out" / "backtest_step2_by_task.csv")
+    assert by_task["n_runs"].iloc[0] == len(held) and by_task["distance"].iloc[0] > 0
+    assert not (tmp_path / "out" / "backtest_summary.csv").exists()
+
+
+def test_cli_step2_distance_overrides_the_targets(spec, capsys):
+    code = main(["backtest", str(spec), "--holdouts", "", "--step2-distance", "0.05", "--tasks", "hellaswag",
+                 "--bootstrap", "30", "--format", "csv"])
+    assert code == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert table["distance"].iloc[0] == pytest.approx(0.05) and table["status"].iloc[0] == "ok"
+
+
+@pytest.mark.parametrize("args, fragment", [(("--holdouts", ""), "nothing to backtest"),
+                                            (("--holdouts", "", "--step2-distance", "-1"), "must be a positive task loss")])
+def test_cli_step2_bad_options_are_one_line(spec, capsys, args, fragment):
+    assert main(["backtest", str(spec), "--variants", "two-step", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and fragment in err
+
+
+def test_step2_check_without_targets_asks_for_a_distance(ladder):
+    from taskladder.analysis.step2_extrapolation import step2_extrapolation_by_task
+    from taskladder.errors import ConfigError
+    from taskladder.ladder import Ladder
+
+    no_targets = Ladder(ladder.spec, ladder.train_runs)
+    with pytest.raises(ConfigError, match="list targets in the spec"):
+        step2_extrapolation_by_task(no_targets, [HELLASWAG])
+    table = step2_extrapolation_by_task(no_targets, [HELLASWAG], distance=0.05, n_bootstrap=30)
+    assert (table["status"] == "ok").all()

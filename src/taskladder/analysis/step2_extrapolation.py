@@ -19,13 +19,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, TaskLadderError
 from ..fit.laws import fit_step2
 from ..fit.selection import Points
 from ..fit.uncertainty import check_interval_options, largest_run_noise, resample_counts, run_scatter, step2_refits
 from ..ladder import Ladder
 
-__all__ = ["step2_extrapolation_backtest"]
+__all__ = ["step2_extrapolation_backtest", "step2_extrapolation_by_task", "summarize_step2_extrapolation"]
 
 COLUMNS = ["task", "run", "task_loss", "cut", "acc_actual", "acc_pred", "acc_lo", "acc_hi", "error", "inside",
            "step2_status"]
@@ -106,3 +106,57 @@ def step2_extrapolation_backtest(law, ladder: Ladder, distance: float, *, level:
                          "acc_lo": lo, "acc_hi": hi, "error": actual - point,
                          "inside": (actual >= lo) & (actual <= hi), "step2_status": refit.status},
                         columns=COLUMNS)
+
+
+def step2_extrapolation_by_task(ladder: Ladder, tasks, *, distance: float | None = None, level: float = 0.9,
+                                n_bootstrap: int = 200, seed: int = 0) -> pd.DataFrame:
+    """:func:`step2_extrapolation_backtest` for each task, with the default law fitted on the ladder.
+
+    ``distance`` defaults, per task, to how far the furthest target's predicted task loss lies
+    below the ladder's lowest checkpoint loss (the ladder's spec must then list targets). Returns
+    the held-out runs of every task plus ``distance`` and ``status`` (``ok``, or why a task has
+    no check, in a row of its own).
+    """
+    from ..predict import predict_ladder
+
+    check_interval_options((level,), n_bootstrap)
+    if distance is None and not ladder.targets:
+        raise ConfigError("the step-2 extrapolation check needs the distance in task loss to extrapolate over: "
+                          "list targets in the spec (their predicted loss sets it) or give the distance")
+    result = predict_ladder(ladder, tasks=tasks, targets=ladder.targets)
+    frames = []
+    for task_name, law in result.laws.items():
+        x = law.step2_points_["x"]
+        if distance is None:
+            predicted = result.predictions.loc[result.predictions["task"] == task_name, "task_loss_pred"]
+            task_distance = float(x.min() - predicted.min()) if predicted.notna().any() else np.nan
+        else:
+            task_distance = float(distance)
+        try:
+            if not np.isfinite(task_distance):
+                raise DataError("no converged prediction of the targets' task loss to set the distance")
+            if task_distance <= 0:
+                raise DataError("the targets' predicted task loss lies inside the ladder's range: step 2 "
+                                "does not extrapolate")
+            frame = step2_extrapolation_backtest(law, ladder, task_distance, level=level, n_bootstrap=n_bootstrap,
+                                                 seed=seed)
+            frame["status"] = "ok"
+        except TaskLadderError as exc:
+            frame = pd.DataFrame([{"task": task_name, "status": str(exc)}], columns=COLUMNS + ["status"])
+        frame.insert(1, "distance", task_distance)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarize_step2_extrapolation(table: pd.DataFrame) -> pd.DataFrame:
+    """Per task: the distance, held-out runs, mean and largest error (points) and coverage."""
+    rows = []
+    for task, group in table.groupby("task", sort=False):
+        ok = group[group["status"] == "ok"]
+        error = 100 * ok["error"].astype(float)
+        rows.append({"task": task, "distance": float(group["distance"].iloc[0]), "n_runs": len(ok),
+                     "mean_error_points": float(error.mean()) if len(ok) else np.nan,
+                     "max_error_points": float(error.iloc[int(np.argmax(np.abs(error.to_numpy())))]) if len(ok) else np.nan,
+                     "coverage": float(ok["inside"].astype(bool).mean()) if len(ok) else np.nan,
+                     "status": "ok" if len(ok) else group["status"].iloc[0]})
+    return pd.DataFrame(rows)
