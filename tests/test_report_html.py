@@ -316,3 +316,19 @@ def test_step2_panel_shows_step_2s_own_interval_at_the_measured_loss(synthetic):
     # the table's step-2 interval is the first member's: the C4 member's panel leaves it out
     data = step2_panel(c4_member, ctx).data
     assert not data["series"].str.endswith("step-2 interval at measured loss").any()
+
+
+def test_backtest_section_shows_step2_extrapolated_as_far_as_the_targets_need(synthetic):
+    """A law with a step 2 of its own gets the step-2 check (the ensemble above has none: no table)."""
+    from taskladder.analysis.step2_extrapolation import step2_extrapolation_by_task, summarize_step2_extrapolation
+
+    ladder, ensemble = synthetic
+    assert "Step 2 extrapolated as far" not in build_report(ladder, result=ensemble)
+    result = predict_ladder(ladder, tasks=["hellaswag"], variant="two-step", intervals=True, n_bootstrap=20,
+                            reliability=True)
+    html = build_report(ladder, result=result)
+    summary = summarize_step2_extrapolation(step2_extrapolation_by_task(ladder, result=result)).iloc[0]
+    assert summary["status"] == "ok" and summary["n_runs"] > 0
+    assert "Step 2 extrapolated as far as the targets need" in html
+    assert f"{summary['mean_error_points']:+.2f}" in html
+    assert f"{round(summary['coverage'] * summary['n_runs'])} of {int(summary['n_runs'])}" in html

@@ -84,3 +84,25 @@ def test_real_ladder_step2_holds_when_extrapolated_as_far_as_to_the_targets(olmo
         table = step2_extrapolation_backtest(law, ladder, distance, n_bootstrap=200)
         assert len(table) >= 8 and table["inside"].all(), table
         assert table["error"].abs().max() < 0.025
+
+
+def test_a_refit_that_does_not_converge_gives_no_number(monkeypatch):
+    """No prediction, no interval and no inside/outside verdict; the summary says why."""
+    import dataclasses
+
+    import taskladder.analysis.step2_extrapolation as module
+    from taskladder.analysis.step2_extrapolation import step2_extrapolation_by_task, summarize_step2_extrapolation
+
+    fit_step2 = module.fit_step2
+
+    def unconverged(*args, **kwargs):
+        return dataclasses.replace(fit_step2(*args, **kwargs), converged=False, status="max iterations")
+
+    monkeypatch.setattr(module, "fit_step2", unconverged)
+    ladder = synthetic_ladder(1)
+    x = _law(ladder).step2_points_["x"]
+    table = step2_extrapolation_by_task(ladder, [TASK], distance=0.3 * (x.max() - x.min()), n_bootstrap=30)
+    assert len(table) > 0 and table["acc_pred"].isna().all() and table["inside"].isna().all()
+    assert (table["status"] == "step 2 refit above the cut: max iterations").all()
+    summary = summarize_step2_extrapolation(table).iloc[0]
+    assert summary["n_runs"] == 0 and np.isnan(summary["coverage"]) and "max iterations" in summary["status"]

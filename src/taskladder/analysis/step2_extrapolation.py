@@ -86,7 +86,7 @@ def step2_extrapolation_backtest(law, ladder: Ladder, distance: float, *, level:
                         f"({int(kept.sum())} from {np.unique(points.codes[kept]).size} run(s)) to refit step 2; "
                         "give a smaller distance")
     above = _subset(points, kept)
-    refit = fit_step2(above, task=law.task)
+    refit = fit_step2(above, task=law.task, form=law.step2_.form.name)  # the default fit, whatever the law's mode
     rng = np.random.default_rng(seed)
     counts = resample_counts(rng, len(points.runs), n_bootstrap)
     params = step2_refits(refit, above, counts).params
@@ -101,21 +101,26 @@ def step2_extrapolation_backtest(law, ladder: Ladder, distance: float, *, level:
     if not usable:
         point = lo = hi = np.full(len(held), np.nan)
     actual = y[held]
+    # No interval, no verdict: a refit that did not converge leaves ``inside`` missing, not False.
+    inside = pd.array([bool(a >= l and a <= h) if usable else pd.NA for a, l, h in zip(actual, lo, hi)],
+                      dtype="boolean")
     return pd.DataFrame({"task": law.task.name, "run": [points.runs[c] for c in points.codes[held]],
                          "task_loss": x[held], "cut": cut, "acc_actual": actual, "acc_pred": point,
                          "acc_lo": lo, "acc_hi": hi, "error": actual - point,
-                         "inside": (actual >= lo) & (actual <= hi), "step2_status": refit.status},
+                         "inside": inside, "step2_status": refit.status},
                         columns=COLUMNS)
 
 
-def step2_extrapolation_by_task(ladder: Ladder, tasks, *, distance: float | None = None, level: float = 0.9,
-                                n_bootstrap: int = 200, seed: int = 0) -> pd.DataFrame:
-    """:func:`step2_extrapolation_backtest` for each task, with the default law fitted on the ladder.
+def step2_extrapolation_by_task(ladder: Ladder, tasks=None, *, result=None, distance: float | None = None,
+                                level: float = 0.9, n_bootstrap: int = 200, seed: int = 0) -> pd.DataFrame:
+    """:func:`step2_extrapolation_backtest` for each task's law.
 
-    ``distance`` defaults, per task, to how far the furthest target's predicted task loss lies
-    below the ladder's lowest checkpoint loss (the ladder's spec must then list targets). Returns
-    the held-out runs of every task plus ``distance`` and ``status`` (``ok``, or why a task has
-    no check, in a row of its own).
+    The laws are those of ``result`` (a :class:`~taskladder.predict.PredictionResult` on this
+    ladder), or else the default law fitted on the ladder for ``tasks``. ``distance`` defaults, per
+    task, to how far the furthest target's predicted task loss lies below the ladder's lowest
+    checkpoint loss (the ladder's spec must then list targets). Returns the held-out runs of every
+    task plus ``distance`` and ``status`` (``ok``, or why a task has no check — e.g. a law without
+    a step 2 — in a row of its own).
     """
     from ..predict import predict_ladder
 
@@ -123,16 +128,18 @@ def step2_extrapolation_by_task(ladder: Ladder, tasks, *, distance: float | None
     if distance is None and not ladder.targets:
         raise ConfigError("the step-2 extrapolation check needs the distance in task loss to extrapolate over: "
                           "list targets in the spec (their predicted loss sets it) or give the distance")
-    result = predict_ladder(ladder, tasks=tasks, targets=ladder.targets)
+    if result is None:
+        result = predict_ladder(ladder, tasks=tasks, targets=ladder.targets)
     frames = []
     for task_name, law in result.laws.items():
-        x = law.step2_points_["x"]
-        if distance is None:
-            predicted = result.predictions.loc[result.predictions["task"] == task_name, "task_loss_pred"]
-            task_distance = float(x.min() - predicted.min()) if predicted.notna().any() else np.nan
-        else:
-            task_distance = float(distance)
+        task_distance = np.nan if distance is None else float(distance)
         try:
+            if not hasattr(law, "step2_points_"):
+                raise ConfigError(f"the {type(law).__name__} has no step 2 (task loss → accuracy) of its own")
+            if distance is None:
+                predicted = result.predictions.loc[result.predictions["task"] == task_name, "task_loss_pred"]
+                if predicted.notna().any():
+                    task_distance = float(law.step2_points_["x"].min() - predicted.min())
             if not np.isfinite(task_distance):
                 raise DataError("no converged prediction of the targets' task loss to set the distance")
             if task_distance <= 0:
@@ -140,7 +147,8 @@ def step2_extrapolation_by_task(ladder: Ladder, tasks, *, distance: float | None
                                 "does not extrapolate")
             frame = step2_extrapolation_backtest(law, ladder, task_distance, level=level, n_bootstrap=n_bootstrap,
                                                  seed=seed)
-            frame["status"] = "ok"
+            frame["status"] = ["ok" if np.isfinite(pred) else f"step 2 refit above the cut: {status}"
+                               for pred, status in zip(frame["acc_pred"], frame["step2_status"])]
         except TaskLadderError as exc:
             frame = pd.DataFrame([{"task": task_name, "status": str(exc)}], columns=COLUMNS + ["status"])
         frame.insert(1, "distance", task_distance)
@@ -154,9 +162,10 @@ def summarize_step2_extrapolation(table: pd.DataFrame) -> pd.DataFrame:
     for task, group in table.groupby("task", sort=False):
         ok = group[group["status"] == "ok"]
         error = 100 * ok["error"].astype(float)
+        status = "ok" if len(ok) else group["status"].iloc[0]
         rows.append({"task": task, "distance": float(group["distance"].iloc[0]), "n_runs": len(ok),
                      "mean_error_points": float(error.mean()) if len(ok) else np.nan,
                      "max_error_points": float(error.iloc[int(np.argmax(np.abs(error.to_numpy())))]) if len(ok) else np.nan,
                      "coverage": float(ok["inside"].astype(bool).mean()) if len(ok) else np.nan,
-                     "status": "ok" if len(ok) else group["status"].iloc[0]})
+                     "status": status})
     return pd.DataFrame(rows)

@@ -572,6 +572,37 @@ def _backtest_html(table: pd.DataFrame) -> str:
     return _frame_table(frame.rename(columns=nice))
 
 
+_STEP2_NOTE = (
+    '<h3>Step 2 extrapolated as far as the targets need</h3><p class="note">Step 2 (task loss → accuracy) '
+    "refitted on the ladder's checkpoints whose task loss lies at least <i>d</i> above the ladder's lowest, "
+    "<i>d</i> being how far the furthest target's predicted task loss lies below it, then asked for every run "
+    "that ends below that cut, at the run's measured loss, with step 2's own 90 % interval. If step 2 holds here "
+    "but a trained target sits far off the curve at its measured loss, the target's recipe moved the curve.</p>")
+
+
+def _step2_check_html(ladder: Ladder, result, *, seed: int) -> str:
+    """The step-2 extrapolation check per task (empty when the ladder has no target or no step 2)."""
+    from ..analysis.step2_extrapolation import step2_extrapolation_by_task, summarize_step2_extrapolation
+    from ..errors import TaskLadderError
+
+    try:
+        summary = summarize_step2_extrapolation(step2_extrapolation_by_task(ladder, result=result, seed=seed))
+    except TaskLadderError:
+        return ""
+    if not (summary["status"] == "ok").any():
+        return ""
+    rows = []
+    for _, r in summary.iterrows():
+        name = get_task(r["task"]).display_name if r["task"] in _task_names() else r["task"]
+        if r["status"] != "ok":
+            rows.append([_esc(name), _num(r["distance"], 3), "—", "—", "—", _esc(r["status"])])
+            continue
+        rows.append([_esc(name), _num(r["distance"], 3), str(int(r["n_runs"])), f"{r['mean_error_points']:+.2f}",
+                     f"{r['max_error_points']:+.2f}", f"{round(r['coverage'] * r['n_runs'])} of {int(r['n_runs'])}"])
+    headers = ["Task", "d (task loss)", "Runs below the cut", "Mean error (points)", "Largest error", "Inside 90 %"]
+    return _STEP2_NOTE + _table(headers, rows, numeric=[False, True, True, True, True, False])
+
+
 def _task_names() -> set[str]:
     from ..tasks import TASKS
 
@@ -662,7 +693,8 @@ def build_report(source: Ladder | LadderSpec | str | Path, *, tasks: str | Seque
     ]
     backtest_table = _backtest_summary(ladder, laws, variant, method, selection) if backtest is True else backtest
     if isinstance(backtest_table, pd.DataFrame) and len(backtest_table):
-        sections.append(("backtest", "Backtest", _BACKTEST_NOTE + _backtest_html(backtest_table)))
+        step2 = _step2_check_html(ladder, result, seed=seed) if backtest is True else ""
+        sections.append(("backtest", "Backtest", _BACKTEST_NOTE + _backtest_html(backtest_table) + step2))
     sections += [("diagnostics", "Fit diagnostics", _diagnostics(laws, ctx, dpi=dpi)),
                  ("provenance", "Provenance", _provenance(config, generated_at))]
     toc = "".join(f'<a href="#{key}">{_esc(name)}</a>' for key, name, _ in sections)
