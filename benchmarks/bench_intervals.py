@@ -11,26 +11,21 @@ Usage: OPENBLAS_NUM_THREADS=1 python benchmarks/bench_intervals.py [--repeats 3]
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import olmo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "olmo-ladder")
+    parser = olmo.parser(__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--bootstrap", type=int, default=1000)
     args = parser.parse_args()
 
-    from taskladder.analysis.paper import paper_spec
-    from taskladder.ladder import load_ladder
     from taskladder.predict import predict_ladder
 
-    ladder = load_ladder(paper_spec(args.data))
+    ladder = olmo.olmo_ladder(args.data)
     predict_ladder(ladder)
     for variant in ("loss-to-loss", "ensemble", "two-step"):
         cpu, wall = [], []

@@ -12,24 +12,18 @@ Usage: OPENBLAS_NUM_THREADS=1 python benchmarks/quality_olmo.py [--bootstrap 100
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+import olmo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "olmo-ladder")
+    parser = olmo.parser(__doc__)
     parser.add_argument("--bootstrap", type=int, default=1000)
     args = parser.parse_args()
 
-    from taskladder.analysis.paper import paper_spec
-    from taskladder.ladder import load_ladder
     from taskladder.predict import predict_ladder
     from taskladder.tasks import get_task
 
-    ladder = load_ladder(paper_spec(args.data))
+    ladder = olmo.olmo_ladder(args.data)
     default = predict_ladder(ladder, intervals=True, reliability=True, n_bootstrap=args.bootstrap).predictions
     paper = predict_ladder(ladder, mode="paper").predictions
     for target, group in default.groupby("target", sort=False):

@@ -21,28 +21,23 @@ Usage: OPENBLAS_NUM_THREADS=1 python benchmarks/step2_shift.py [--bootstrap 1000
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+import olmo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "olmo-ladder")
+    parser = olmo.parser(__doc__)
     parser.add_argument("--bootstrap", type=int, default=1000)
     args = parser.parse_args()
 
-    from taskladder.analysis.paper import paper_spec
     from taskladder.analysis.step2_extrapolation import step2_extrapolation_by_task, summarize_step2_extrapolation
     from taskladder.fit.uncertainty import noise_components
-    from taskladder.ladder import load_ladder
     from taskladder.predict import predict_ladder
     from taskladder.tasks import get_task
 
-    ladder = load_ladder(paper_spec(args.data))
+    ladder = olmo.olmo_ladder(args.data)
     result = predict_ladder(ladder)
     table = result.predictions
     held_out = step2_extrapolation_by_task(ladder, list(result.laws), n_bootstrap=args.bootstrap)

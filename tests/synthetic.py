@@ -25,7 +25,7 @@ import pandas as pd
 from taskladder.tasks import C4_LOSS_COLUMN, get_task
 
 __all__ = ["STEP1", "SIGMOID", "SIZES", "MULTIPLES", "TARGET", "BATCH_TOKENS", "step1_loss", "sigmoid_acc",
-           "run_tokens", "write_run_csv", "write_synthetic_ladder"]
+           "run_tokens", "cosine_lr_fraction", "write_run_csv", "write_synthetic_ladder"]
 
 #: Step-1 truth: L = A/N^α + B/D^β + E (A = e^a, B = e^b as in the fitted parameter vector).
 STEP1 = {"A": 300.0, "alpha": 0.3, "B": 400.0, "beta": 0.3, "E": 0.5}
@@ -59,19 +59,31 @@ def run_tokens(final_tokens: float, n_checkpoints: int) -> np.ndarray:
     return steps * float(BATCH_TOKENS)
 
 
+def cosine_lr_fraction(tokens: np.ndarray, final_tokens: float) -> np.ndarray:
+    """LR / peak along a cosine decay to 10 % of the peak at ``final_tokens`` (no warmup)."""
+    return 0.1 + 0.9 * 0.5 * (1.0 + np.cos(np.pi * np.asarray(tokens, float) / final_tokens))
+
+
 def write_run_csv(path: Path, n_params: float, tokens: np.ndarray, *, tasks: tuple[str, ...],
                   step1: dict = STEP1, sigmoid: dict = SIGMOID, noise: float = 0.0,
-                  rng: np.random.Generator | None = None) -> Path:
+                  rng: np.random.Generator | None = None, lr_effect: float = 0.0,
+                  final_tokens: float | None = None) -> Path:
     """Write one run's CSV: the truth at each checkpoint, times ``exp(noise · ε)`` for the loss.
 
     Accuracy gets additive noise of ``noise / 2`` (accuracy is about half the loss's scale here).
+    The learning rate follows a cosine decay to 10 % of a 1e-3 peak at ``final_tokens`` (default:
+    the last checkpoint's); ``lr_effect`` = ``c`` scales each checkpoint's loss by ``1 + c u``,
+    ``u`` = LR/peak − 0.1 (the law of ``power_law_nd_lr``; 0 leaves the loss alone).
     """
     rng = rng or np.random.default_rng(0)
     tokens = np.asarray(tokens, float)
+    lr = cosine_lr_fraction(tokens, tokens[-1] if final_tokens is None else final_tokens)
     columns: dict[str, np.ndarray] = {"_step": np.round(tokens / BATCH_TOKENS).astype(np.int64),
                                       "throughput/total_tokens": tokens,
-                                      "batch_size_in_tokens": np.full(len(tokens), BATCH_TOKENS)}
-    loss_true = step1_loss(n_params, tokens, step1)
+                                      "batch_size_in_tokens": np.full(len(tokens), BATCH_TOKENS),
+                                      "optim/learning_rate_group0": 1e-3 * lr,
+                                      "learning_rate_peak": np.full(len(tokens), 1e-3)}
+    loss_true = step1_loss(n_params, tokens, step1) * (1.0 + lr_effect * (lr - 0.1))
     columns[C4_LOSS_COLUMN] = loss_true * np.exp(noise * rng.standard_normal(len(tokens)))
     for name in tasks:
         task = get_task(name)
@@ -97,7 +109,7 @@ def write_synthetic_ladder(tmp_path: Path, *, step1: dict = STEP1, sigmoid: dict
                            seed: int = 0, tasks: tuple[str, ...] = ("hellaswag",), sizes: tuple[int, ...] = SIZES,
                            multiples: tuple[float, ...] = MULTIPLES, n_checkpoints: int = 20,
                            target: dict | None = TARGET, target_checkpoints: int = 5,
-                           flops_per_token: bool = False, name: str = "synthetic") -> Path:
+                           flops_per_token: bool = False, name: str = "synthetic", lr_effect: float = 0.0) -> Path:
     """Write a synthetic ladder (CSVs and a spec TOML) under ``tmp_path``; return the spec's path.
 
     Parameters
@@ -116,6 +128,8 @@ def write_synthetic_ladder(tmp_path: Path, *, step1: dict = STEP1, sigmoid: dict
         ``target_checkpoints`` rows spaced 1/1000 of its tokens apart, ending at its tokens.
     flops_per_token
         Write ``flops_per_token = 6 N`` for every run (needed by the compute form).
+    lr_effect
+        ``c`` of the learning-rate effect on each checkpoint's loss (see :func:`write_run_csv`).
     """
     rng = np.random.default_rng(seed)
     runs_dir = tmp_path / "runs"
@@ -128,7 +142,7 @@ def write_synthetic_ladder(tmp_path: Path, *, step1: dict = STEP1, sigmoid: dict
         for m in multiples:
             run_name = f"{n // 1_000_000}M-{m}xC"
             path = write_run_csv(runs_dir / f"{run_name}.csv", n, run_tokens(m * 20 * n, n_checkpoints),
-                                 tasks=tasks, step1=step1, sigmoid=sigmoid, noise=noise, rng=rng)
+                                 tasks=tasks, step1=step1, sigmoid=sigmoid, noise=noise, rng=rng, lr_effect=lr_effect)
             keys: dict[str, object] = {"file": f"runs/{path.name}", "n_params": n, "role": "train"}
             if flops_per_token:
                 keys["flops_per_token"] = 6 * n
@@ -138,7 +152,8 @@ def write_synthetic_ladder(tmp_path: Path, *, step1: dict = STEP1, sigmoid: dict
         spacing = max(1, final_step // 1000)
         steps = final_step - spacing * np.arange(target_checkpoints)[::-1]
         path = write_run_csv(runs_dir / f"{target['name']}.csv", target["n_params"], steps * float(BATCH_TOKENS),
-                             tasks=tasks, step1=step1, sigmoid=sigmoid, noise=noise, rng=rng)
+                             tasks=tasks, step1=step1, sigmoid=sigmoid, noise=noise, rng=rng, lr_effect=lr_effect,
+                             final_tokens=final_step * float(BATCH_TOKENS))
         keys = {"name": target["name"], "file": f"runs/{path.name}", "n_params": target["n_params"],
                 "tokens": float(final_step * BATCH_TOKENS), "role": "target"}
         if flops_per_token:

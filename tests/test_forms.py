@@ -18,6 +18,9 @@ def _inputs(name: str, rng: np.random.Generator) -> np.ndarray:
     """Realistic inputs: N 1e8–1e10, D 1e9–1e12, C 1e18–1e23, task loss 0.3–2."""
     if name in ("power_law_nd", "negated_power_law_nd", "single_step"):
         return np.column_stack([10 ** rng.uniform(8, 10, N_POINTS), 10 ** rng.uniform(9, 12, N_POINTS)])
+    if name == "power_law_nd_lr":
+        return np.column_stack([10 ** rng.uniform(8, 10, N_POINTS), 10 ** rng.uniform(9, 12, N_POINTS),
+                                rng.uniform(0.0, 0.9, N_POINTS)])
     if name == "power_law_c":
         return (10 ** rng.uniform(18, 23, N_POINTS)).reshape(-1, 1)
     return rng.uniform(0.3, 2.0, N_POINTS).reshape(-1, 1)
@@ -28,6 +31,8 @@ def _params(name: str, rng: np.random.Generator) -> np.ndarray:
     u = rng.uniform
     if name in ("power_law_nd", "negated_power_law_nd"):
         return np.array([u(2, 8), u(3, 10), u(0.1, 0.5), u(0.1, 0.5), u(0.2, 1.5)])
+    if name == "power_law_nd_lr":
+        return np.array([u(2, 8), u(3, 10), u(0.1, 0.5), u(0.1, 0.5), u(0.2, 1.5), u(0.0, 0.2)])
     if name == "power_law_c":
         return np.array([u(5, 15), u(0.1, 0.4), u(0.2, 1.5)])
     if name == "sigmoid":
@@ -168,3 +173,15 @@ def test_get_form():
     assert get_form("sigmoid") is sigmoid
     with pytest.raises(ConfigError, match="unknown functional form 'cubic'; known: power_law_nd"):
         get_form("cubic")
+
+
+def test_power_law_nd_lr_is_the_power_law_at_the_end_of_the_schedule():
+    """u = 0 (the learning rate at its final value) gives step 1's power law; u scales it by 1 + c·u."""
+    from taskladder.fit.forms import power_law_nd_lr
+
+    rng = np.random.default_rng(3)
+    X, p = _inputs("power_law_nd_lr", rng), _params("power_law_nd_lr", rng)
+    at_end = X.copy()
+    at_end[:, 2] = 0.0
+    np.testing.assert_allclose(power_law_nd_lr(at_end, p), power_law_nd(X[:, :2], p[:5]), rtol=1e-12)
+    np.testing.assert_allclose(power_law_nd_lr(X, p), power_law_nd(X[:, :2], p[:5]) * (1 + p[5] * X[:, 2]), rtol=1e-12)

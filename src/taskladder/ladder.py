@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
-from .io.runs import STEP_COLUMN, read_run_csv, tokens_seen
+from .io.runs import LR_COLUMN, LR_PEAK_COLUMN, STEP_COLUMN, read_run_csv, tokens_seen
 from .io.spec import LadderSpec, RunSpec, load_spec
 from .tasks import C4_LOSS_COLUMN, Task
 
@@ -86,6 +86,24 @@ class RunData:
     def token_multiple(self) -> float:
         """Chinchilla multiple k = D / (20 N), rounded to the nearest 0.5 (``1xC`` = 20 tokens per parameter)."""
         return round(2 * self.final_tokens / (20 * self.n_params)) / 2
+
+    @property
+    def lr_fraction(self) -> np.ndarray:
+        """The learning rate at each checkpoint as a fraction of the run's peak.
+
+        The peak is the ``learning_rate_peak`` column when the file has it, else the largest
+        learning rate logged.
+        """
+        if self.frame is None:
+            raise DataError(f"run {self.name!r} has no file, so it has no learning rates")
+        why = "step 1 on every checkpoint corrects each checkpoint's loss for its learning rate"
+        lr = self._column(LR_COLUMN, why)
+        peak = self._column(LR_PEAK_COLUMN, why) if self.has_column(LR_PEAK_COLUMN) else np.full_like(lr, lr.max())
+        bad = ~(peak > 0) | (lr < 0)
+        if bad.any():
+            raise DataError(f"{self.spec.file}: row {self._line(bad)} has a negative learning rate or a peak that is "
+                            f"not positive ({LR_COLUMN!r}, {LR_PEAK_COLUMN!r}; {why})")
+        return lr / peak
 
     @property
     def flops_per_token(self) -> float:

@@ -36,6 +36,8 @@ VARIANTS: dict[str, tuple[type, dict]] = {
     "direct": (DirectLaw, {}),
     "direct-compute": (ComputeAccuracyLaw, {}),
     "loss-to-loss": (LossToLossLaw, {}),
+    "two-step-lr": (TwoStepLaw, {"feature": "bpb", "step1_form": "nd_lr"}),
+    "loss-to-loss-lr": (LossToLossLaw, {"step1_form": "nd_lr"}),
 }
 
 

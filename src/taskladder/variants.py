@@ -15,6 +15,9 @@ VARIANT_HELP: dict[str, str] = {
     "direct-compute": "-log accuracy as a power law in compute C (after Krajewski et al. 2025)",
     "loss-to-loss": ("(N, D) -> C4 loss -> task bpb (power map) -> accuracy (after Brandfonbrener et al. 2024; "
                      "the default method's variant; without C4 loss in the data, the paper's two-step law)"),
+    "two-step-lr": ("the paper's two-step law with step 1 fitted on every checkpoint, each corrected for its "
+                    "learning rate (needs the LR column)"),
+    "loss-to-loss-lr": "the loss-to-loss law with its C4 law fitted on every checkpoint, corrected for the learning rate",
 }
 
 

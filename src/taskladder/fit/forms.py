@@ -9,6 +9,8 @@ checks every Jacobian against central finite differences.
 Forms
 -----
 ``power_law_nd``   step 1 in (N, D):      ``L = exp(a − α ln N) + exp(b − β ln D) + E``
+``power_law_nd_lr`` step 1 on every checkpoint: ``L = (exp(a − α ln N) + exp(b − β ln D) + E)(1 + c u)``,
+                   ``u`` the learning rate's excess over its final value, as a fraction of the peak
 ``power_law_c``    step 1 in compute C:   ``L = exp(a − α ln C) + E``
 ``sigmoid``        step 2:                ``Acc = a / (1 + exp(−k (L − x0))) + b``
 ``log_sigmoid``    step 2 for TaskCE:     ``Acc = 1 + a · softplus(k (L − x0))``
@@ -25,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Form", "FORMS", "get_form", "power_law_nd", "negated_power_law_nd", "power_law_c",
+__all__ = ["Form", "FORMS", "get_form", "power_law_nd", "negated_power_law_nd", "power_law_nd_lr", "power_law_c",
            "sigmoid", "log_sigmoid", "single_step"]
 
 Array = np.ndarray
@@ -109,6 +111,31 @@ negated_power_law_nd = Form(
     "negated_power_law_nd", ("a", "b", "alpha", "beta", "E"), ("n_params", "tokens"),
     *_make_power_law_nd(-1.0),
     formula="Acc(N, D) = {E:.4f} - {exp_a:.4g} / N^{alpha:.4f} - {exp_b:.4g} / D^{beta:.4f}",
+)
+
+
+def _power_law_nd_lr(X: Array, p: Array) -> Array:
+    term_n, term_d, _, _ = _power_law_nd_terms(X, p)
+    return (term_n + term_d + p[4]) * (1.0 + p[5] * _column(X, 2))
+
+
+def _power_law_nd_lr_jac(X: Array, p: Array) -> Array:
+    term_n, term_d, log_n, log_d = _power_law_nd_terms(X, p)
+    u = _column(X, 2)
+    factor = 1.0 + p[5] * u
+    base = term_n + term_d + p[4]
+    return np.stack([factor * term_n, factor * term_d, -factor * log_n * term_n, -factor * log_d * term_d,
+                     factor * np.ones_like(term_n), base * u], axis=-1)
+
+
+# Step 1 on every checkpoint: a checkpoint taken while the learning rate is still above its final
+# value has a higher loss than the end of a run of that length would; ``u`` is how far above
+# (LR/peak at the checkpoint − LR/peak at the run's end), so ``u = 0`` at every run's end and for
+# the target.
+power_law_nd_lr = Form(
+    "power_law_nd_lr", ("a", "b", "alpha", "beta", "E", "c"), ("n_params", "tokens", "lr_excess"),
+    _power_law_nd_lr, _power_law_nd_lr_jac,
+    formula="L(N, D, u) = ({exp_a:.4g} / N^{alpha:.4f} + {exp_b:.4g} / D^{beta:.4f} + {E:.4f}) (1 + {c:.4f} u)",
 )
 
 
@@ -201,8 +228,8 @@ single_step = Form(
     formula="Acc(N, D) = {s:.4f} * sigmoid({exp_a:.4g} / N^{alpha:.4f} + {exp_b:.4g} / D^{beta:.4f} + {E:.4f}) + {q:.4f}",
 )
 
-FORMS: dict[str, Form] = {f.name: f for f in (power_law_nd, negated_power_law_nd, power_law_c, sigmoid,
-                                              log_sigmoid, single_step)}
+FORMS: dict[str, Form] = {f.name: f for f in (power_law_nd, negated_power_law_nd, power_law_nd_lr, power_law_c,
+                                              sigmoid, log_sigmoid, single_step)}
 
 
 def get_form(name: str) -> Form:

@@ -30,10 +30,11 @@ import pandas as pd
 from ..errors import ConfigError, DataError, NotFittedError
 from ..ladder import Ladder, RunData
 from ..tasks import C4_LOSS_COLUMN, Task
-from .forms import Form, log_sigmoid, negated_power_law_nd, power_law_c, power_law_nd, sigmoid, single_step
+from .forms import (Form, log_sigmoid, negated_power_law_nd, power_law_c, power_law_nd, power_law_nd_lr, sigmoid,
+                    single_step)
 from .optimize import fit_curve_fit, fit_huber_log_lbfgsb, fit_least_squares
 from .result import FitResult
-from .selection import Points, Selection, step1_arrays, step2_arrays, target_actual
+from .selection import Points, Selection, step1_arrays, step1_checkpoint_arrays, step2_arrays, target_actual
 from .starts import single_step_starts, power_law_c_starts, power_law_nd_starts, sigmoid_starts
 
 __all__ = ["TwoStepLaw", "SingleStepLaw", "DirectLaw", "EnsembleLaw", "ComputeAccuracyLaw", "LossToLossLaw", "MODES", "FEATURES", "PREDICTION_COLUMNS",
@@ -108,6 +109,14 @@ def fit_step1(points: Points | pd.DataFrame, *, form: str = "nd", mode: str = "d
         starts.append(np.array([3.0, 6.0, 0.1, 0.2, 0.5 * y.min()]))
         return _grid_first(power_law_nd, X, y, starts,
                            ([-_INF, -_INF, 0.0, 0.0, 0.0], [_INF, _INF, 5.0, 5.0, _INF]), residual="log")
+    if form == "nd_lr":
+        # Not in the paper: the default fit in both modes, from the (N, D) law's starts with c = 0.
+        X = _columns(points, "n_params", "tokens", "lr_excess")
+        _check_enough(len(y), power_law_nd_lr, "step 1 on every checkpoint")
+        starts = [np.append(p, 0.0) for p in power_law_nd_starts(X[:, 0], X[:, 1], y)]
+        starts.append(np.array([3.0, 6.0, 0.1, 0.2, 0.5 * y.min(), 0.0]))
+        return _grid_first(power_law_nd_lr, X, y, starts,
+                           ([-_INF, -_INF, 0.0, 0.0, 0.0, -5.0], [_INF, _INF, 5.0, 5.0, _INF, 5.0]), residual="log")
     if form == "flops":
         X = _columns(points, "flops")
         if not np.all(np.isfinite(X)):
@@ -118,7 +127,7 @@ def fit_step1(points: Points | pd.DataFrame, *, form: str = "nd", mode: str = "d
             return fit_huber_log_lbfgsb(power_law_c, X, y, [3.0, 0.1, 1.0], ([0.0, 0.0, 0.0], [_INF, 1.0, _INF]))
         starts = power_law_c_starts(X[:, 0], y) + [np.array([3.0, 0.1, 0.5 * y.min()])]
         return _grid_first(power_law_c, X, y, starts, ([-_INF, 0.0, 0.0], [_INF, 5.0, _INF]), residual="log")
-    raise ConfigError(f"unknown step-1 form {form!r}; use 'nd' or 'flops'")
+    raise ConfigError(f"unknown step-1 form {form!r}; use 'nd', 'nd_lr' or 'flops'")
 
 
 def fit_step2(points: Points | pd.DataFrame, *, task: Task, form: str = "sigmoid", mode: str = "default",
@@ -161,15 +170,24 @@ def _fit_step1_of(ladder: Ladder, task: Task, feature: str, selection: Selection
                   mode: str) -> tuple[Points, FitResult]:
     """Step-1 points and fit of a feature; a task-independent feature (C4 loss) is fitted once per
     ladder and shared by every task's law."""
+    arrays = step1_checkpoint_arrays if form == "nd_lr" else step1_arrays
     if feature != "c4":
-        points = step1_arrays(ladder, task, feature, selection)
+        points = arrays(ladder, task, feature, selection)
         return points, fit_step1(points, form=form, mode=mode)
 
     def fit() -> tuple[Points, FitResult]:
-        points = step1_arrays(ladder, None, feature, selection)
+        points = arrays(ladder, None, feature, selection)
         return points, fit_step1(points, form=form, mode=mode)
 
-    return ladder.memoize(("step1", feature, selection.step1_window, form, mode), fit)
+    key = selection.skip_fraction if form == "nd_lr" else selection.step1_window
+    return ladder.memoize(("step1", feature, key, form, mode), fit)
+
+
+def step1_inputs(fit: FitResult, n_params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """Step 1's input matrix at (N, D) at the end of a run: ``u = 0`` for the checkpoint form."""
+    n_params, tokens = np.atleast_1d(np.asarray(n_params, float)), np.atleast_1d(np.asarray(tokens, float))
+    columns = [n_params, tokens] + ([np.zeros_like(n_params)] if "lr_excess" in fit.form.inputs else [])
+    return np.column_stack(columns)
 
 
 class _Law:
@@ -181,8 +199,20 @@ class _Law:
 
     @property
     def step1_data_(self) -> pd.DataFrame:
-        """Step-1 points as a table (see :func:`~.selection.step1_points`)."""
-        return self.step1_points_.frame()
+        """Step-1 points as a table (see :func:`~.selection.step1_points`).
+
+        For step 1 on every checkpoint (``power_law_nd_lr``) each checkpoint's loss is carried to
+        the end of its run, ``y = y_measured / (1 + c u)``, so that the points sit on the law at
+        ``u = 0`` that figures and residuals compare them with.
+        """
+        frame = self.step1_points_.frame()
+        fit = self.step1_
+        if fit.form.name != "power_law_nd_lr":
+            return frame
+        frame = frame.copy()
+        frame["y_measured"] = frame["y"]
+        frame["y"] = frame["y_measured"] / (1.0 + fit.named_params["c"] * frame["lr_excess"])
+        return frame
 
     @property
     def step2_data_(self) -> pd.DataFrame:
@@ -218,7 +248,10 @@ class TwoStepLaw(_Law):
         Intermediate feature: ``"bpb"`` (task loss, the paper's main method), ``"c4"`` (general
         LM loss) or ``"taskce"`` (−soft_log).
     step1_form
-        ``"nd"``: ``L(N, D) = A/N^α + B/D^β + E``; ``"flops"``: ``L(C) = A/C^α + E``.
+        ``"nd"``: ``L(N, D) = A/N^α + B/D^β + E`` on each run's final checkpoints; ``"nd_lr"``: the
+        same law fitted on every checkpoint, each corrected for its learning rate
+        (``× (1 + c u)``, ``u`` = LR/peak above its final value; not in the paper);
+        ``"flops"``: ``L(C) = A/C^α + E``.
     step2_form
         ``"sigmoid"`` or ``"log_sigmoid"`` (default: log-sigmoid for TaskCE, else sigmoid).
     mode
@@ -263,7 +296,7 @@ class TwoStepLaw(_Law):
             if flops_per_token is None:
                 raise DataError("the compute form needs FLOPs per token of the target")
             return self.step1_.predict((np.asarray(flops_per_token, float) * tokens).reshape(-1, 1))
-        return self.step1_.predict(np.column_stack([n_params, tokens]))
+        return self.step1_.predict(step1_inputs(self.step1_, n_params, tokens))
 
     def predict_accuracy(self, task_loss: np.ndarray) -> np.ndarray:
         """Step 2 at the given task loss."""
@@ -431,7 +464,9 @@ class ComputeAccuracyLaw(AccuracyLaw):
 class LossToLossLaw(_Law):
     """Three chained fits through a general LM loss (after Brandfonbrener et al. 2024).
 
-    1. ``L_C4(N, D) = A/N^α + B/D^β + E`` (one point per run, as step 1);
+    1. ``L_C4(N, D) = A/N^α + B/D^β + E`` (one point per run, as step 1; with
+       ``step1_form="nd_lr"`` every checkpoint, corrected for its learning rate, see
+       :class:`TwoStepLaw`);
     2. loss-to-loss: ``L_task = K · L_C4^κ + E'`` over every selected checkpoint (the task loss
        as a shifted power of the general loss, κ > 0);
     3. ``Acc(L_task)``: the step-2 sigmoid of the paper's law (task bpb → accuracy).
@@ -447,7 +482,7 @@ class LossToLossLaw(_Law):
     Attributes
     ----------
     step1_, general_points_
-        The C4 law and its per-run points.
+        The C4 law and its points (per run, or per checkpoint with ``step1_form="nd_lr"``).
     step1_points_
         Each run's task bpb (the paper's step-1 points), which the chained C4 law and transfer
         map predict.
@@ -458,13 +493,16 @@ class LossToLossLaw(_Law):
     """
 
     feature = "bpb"  # the task loss it predicts and step 2 reads
-    step1_form = "nd"
 
-    def __init__(self, *, task: Task, mode: str = "default", selection: Selection = Selection()):
+    def __init__(self, *, task: Task, mode: str = "default", selection: Selection = Selection(),
+                 step1_form: str = "nd"):
         _check_mode(mode)
+        if step1_form not in ("nd", "nd_lr"):
+            raise ConfigError(f"the loss-to-loss law's C4 law is in (N, D): step1_form 'nd' or 'nd_lr', not {step1_form!r}")
         self.task = task
         self.mode = mode
         self.selection = selection
+        self.step1_form = step1_form
 
     @property
     def uses_c4_(self) -> bool:
@@ -485,7 +523,8 @@ class LossToLossLaw(_Law):
             self.fitted_on_ = companion.fitted_on_
             return self
         self.skipped_ = ""
-        self.general_points_, self.step1_ = _fit_step1_of(ladder, self.task, "c4", self.selection, "nd", "default")
+        self.general_points_, self.step1_ = _fit_step1_of(ladder, self.task, "c4", self.selection, self.step1_form,
+                                                          "default")
         pairs = step2_arrays(ladder, self.task, "c4", self.selection, target_metric="bpb")
         self.transfer_points_ = pairs
         x, y = pairs["x"], pairs["y"]
@@ -502,11 +541,13 @@ class LossToLossLaw(_Law):
 
     @property
     def companion_(self) -> TwoStepLaw:
-        """The paper's two-step law on task bpb, fitted on the same ladder (on first use)."""
+        """The two-step law on task bpb (the paper's, with this law's step-1 form), fitted on the same ladder
+        (on first use)."""
         if "_companion" not in self.__dict__:
             if "_ladder" not in self.__dict__:
                 self._check_fitted()
-            law = TwoStepLaw(task=self.task, feature="bpb", mode=self.mode, selection=self.selection)
+            law = TwoStepLaw(task=self.task, feature="bpb", mode=self.mode, selection=self.selection,
+                             step1_form=self.step1_form)
             self._companion = law.fit(self._ladder)
             if self.mode == "default" and self.uses_c4_:
                 # The very same step 2 (same points, same default fit): share it.
@@ -518,12 +559,17 @@ class LossToLossLaw(_Law):
         """Each run's task bpb (the paper's step-1 points), which the chained C4 law and transfer map predict."""
         return self.companion_.step1_points_
 
+    @property
+    def step1_data_(self) -> pd.DataFrame:
+        """The task-bpb step-1 points as a table (the companion law's, which it fitted)."""
+        return self.companion_.step1_data_
+
     def predict_task_loss(self, n_params: np.ndarray, tokens: np.ndarray, flops_per_token: np.ndarray | None = None) -> np.ndarray:
         """Task loss at (N, D): the C4 law, then the transfer map."""
         self._check_fitted()
         if not self.uses_c4_:
             return self.companion_.predict_task_loss(n_params, tokens, flops_per_token)
-        X = np.column_stack([np.atleast_1d(np.asarray(n_params, float)), np.atleast_1d(np.asarray(tokens, float))])
+        X = step1_inputs(self.step1_, n_params, tokens)
         return self.transfer_.predict(self.step1_.predict(X).reshape(-1, 1))
 
     def predict_accuracy(self, task_loss: np.ndarray) -> np.ndarray:

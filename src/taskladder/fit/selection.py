@@ -23,7 +23,7 @@ from ..ladder import Ladder, RunData
 from ..tasks import Task
 
 __all__ = ["Selection", "Points", "trailing_mean", "step1_points", "step2_points", "step1_arrays", "step2_arrays",
-           "target_actual"]
+           "step1_checkpoint_arrays", "target_actual"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,6 +149,33 @@ def step1_arrays(ladder: Ladder, task: Task | None, feature: str, selection: Sel
         values[i] = np.mean(run.metric(task, feature)[-window:])
     return Points(runs=tuple(r.name for r in runs), codes=np.arange(len(runs)),
                   columns={"n_params": n_params, "tokens": tokens, "flops": flops, "y": values})
+
+
+def step1_checkpoint_arrays(ladder: Ladder, task: Task | None, feature: str, selection: Selection) -> Points:
+    """Every checkpoint of every train run after the first ``skip_fraction`` (as step 2 skips them):
+    columns ``n_params, tokens, flops, lr_excess, y``.
+
+    ``y`` is the checkpoint's own ``feature`` (not averaged) and ``lr_excess`` how far its learning
+    rate lies above the run's final one, as a fraction of the peak (0 at the run's end).
+    """
+    parts: dict[str, list] = {"n_params": [], "tokens": [], "flops": [], "lr_excess": [], "y": []}
+    codes: list[np.ndarray] = []
+    runs = ladder.train_runs
+    for i, run in enumerate(runs):
+        values = run.metric(task, feature)
+        n = len(values)
+        start = min(n - 1, math.ceil(selection.skip_fraction * n))
+        lr = run.lr_fraction
+        per_token = run.spec.flops_per_token
+        tokens = run.tokens[start:]
+        codes.append(np.full(n - start, i))
+        parts["n_params"].append(np.full(n - start, float(run.n_params)))
+        parts["tokens"].append(tokens)
+        parts["flops"].append(tokens * (np.nan if per_token is None else per_token))
+        parts["lr_excess"].append(lr[start:] - lr[-1])
+        parts["y"].append(values[start:])
+    return Points(runs=tuple(r.name for r in runs), codes=np.concatenate(codes) if codes else np.zeros(0, int),
+                  columns={name: np.concatenate(v) if v else np.zeros(0) for name, v in parts.items()})
 
 
 def step2_arrays(ladder: Ladder, task: Task, feature: str, selection: Selection,

@@ -39,6 +39,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..ladder import Ladder, RunData
+from .laws import step1_inputs
 from .lm import batched_lm
 from .result import FitResult
 from .selection import target_actual
@@ -47,7 +48,7 @@ __all__ = ["bootstrap_predictions", "accuracy_law_draws", "add_intervals", "chec
            "checkpoint_noise", "interval_draws", "resample_counts", "step2_refits", "run_scatter",
            "largest_run_noise"]
 
-_MAX_STEP2_POINTS = 160
+_MAX_BOOTSTRAP_POINTS = 160
 
 
 def _bounds(fit: FitResult, default_lower: Sequence[float], default_upper: Sequence[float]):
@@ -66,6 +67,8 @@ def _refit_power_law(fit: FitResult, X: np.ndarray, y: np.ndarray, weights: np.n
     """Weighted refits of a step-1-like power law (log residuals), warm-started at ``fit``."""
     if fit.form.name == "power_law_c":
         lower, upper = [-np.inf, 0.0, 0.0], [np.inf, 5.0, np.inf]
+    elif fit.form.name == "power_law_nd_lr":
+        lower, upper = [-np.inf, -np.inf, 0.0, 0.0, 0.0, -5.0], [np.inf, np.inf, 5.0, 5.0, np.inf, 5.0]
     else:
         lower, upper = [-np.inf, -np.inf, 0.0, 0.0, 0.0], [np.inf, np.inf, 5.0, 5.0, np.inf]
     lo, up, free = _bounds(fit, lower, upper)
@@ -81,17 +84,25 @@ def _through_c4(law) -> bool:
 
 
 def _step1_points(law):
-    """The points of the law's (N, D) fit: the C4 loss per run for a loss-to-loss law."""
+    """The points of the law's step-1 fit: the C4 loss for a loss-to-loss law (per run, or per checkpoint)."""
     return law.general_points_ if _through_c4(law) else law.step1_points_
+
+
+def _last_of_each_run(points) -> np.ndarray:
+    """Index of each run's last point (every point, when there is one per run)."""
+    return np.array([np.flatnonzero(points.codes == i)[-1] for i in np.unique(points.codes)])
 
 
 def _step1_resamples(law, ladder: Ladder, counts: np.ndarray, n_bootstrap: int, seed: int):
     """Bootstrap refits of the law's step 1 (the C4 step 1 is shared by every task's law)."""
     s1, step1 = _step1_points(law), law.step1_
-    X1 = s1.matrix("flops") if step1.form.name == "power_law_c" else s1.matrix("n_params", "tokens")
+    # Each point weighted by its run's multiplicity (one point per run, or a run's checkpoints,
+    # thinned to at most 160 for speed as in step 2).
+    stride = max(1, int(np.ceil(len(s1) / _MAX_BOOTSTRAP_POINTS)))
+    X1, y1, w1 = s1.matrix(*step1.form.inputs)[::stride], s1["y"][::stride], counts[:, s1.codes[::stride]]
 
     def refit():
-        return step1, _refit_power_law(step1, X1, s1["y"], counts)
+        return step1, _refit_power_law(step1, X1, y1, w1)
 
     if _through_c4(law) or law.feature == "c4":
         # The C4 step 1 is one fit shared by every task (see ``laws``); so are its resamples.
@@ -104,7 +115,7 @@ def _step1_resamples(law, ladder: Ladder, counts: np.ndarray, n_bootstrap: int, 
 
 def _thinned(points, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every checkpoint's ``x, y`` and its run's weights, thinned to at most 160 points for speed."""
-    stride = max(1, int(np.ceil(len(points) / _MAX_STEP2_POINTS)))
+    stride = max(1, int(np.ceil(len(points) / _MAX_BOOTSTRAP_POINTS)))
     # The points' runs are step 1's (both are the ladder's train runs, in the same order).
     return points["x"][::stride], points["y"][::stride], counts[:, points.codes[::stride]]
 
@@ -162,22 +173,23 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
     rng = np.random.default_rng(seed)
     step1, step2 = law.step1_, law.step2_
     s1 = _step1_points(law)
-    R = len(s1)
+    R = len(s1.runs)
     counts = resample_counts(rng, R, n_bootstrap)
     fit1 = _step1_resamples(law, ladder, counts, n_bootstrap, seed)
     fit2 = _step2_resamples(law, counts)
     P1, P2 = fit1.params, fit2.params
     converged = fit1.converged & fit2.converged
 
+    X1 = s1.matrix(*step1.form.inputs)
     if step1.form.name == "power_law_c":
-        X1 = s1.matrix("flops")
         Xt = np.array([[t.flops_per_token * t.final_tokens] for t in targets], float)
     else:
-        X1 = s1.matrix("n_params", "tokens")
-        Xt = np.array([[t.n_params, t.final_tokens] for t in targets], float)
+        Xt = step1_inputs(step1, [t.n_params for t in targets], [t.final_tokens for t in targets])
     # The target is one more run: its own loss deviates from the law like the ladder's runs do
-    # (step-1 residual scale, in relative terms), which moves it along the step-2 curve.
-    loss_sd = _log_residual_sd(step1, X1, s1["y"])
+    # (step-1 residual scale at the runs' ends, in relative terms), which moves it along the
+    # step-2 curve.
+    ends = _last_of_each_run(s1)
+    loss_sd = _log_residual_sd(step1, X1[ends], s1["y"][ends])
     # Resampling R runs understates the spread of a k-parameter fit by about √((R − k)/R)
     # (the usual small-sample correction of the bootstrap); undo it.
     inflate = np.sqrt(R / max(R - len(step1.params), 1))
@@ -326,7 +338,8 @@ def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstr
     if _through_c4(law):
         # The reliability verdict compares the two-step laws through task bpb and through C4 loss
         # (the rule as fixed for the ensemble), whichever law predicts; same seeds as the ensemble's.
-        c4_law = TwoStepLaw(task=law.task, feature="c4", mode=law.mode, selection=law.selection).fit(ladder)
+        c4_law = TwoStepLaw(task=law.task, feature="c4", mode=law.mode, selection=law.selection,
+                            step1_form=law.step1_form).fit(ladder)
         compared = [bootstrap_predictions(two_step, ladder, targets, n_bootstrap=n_bootstrap, seed=seed + 17 * i)
                     for i, two_step in enumerate((law.companion_, c4_law))]
     accs = [boot["acc"] for boot in boots]

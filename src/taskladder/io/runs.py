@@ -14,11 +14,14 @@ import pandas as pd
 
 from ..errors import DataError
 
-__all__ = ["read_run_csv", "in_checkpoint_order", "tokens_seen", "TOKENS_COLUMN", "STEP_COLUMN", "BATCH_TOKENS_COLUMN"]
+__all__ = ["read_run_csv", "in_checkpoint_order", "tokens_seen", "TOKENS_COLUMN", "STEP_COLUMN", "BATCH_TOKENS_COLUMN",
+           "LR_COLUMN", "LR_PEAK_COLUMN"]
 
 TOKENS_COLUMN = "throughput/total_tokens"
 STEP_COLUMN = "_step"
 BATCH_TOKENS_COLUMN = "batch_size_in_tokens"
+LR_COLUMN = "optim/learning_rate_group0"
+LR_PEAK_COLUMN = "learning_rate_peak"
 
 
 def read_run_csv(path: str | Path) -> pd.DataFrame:
