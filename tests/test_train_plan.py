@@ -143,3 +143,17 @@ def test_cli_plan_writes_files_and_reports_errors(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[-2] == printed.splitlines()[-2]
     assert main(["ladder", "plan", "--sizes", "190M", "--target", "7B", "--out", str(out)]) == 2
     assert "--target SIZE --target-tokens D" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("multiples, sizes, expected", [
+    ("10", "190M,370M,760M,1.3B", "4 run(s)"),
+    ("10", "190M,370M,760M,1.3B,3.2B", "one token multiple per size"),
+    ("1,2,5,10", "190M,370M,760M,1.3B", None),
+])
+def test_cli_plan_says_when_only_the_checkpoint_law_can_fit_it(tmp_path, capsys, multiples, sizes, expected):
+    assert main(["ladder", "plan", "--sizes", sizes, "--multiples", multiples, "--out", str(tmp_path / "p")]) == 0
+    out = capsys.readouterr().out
+    if expected is None:
+        assert "note:" not in out
+    else:
+        assert expected in out and "--variant loss-to-loss-lr" in out

@@ -101,6 +101,18 @@ def run(args: argparse.Namespace) -> int:
     return _run(args)
 
 
+def fitting_note(plan) -> str:
+    """What the plan's shape means for fitting it: one line, or empty when the paper's laws fit."""
+    runs = len(plan.runs)
+    multiples = {round(r.tokens / (20 * r.n_params), 1) for r in plan.runs}
+    if runs >= 5 and len(multiples) > 1:
+        return ""
+    why = (f"{runs} run(s)" if runs < 5 else "one token multiple per size") + \
+        ": too few runs' ends to fit step 1 (5 parameters, and D must vary at fixed N)"
+    return (f"note: {why}; fit this ladder with --variant loss-to-loss-lr (step 1 on every checkpoint, "
+            "corrected for the learning rate; see docs/backtests.md)")
+
+
 def _plan(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -132,6 +144,9 @@ def _plan(args: argparse.Namespace) -> int:
             line += (f" = {plan.compute_percent:.2f} % of the target {plan.target_size} on "
                      f"{plan.target_tokens:,} tokens ({plan.target_flops:.3e} FLOPs)")
         print(line)
+        note = fitting_note(plan)
+        if note:
+            print(note)
     out = Path(args.out)
     atomic_write_text(out / "plan.toml", plan_toml(plan))
     atomic_write_text(out / "ladder.toml", ladder_spec(plan, runs_dir="runs"))
