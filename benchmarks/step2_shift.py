@@ -21,7 +21,6 @@ Usage: OPENBLAS_NUM_THREADS=1 python benchmarks/step2_shift.py [--bootstrap 1000
 
 from __future__ import annotations
 
-
 import numpy as np
 
 import olmo
@@ -40,7 +39,7 @@ def main() -> None:
     ladder = olmo.olmo_ladder(args.data)
     result = predict_ladder(ladder)
     table = result.predictions
-    held_out = step2_extrapolation_by_task(ladder, list(result.laws), n_bootstrap=args.bootstrap)
+    held_out = step2_extrapolation_by_task(ladder, result=result, n_bootstrap=args.bootstrap)
     by_task = summarize_step2_extrapolation(held_out).set_index("task")
     targets = list(table["target"].unique())
     print("| task | d (bpb) | ladder: runs held out | mean error | largest error | inside 90 % | "

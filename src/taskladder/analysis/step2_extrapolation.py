@@ -75,7 +75,7 @@ def step2_extrapolation_backtest(law, ladder: Ladder, distance: float, *, level:
     x, y = points["x"], points["y"]
     cut = float(x.min() + distance)
     kept = x >= cut
-    last = np.array([np.flatnonzero(points.codes == i)[-1] for i in np.unique(points.codes)])
+    last = points.last_of_each_run()
     held = last[x[last] < cut]
     n_params = len(law.step2_.params) - len((law.step2_.extra or {}).get("fixed", {}))
     if not len(held):

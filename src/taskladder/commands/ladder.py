@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 def fitting_note(plan) -> str:
     """What the plan's shape means for fitting it: one line, or empty when the paper's laws fit."""
     runs = len(plan.runs)
-    multiples = {round(r.tokens / (20 * r.n_params), 1) for r in plan.runs}
+    multiples = {r.multiple for r in plan.runs}
     if runs >= 5 and len(multiples) > 1:
         return ""
     why = (f"{runs} run(s)" if runs < 5 else "one token multiple per size") + \

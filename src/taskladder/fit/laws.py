@@ -38,6 +38,7 @@ from .selection import Points, Selection, step1_arrays, step1_checkpoint_arrays,
 from .starts import single_step_starts, power_law_c_starts, power_law_nd_starts, sigmoid_starts
 
 __all__ = ["TwoStepLaw", "SingleStepLaw", "DirectLaw", "EnsembleLaw", "ComputeAccuracyLaw", "LossToLossLaw", "MODES", "FEATURES", "PREDICTION_COLUMNS",
+           "STEP1_BOUNDS",
            "fit_step1", "fit_step2"]
 
 MODES = ("paper", "default")
@@ -90,6 +91,15 @@ def _columns(points: Points | pd.DataFrame, *names: str) -> np.ndarray:
     return np.column_stack([np.asarray(points[n], dtype=float) for n in names])
 
 
+#: Bounds ``(lower, upper)`` of the default step-1 fits per form, shared with their bootstrap refits:
+#: exponents in [0, 5], asymptote E ≥ 0, the learning-rate factor c in [−5, 5].
+STEP1_BOUNDS: dict[str, tuple[list[float], list[float]]] = {
+    "power_law_nd": ([-_INF, -_INF, 0.0, 0.0, 0.0], [_INF, _INF, 5.0, 5.0, _INF]),
+    "power_law_nd_lr": ([-_INF, -_INF, 0.0, 0.0, 0.0, -5.0], [_INF, _INF, 5.0, 5.0, _INF, 5.0]),
+    "power_law_c": ([-_INF, 0.0, 0.0], [_INF, 5.0, _INF]),
+}
+
+
 def fit_step1(points: Points | pd.DataFrame, *, form: str = "nd", mode: str = "default") -> FitResult:
     """Fit step 1: (N, D) → feature (``form="nd"``) or compute C → feature (``form="flops"``).
 
@@ -107,16 +117,14 @@ def fit_step1(points: Points | pd.DataFrame, *, form: str = "nd", mode: str = "d
                                         ([0.0] * 5, [_INF] * 5))
         starts = power_law_nd_starts(X[:, 0], X[:, 1], y)
         starts.append(np.array([3.0, 6.0, 0.1, 0.2, 0.5 * y.min()]))
-        return _grid_first(power_law_nd, X, y, starts,
-                           ([-_INF, -_INF, 0.0, 0.0, 0.0], [_INF, _INF, 5.0, 5.0, _INF]), residual="log")
+        return _grid_first(power_law_nd, X, y, starts, STEP1_BOUNDS["power_law_nd"], residual="log")
     if form == "nd_lr":
         # Not in the paper: the default fit in both modes, from the (N, D) law's starts with c = 0.
         X = _columns(points, "n_params", "tokens", "lr_excess")
         _check_enough(len(y), power_law_nd_lr, "step 1 on every checkpoint")
         starts = [np.append(p, 0.0) for p in power_law_nd_starts(X[:, 0], X[:, 1], y)]
         starts.append(np.array([3.0, 6.0, 0.1, 0.2, 0.5 * y.min(), 0.0]))
-        return _grid_first(power_law_nd_lr, X, y, starts,
-                           ([-_INF, -_INF, 0.0, 0.0, 0.0, -5.0], [_INF, _INF, 5.0, 5.0, _INF, 5.0]), residual="log")
+        return _grid_first(power_law_nd_lr, X, y, starts, STEP1_BOUNDS["power_law_nd_lr"], residual="log")
     if form == "flops":
         X = _columns(points, "flops")
         if not np.all(np.isfinite(X)):
@@ -126,7 +134,7 @@ def fit_step1(points: Points | pd.DataFrame, *, form: str = "nd", mode: str = "d
         if mode == "paper":
             return fit_huber_log_lbfgsb(power_law_c, X, y, [3.0, 0.1, 1.0], ([0.0, 0.0, 0.0], [_INF, 1.0, _INF]))
         starts = power_law_c_starts(X[:, 0], y) + [np.array([3.0, 0.1, 0.5 * y.min()])]
-        return _grid_first(power_law_c, X, y, starts, ([-_INF, 0.0, 0.0], [_INF, 5.0, _INF]), residual="log")
+        return _grid_first(power_law_c, X, y, starts, STEP1_BOUNDS["power_law_c"], residual="log")
     raise ConfigError(f"unknown step-1 form {form!r}; use 'nd', 'nd_lr' or 'flops'")
 
 

@@ -119,6 +119,10 @@ class Points:
     def __getitem__(self, name: str) -> np.ndarray:
         return self.columns[name]
 
+    def last_of_each_run(self) -> np.ndarray:
+        """Index of each run's last point, in run order (every index, when there is one point per run)."""
+        return np.array([np.flatnonzero(self.codes == i)[-1] for i in np.unique(self.codes)], dtype=int)
+
     def matrix(self, *names: str) -> np.ndarray:
         """The named columns side by side, shape ``(n, len(names))``."""
         return np.column_stack([self.columns[n] for n in names])

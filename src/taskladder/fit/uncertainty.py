@@ -39,7 +39,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..ladder import Ladder, RunData
-from .laws import step1_inputs
+from .laws import STEP1_BOUNDS, step1_inputs
 from .lm import batched_lm
 from .result import FitResult
 from .selection import target_actual
@@ -65,13 +65,7 @@ def resample_counts(rng: np.random.Generator, R: int, n_bootstrap: int) -> np.nd
 
 def _refit_power_law(fit: FitResult, X: np.ndarray, y: np.ndarray, weights: np.ndarray, *, max_iter: int = 30):
     """Weighted refits of a step-1-like power law (log residuals), warm-started at ``fit``."""
-    if fit.form.name == "power_law_c":
-        lower, upper = [-np.inf, 0.0, 0.0], [np.inf, 5.0, np.inf]
-    elif fit.form.name == "power_law_nd_lr":
-        lower, upper = [-np.inf, -np.inf, 0.0, 0.0, 0.0, -5.0], [np.inf, np.inf, 5.0, 5.0, np.inf, 5.0]
-    else:
-        lower, upper = [-np.inf, -np.inf, 0.0, 0.0, 0.0], [np.inf, np.inf, 5.0, 5.0, np.inf]
-    lo, up, free = _bounds(fit, lower, upper)
+    lo, up, free = _bounds(fit, *STEP1_BOUNDS[fit.form.name])
     return batched_lm(fit.form, X, y, np.tile(fit.params, (len(weights), 1)), lower=lo, upper=up, free=free,
                       weights=weights, residual="log", max_iter=max_iter)
 
@@ -86,11 +80,6 @@ def _through_c4(law) -> bool:
 def _step1_points(law):
     """The points of the law's step-1 fit: the C4 loss for a loss-to-loss law (per run, or per checkpoint)."""
     return law.general_points_ if _through_c4(law) else law.step1_points_
-
-
-def _last_of_each_run(points) -> np.ndarray:
-    """Index of each run's last point (every point, when there is one per run)."""
-    return np.array([np.flatnonzero(points.codes == i)[-1] for i in np.unique(points.codes)])
 
 
 def _step1_resamples(law, ladder: Ladder, counts: np.ndarray, n_bootstrap: int, seed: int):
@@ -188,7 +177,7 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
     # The target is one more run: its own loss deviates from the law like the ladder's runs do
     # (step-1 residual scale at the runs' ends, in relative terms), which moves it along the
     # step-2 curve.
-    ends = _last_of_each_run(s1)
+    ends = s1.last_of_each_run()
     loss_sd = _log_residual_sd(step1, X1[ends], s1["y"][ends])
     # Resampling R runs understates the spread of a k-parameter fit by about √((R − k)/R)
     # (the usual small-sample correction of the bootstrap); undo it.
