@@ -205,7 +205,7 @@ def test_reliability_verdicts():
     flat_law = make_law("two-step", TASK).fit(flat)
     flat_signal = ladder_signal(flat_law, flat, rules)
     verdict, reason = assess_reliability(row, flat_signal, 0.01, rules)
-    assert verdict == "noisy" and "chance" in reason
+    assert verdict == "unreliable" and "ladder at chance" in reason
 
 
 def test_predict_json_carries_interval_and_reliability(tmp_path):

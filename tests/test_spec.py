@@ -151,7 +151,9 @@ def test_parse_target_with_counts():
     # This N is the 7B model's, so its FLOPs per token are known.
     assert t.flops_per_token == get_size("7B").flops_per_token
     custom = parse_target("x:1.5e9:2T")
-    assert (custom.n_params, custom.tokens, custom.flops_per_token, custom.size) == (1_500_000_000, 2e12, None, None)
+    # Neither a size label nor FLOPs per token: the standard estimate 6 N, and it says so.
+    assert (custom.n_params, custom.tokens, custom.flops_per_token, custom.size) == (1_500_000_000, 2e12, 9e9, None)
+    assert custom.flops_source == "6N" and t.flops_source == "size"
 
 
 def test_parse_target_size_label_is_a_label_not_a_count():

@@ -183,6 +183,11 @@ class RunData:
             return self._column(C4_LOSS_COLUMN, "the C4-loss feature needs it", "c4")
         if task is None:
             raise DataError(f"metric {metric!r} needs a task")
+        if task.average_of:
+            key = (task.name, task.split, metric)
+            if key not in self._arrays:
+                self._arrays[key] = np.mean(np.vstack([self.metric(t, metric) for t in task.average_of]), axis=0)
+            return self._arrays[key]
         source = "soft_log" if metric == "taskce" else metric
         if source not in TASK_METRICS:
             raise DataError(f"unknown metric {metric!r}; known: {', '.join(TASK_METRICS)}")
@@ -229,22 +234,52 @@ class Ladder:
     def train_runs(self) -> list[RunData]:
         return [r for r in self.runs.values() if r.role == "train"]
 
+    def has_metric(self, task: Task | None, metric: str) -> bool:
+        """Whether every train run has ``metric`` of ``task`` (``task`` ``None`` for the C4 loss).
+
+        ``lr`` asks for the learning-rate column; ``taskce`` for ``soft_log``.
+        """
+        runs = self.train_runs
+        if metric == "c4":
+            columns: tuple[str, ...] = (C4_LOSS_COLUMN,)
+        elif metric == "lr":
+            columns = (LR_COLUMN,)
+        else:
+            source = "soft_log" if metric == "taskce" else metric
+            if task is None or not task.has_metric(source):
+                return False
+            columns = task.needed_columns(source)
+        return bool(runs) and all(run.has_column(c) for run in runs for c in columns)
+
+    def resolve_tasks(self, names: str | list[str] | tuple[str, ...] | None) -> list[Task]:
+        """Tasks by name, the spec's declared tasks included; ``None``: :meth:`default_tasks`."""
+        from .tasks import get_tasks
+
+        if names is None:
+            return self.default_tasks()
+        return get_tasks(names, self.spec.declared_tasks)
+
+    def checkpoint_counts(self) -> dict[str, int]:
+        """Checkpoints of each train run."""
+        return {r.name: r.n_checkpoints for r in self.train_runs}
+
     @property
     def targets(self) -> list[RunData]:
         return [r for r in self.runs.values() if r.role == "target"]
 
     def available_tasks(self) -> list[Task]:
-        """Registered tasks whose bpb and accuracy columns every train run has (corpus tasks first)."""
+        """Tasks whose accuracy every train run has: corpus tasks, built-in tasks, then the spec's
+        declared tasks. A task without a task loss is available too: the laws that need none
+        predict it (see :func:`~taskladder.variants.choose_variant`)."""
         from .tasks import CORPUS_TASKS, TASKS
 
-        runs = self.train_runs
-        return [task for task in [*CORPUS_TASKS.values(), *TASKS.values()]
-                if runs and all(run.has_column(c) for run in runs
-                                for c in (*task.columns("bpb"), *task.columns("accuracy")))]
+        candidates = [*CORPUS_TASKS.values(), *TASKS.values(), *self.spec.tasks]
+        return [task for task in candidates if self.has_metric(task, "accuracy")]
 
     def default_tasks(self) -> list[Task]:
-        """The tasks to use when none are named: the paper's eight this ladder has data for, or, when
-        it has none of them, every registered task it has (e.g. a ladder of corpus tasks).
+        """The tasks to use when none are named: the paper's eight this ladder has data for and every
+        task the spec declares, or, when it has none of them, every registered task it has (e.g. a
+        ladder of corpus tasks).
 
         Raises
         ------
@@ -254,8 +289,9 @@ class Ladder:
         from .tasks import PAPER_TASKS, TASKS
 
         available = self.available_tasks()
-        paper = [t for t in available if t.name in PAPER_TASKS]
+        paper = [t for t in available if t.name in PAPER_TASKS and not t.declared]
         paper.sort(key=lambda t: PAPER_TASKS.index(t.name))
+        paper += [t for t in available if t.declared]
         if paper or available:
             return paper or available
         runs = self.train_runs
@@ -263,14 +299,15 @@ class Ladder:
             raise DataError("the spec has no train run to take tasks from")
 
         def missing(task: Task, run: RunData) -> list[str]:
-            return [c for c in (*task.columns("bpb"), *task.columns("accuracy")) if not run.has_column(c)]
+            return [c for c in task.needed_columns("accuracy") if not run.has_column(c)]
 
         # Name the task nearest to usable (present in the most runs) and a run that lacks it.
-        nearest = max(TASKS.values(), key=lambda t: sum(not missing(t, r) for r in runs))
+        nearest = max([*TASKS.values(), *self.spec.tasks], key=lambda t: sum(not missing(t, r) for r in runs))
         run = next(r for r in runs if missing(nearest, r))
-        raise DataError(f"{run.spec.file}: no task has its bpb and accuracy columns in every train run (nearest: "
+        raise DataError(f"{run.spec.file}: no task has its accuracy column in every train run (nearest: "
                         f"{nearest.name}, whose column {missing(nearest, run)[0]!r} this run lacks); "
-                        "'taskladder tasks' lists every task's columns, --tasks picks tasks")
+                        "'taskladder tasks' lists every task's columns, --tasks picks tasks, and a [[task]] "
+                        "table in the spec declares a task of your own")
 
     def subset(self, train_names: list[str] | set[str], *, extra_targets: list[RunData] = ()) -> "Ladder":
         """A ladder with only the named train runs (targets kept), plus ``extra_targets``."""

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError
-from .fit.laws import (PREDICTION_COLUMNS, ComputeAccuracyLaw, DirectLaw, EnsembleLaw, LossToLossLaw, SingleStepLaw,
-                       TwoStepLaw)
+from .fit.laws import (PREDICTION_COLUMNS, ComputeAccuracyLaw, DirectLaw, EnsembleLaw, FailedLaw, LossToLossLaw,
+                       SingleStepLaw, TwoStepLaw)
 from .fit.selection import Selection
 from .ladder import Ladder, RunData
-from .tasks import Task, get_tasks
+from .tasks import Task
 from .variants import default_variant
 
 __all__ = ["VARIANTS", "make_law", "paper_selection", "predict_ladder", "PredictionResult"]
@@ -59,15 +59,109 @@ def make_law(variant: str, task: Task, *, mode: str = "default", selection: Sele
     return cls(task=task, mode=mode, selection=selection, **options)
 
 
+def fit_law(variant: str, task: Task, ladder: Ladder, *, mode: str = "default",
+            selection: Selection = Selection()):
+    """A law of ``variant`` fitted on the ladder; data on which the linear algebra breaks down
+    (singular, degenerate) gives a :class:`~taskladder.fit.laws.FailedLaw` that says so."""
+    law = make_law(variant, task, mode=mode, selection=selection)
+    try:
+        with np.errstate(all="ignore"):
+            return law.fit(ladder)
+    except (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
+        reason = f"singular or degenerate data ({exc})"
+        return FailedLaw(task=task, variant=variant, reason=reason, mode=mode, selection=selection).fit(ladder)
+
+
+def drop_impossible(pred: pd.DataFrame) -> pd.DataFrame:
+    """No impossible number leaves a law: an accuracy that is not finite or lies outside [0, 1], or
+    a task loss that is not a finite positive number, becomes missing, and the status says why."""
+    pred = pred.copy()
+    acc = pred["acc_pred"].astype(float)
+    bad = acc.notna() & ~(np.isfinite(acc) & (acc >= 0.0) & (acc <= 1.0))
+    loss = pred["task_loss_pred"].astype(float)
+    bad_loss = loss.notna() & ~(np.isfinite(loss) & (loss > 0.0))
+    for rows, what in ((bad, "accuracy"), (bad_loss & ~bad, "task loss")):
+        if rows.any():
+            pred.loc[rows, "step1_status"] = [f"{s}; no number: the fit gives an impossible {what} ({v:g})"
+                                              for s, v in zip(pred.loc[rows, "step1_status"],
+                                                              (acc if what == "accuracy" else loss)[rows])]
+            pred.loc[rows, ["acc_pred", "abs_error", "task_loss_pred"]] = np.nan
+    return pred
+
+
 @dataclass
 class PredictionResult:
-    """Predictions of every target for every task, and the fitted laws behind them."""
+    """Predictions of every target for every task, and the fitted laws behind them.
+
+    ``variant`` is the law that ran (``"auto"`` when the default chose different laws for
+    different tasks; ``variants`` has each task's), ``notes`` what the user should know about how
+    the data was used (one sentence each: a law chosen because another lacked columns, a selection
+    that shrank to the checkpoints the runs have, FLOPs per token estimated as 6 N).
+    """
 
     predictions: pd.DataFrame
     laws: dict[str, object] = field(default_factory=dict)
     variant: str = "two-step"
     mode: str = "default"
     selection: Selection = Selection()
+    variants: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _loss_unit(law, task: Task) -> str:
+    """What ``task_loss_pred`` holds for this law: the task loss in its unit, the C4 loss or TaskCE in
+    nats, or nothing (laws fitted straight to accuracy)."""
+    feature = getattr(law, "feature", None) or (getattr(law, "features", None) or (None,))[0]
+    if feature is None:
+        return ""
+    if feature == "c4":
+        return "C4 nats"
+    if feature == "taskce":
+        return "TaskCE nats"
+    return task.loss_unit
+
+
+def resolve_laws(ladder: Ladder, tasks: Sequence[Task], *, variant: str | None, mode: str,
+                 selection: Selection | None) -> tuple[dict[str, tuple[str, Selection]], list[str]]:
+    """Each task's variant and selection, and the notes that explain them.
+
+    With ``variant`` ``None`` each task gets the first law of the default order that its data
+    supports (:func:`~taskladder.fit.choice.choose_variant`); a given ``variant`` is checked against
+    the data (:func:`~taskladder.fit.choice.check_variant`).
+    """
+    from .fit.choice import check_variant, choose_variant
+    from .fit.selection import selection_note
+
+    chosen: dict[str, tuple[str, Selection]] = {}
+    # (chosen law, the laws skipped before it) -> [(task, first gap of each skipped law)]
+    fallbacks: dict[tuple[str, tuple[str, ...]], list[tuple[str, list[str]]]] = {}
+    for task in tasks:
+        if variant is None:
+            name, skipped = choose_variant(ladder, task, mode)
+            if skipped:
+                key = (name, tuple(v for v, _ in skipped))
+                fallbacks.setdefault(key, []).append((task.name, [g for _, g in skipped]))
+        else:
+            check_variant(ladder, task, variant)
+            name = variant
+        chosen[task.name] = (name, selection or paper_selection(name))
+    notes = []
+    for (name, skipped), cases in fallbacks.items():
+        names = [t for t, _ in cases]
+        which = (f"every task ({len(names)})" if len(names) == len(tasks) and len(names) > 1 else
+                 ", ".join(names[:4]) + (f" … ({len(names)} tasks)" if len(names) > 4 else ""))
+        gaps = "; ".join(f"{v}: {g}" for v, g in zip(skipped, cases[0][1]))
+        notes.append(f"law: {name} for {which}, the first law of the default order that the data supports "
+                     f"({gaps}{' …' if len(names) > 1 else ''})")
+    note = selection_note(ladder, selection or paper_selection(variant or default_variant(mode)))
+    if note:
+        notes.append(f"selection: {note}")
+    estimated = [r.name for r in ladder.runs.values() if r.spec.flops_source == "6N"]
+    uses_flops = any(v in ("two-step-flops", "direct-compute") for v, _ in chosen.values())
+    if estimated and uses_flops:
+        notes.append(f"FLOPs per token: 6 N for {len(estimated)} run(s) without a size label or flops_per_token "
+                     f"({', '.join(estimated[:3])}{' …' if len(estimated) > 3 else ''})")
+    return chosen, notes
 
 
 def predict_ladder(ladder: Ladder, *, tasks: str | Sequence[str] | Sequence[Task] | None = None,
@@ -83,8 +177,9 @@ def predict_ladder(ladder: Ladder, *, tasks: str | Sequence[str] | Sequence[Task
         Task names (a list or a comma-separated string; ``"all"``) or tasks; default: the paper's
         eight that the ladder has data for (:meth:`Ladder.default_tasks`).
     variant
-        A name of :data:`VARIANTS`; default: ``"two-step"`` in paper mode, else ``"loss-to-loss"``
-        (:func:`~taskladder.variants.default_variant`).
+        A name of :data:`VARIANTS`, checked against the data; default: per task, the first law of
+        :data:`~taskladder.variants.DEFAULT_ORDER` the data supports (``"loss-to-loss"``, or
+        ``"two-step"`` in paper mode, on a ladder with task and C4 losses).
     selection
         Data selection; default: the variant's paper preset (:func:`paper_selection`).
     intervals
@@ -101,45 +196,59 @@ def predict_ladder(ladder: Ladder, *, tasks: str | Sequence[str] | Sequence[Task
         ``method`` and ``variant``; a fit that did not converge leaves its prediction missing
         (``NaN``) in default mode, with the reason in ``step1_status``/``step2_status``.
     """
-    variant = variant or default_variant(mode)
-    selection = selection or paper_selection(variant)
-    if tasks is None:
-        resolved = ladder.default_tasks()
-    elif isinstance(tasks, str):
-        resolved = get_tasks(tasks)
+    if tasks is None or isinstance(tasks, str):
+        resolved = ladder.resolve_tasks(tasks)
     else:
-        resolved = [t if isinstance(t, Task) else get_tasks([t])[0] for t in tasks]
+        resolved = [t if isinstance(t, Task) else ladder.resolve_tasks([t])[0] for t in tasks]
     targets = list(ladder.targets if targets is None else targets)
     if intervals:
         from .fit.uncertainty import check_interval_options
 
         check_interval_options(levels, n_bootstrap)  # before any fit
-    laws = {task.name: make_law(variant, task, mode=mode, selection=selection).fit(ladder) for task in resolved}
+    chosen, notes = resolve_laws(ladder, resolved, variant=variant, mode=mode, selection=selection)
+    laws = {task.name: fit_law(chosen[task.name][0], task, ladder, mode=mode, selection=chosen[task.name][1])
+            for task in resolved}
     backtest_errors: dict[str, float] = {}
     if reliability and targets:
         from .fit.backtest import backtest, summarize_backtest
 
-        summary = summarize_backtest(backtest(ladder, resolved, variants=[variant], modes=[mode], selection=selection))
-        backtest_errors = (summary.groupby("task")["mae_points"].max() / 100).to_dict()
+        for name in dict.fromkeys(v for v, _ in chosen.values()):
+            group = [t for t in resolved if chosen[t.name][0] == name]
+            table = backtest(ladder, group, variants=[name], modes=[mode], selection=chosen[group[0].name][1])
+            summary = summarize_backtest(table)
+            if not summary.empty:
+                backtest_errors.update((summary.groupby("task")["mae_points"].max() / 100).to_dict())
     frames = []
     for task in resolved:
         law = laws[task.name]
-        pred = law.predict(targets)
-        if intervals and targets:
+        pred = drop_impossible(law.predict(targets))
+        if intervals and targets and not isinstance(law, FailedLaw):
             from .fit.uncertainty import add_intervals
 
             pred = add_intervals(law, ladder, targets, pred, levels=levels, n_bootstrap=n_bootstrap, seed=seed)
         if reliability and targets:
-            from .analysis.reliability import assess_reliability, ladder_signal
+            from .analysis.reliability import (ReliabilityRules, assess_reliability, curve_bounds, include_chance,
+                                               ladder_signal)
 
             signal = ladder_signal(getattr(law, "primary_", law), ladder)
-            verdicts = [assess_reliability(row, signal, backtest_errors.get(task.name)) for _, row in pred.iterrows()]
+            bounds = curve_bounds(getattr(law, "primary_", law))
+            verdicts = [assess_reliability(row, signal, backtest_errors.get(task.name), bounds=bounds)
+                        for _, row in pred.iterrows()]
             pred["reliability"] = [v for v, _ in verdicts]
             pred["reliability_reason"] = [r for _, r in verdicts]
+            if signal["max_above_chance"] < ReliabilityRules().near_chance and intervals:
+                pred = include_chance(pred, task.chance, pred.index.to_numpy())
             pred["backtest_error"] = backtest_errors.get(task.name, np.nan)
+        pred.insert(2, "variant", chosen[task.name][0])
+        pred.insert(3, "method", mode)
+        pred.insert(4, "loss_unit", _loss_unit(law, task))
         frames.append(pred)
     predictions = (pd.concat(frames, ignore_index=True) if frames and targets
-                   else pd.DataFrame(columns=PREDICTION_COLUMNS))
-    predictions.insert(2, "variant", variant)
-    predictions.insert(3, "method", mode)
-    return PredictionResult(predictions=predictions, laws=laws, variant=variant, mode=mode, selection=selection)
+                   else pd.DataFrame(columns=[*PREDICTION_COLUMNS[:2], "variant", "method", "loss_unit",
+                                              *PREDICTION_COLUMNS[2:]]))
+    names = sorted({v for v, _ in chosen.values()})
+    shown = names[0] if len(names) == 1 else "auto"
+    first = next(iter(chosen.values()))[1] if chosen else (selection or Selection())
+    return PredictionResult(predictions=predictions, laws=laws, variant=shown, mode=mode,
+                            selection=selection or first, variants={k: v for k, (v, _) in chosen.items()},
+                            notes=notes)

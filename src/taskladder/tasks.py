@@ -15,6 +15,12 @@ mc         ``eval/downstream/{label}_mc_5shot_acc`` (MMLU: ``_mc_5shot_len_norm`
 
 A task with several components (MMLU's four areas) is their weighted average, with weights
 proportional to each area's share of test questions, so the average is over questions.
+
+*Declared* tasks are records too, made from a spec's ``[[task]]`` table or a tidy import
+(:func:`declared_task`): they name their own accuracy column and, optionally, a task-loss column
+with its unit (``bpb``, bits per byte of the correct answer, or ``nats``, the correct answer's
+cross-entropy), and a chance level; or they are the equal-weight mean of other tasks
+(``average_of``, e.g. a 17-task average).
 """
 
 from __future__ import annotations
@@ -23,12 +29,15 @@ from dataclasses import dataclass, replace
 
 from .errors import ConfigError
 
-__all__ = ["Task", "TASKS", "CORPUS_TASKS", "PAPER_TASKS", "get_task", "get_tasks", "task_names", "C4_LOSS_COLUMN"]
+__all__ = ["Task", "TASKS", "CORPUS_TASKS", "PAPER_TASKS", "LOSS_UNITS", "get_task", "get_tasks", "task_names",
+           "declared_task", "C4_LOSS_COLUMN"]
 
 #: General language-modelling loss (nats per token) on C4 validation: the "C4" intermediate feature.
 C4_LOSS_COLUMN = "eval/c4_en-validation/CrossEntropyLoss"
 
 METRICS = ("bpb", "accuracy", "soft", "soft_log", "mc")
+#: Units a task loss may be in: bits per byte of the correct answer, or its cross-entropy in nats.
+LOSS_UNITS = ("bpb", "nats")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +67,15 @@ class Task:
         Answer options per question (for tasks whose questions vary, the most common count).
     shots
         Worked examples in the prompt; part of the column names (``rc_5shot``, ``rc_0shot``).
+    accuracy_column, loss_column
+        A declared task's own columns (``loss_column`` ``None``: the task has no task loss);
+        ``None`` for the built-in tasks, whose columns follow the naming scheme above.
+    loss_unit
+        Unit of the task loss: ``"bpb"`` or ``"nats"`` (the laws fit either; outputs name it).
+    average_of
+        The tasks this one is the equal-weight mean of (its metrics are the mean of theirs).
+    declared
+        Whether the task was declared by a spec or an import rather than built in.
     """
 
     name: str
@@ -70,12 +88,42 @@ class Task:
     chance: float = 0.25
     n_choices: int = 4
     shots: int = 5
+    accuracy_column: str | None = None
+    loss_column: str | None = None
+    loss_unit: str = "bpb"
+    average_of: tuple["Task", ...] = ()
+    declared: bool = False
 
     def __post_init__(self) -> None:
-        if self.split not in ("val", "test"):
+        if self.split not in ("val", "test") and not (self.declared and self.split == ""):
             raise ConfigError(f"task {self.name!r}: split must be 'val' or 'test', got {self.split!r}")
         if len(self.areas) != len(self.weights):
             raise ConfigError(f"task {self.name!r}: {len(self.areas)} areas but {len(self.weights)} weights")
+        if self.loss_unit not in LOSS_UNITS:
+            raise ConfigError(f"task {self.name!r}: loss_unit must be one of {', '.join(LOSS_UNITS)}, "
+                              f"got {self.loss_unit!r}")
+        if not (0.0 <= self.chance < 1.0):
+            raise ConfigError(f"task {self.name!r}: chance must be an accuracy in [0, 1), got {self.chance!r}")
+
+    def has_metric(self, metric: str) -> bool:
+        """Whether the task defines ``metric`` at all (a declared task may have no task loss)."""
+        if self.average_of:
+            return all(t.has_metric(metric) for t in self.average_of)
+        if not self.declared:
+            return metric in METRICS
+        return (metric == "accuracy" and self.accuracy_column is not None) or \
+            (metric == "bpb" and self.loss_column is not None)
+
+    def needed_columns(self, metric: str) -> tuple[str, ...]:
+        """Every column ``metric`` is computed from (a mean task's: its members' columns)."""
+        if self.average_of:
+            return tuple(dict.fromkeys(c for t in self.average_of for c in t.needed_columns(metric)))
+        return self.columns(metric)
+
+    @property
+    def loss_label(self) -> str:
+        """How tables name the task loss: ``"bpb"`` or ``"CE (nats)"``."""
+        return "bpb" if self.loss_unit == "bpb" else "CE (nats)"
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -102,8 +150,24 @@ class Task:
     def columns(self, metric: str) -> tuple[str, ...]:
         """Column names holding ``metric`` for each component.
 
-        ``metric`` is one of ``bpb``, ``accuracy``, ``soft``, ``soft_log``, ``mc``.
+        ``metric`` is one of ``bpb``, ``accuracy``, ``soft``, ``soft_log``, ``mc``; ``bpb`` stands for
+        the task loss whatever its unit.
+
+        Raises
+        ------
+        ConfigError
+            A declared task that does not define ``metric``, or a task that is a mean of others
+            (see :meth:`needed_columns`).
         """
+        if self.average_of:
+            raise ConfigError(f"task {self.name!r} is the mean of {len(self.average_of)} tasks; it has no column "
+                              "of its own")
+        if self.declared:
+            column = {"accuracy": self.accuracy_column, "bpb": self.loss_column}.get(metric)
+            if column is None:
+                what = "task-loss" if metric == "bpb" else repr(metric)
+                raise ConfigError(f"task {self.name!r} declares no {what} column")
+            return (column,)
         if metric == "bpb":
             return tuple(f"eval/downstream_bpb/{lab}_rc_{self.shots}shot_bpb" for lab in self.labels)
         if metric == "accuracy":
@@ -158,32 +222,97 @@ CORPUS_TASKS: dict[str, Task] = {
 PAPER_TASKS = ("mmlu", "hellaswag", "arc_challenge", "arc_easy", "piqa", "csqa", "socialiqa", "openbookqa")
 
 
+def declared_task(name: str, *, accuracy: str | None = None, loss: str | None = None, loss_unit: str = "bpb",
+                  chance: float = 0.0, display_name: str | None = None,
+                  average_of: tuple[Task, ...] = ()) -> Task:
+    """A task that is not built in: its own columns, or the equal-weight mean of other tasks.
+
+    Parameters
+    ----------
+    name
+        The task's name; must not be a built-in task's.
+    accuracy, loss
+        Column names of its accuracy (a fraction in [0, 1]) and, optionally, its task loss.
+    loss_unit
+        ``"bpb"`` or ``"nats"``.
+    chance
+        Accuracy of random guessing (default 0: no floor, as for a generative task). For a mean
+        of tasks, the mean of theirs.
+    average_of
+        Tasks to average (then ``accuracy`` and ``loss`` are not given).
+
+    Raises
+    ------
+    ConfigError
+        A built-in name, neither columns nor ``average_of`` (or both), members whose losses
+        have different units.
+    """
+    if not name or not isinstance(name, str) or any(not (c.isprintable() and not c.isspace()) for c in name) \
+            or "," in name or ":" in name:
+        raise ConfigError(f"task name {name!r}: expected a non-empty name without spaces, commas, colons or "
+                          "control characters")
+    if name in TASKS or name in CORPUS_TASKS:
+        raise ConfigError(f"task {name!r} is built in; a declared task needs another name")
+    if average_of:
+        if accuracy is not None or loss is not None:
+            raise ConfigError(f"task {name!r}: give either columns (accuracy, loss) or average_of, not both")
+        units = {t.loss_unit for t in average_of if t.has_metric("bpb")}
+        if len(units) > 1:
+            raise ConfigError(f"task {name!r}: its members' task losses are in different units ({', '.join(sorted(units))})")
+        loss_unit = units.pop() if units else loss_unit
+        chance = sum(t.chance for t in average_of) / len(average_of)
+    elif accuracy is None:
+        raise ConfigError(f"task {name!r}: needs an accuracy column (or average_of, a list of tasks)")
+    return Task(name=name, display_name=display_name or name, split="", accuracy_column=accuracy,
+                loss_column=loss, loss_unit=loss_unit, chance=float(chance), average_of=tuple(average_of),
+                declared=True, n_choices=0, shots=0)
+
+
 def task_names() -> list[str]:
     """All known task names."""
     return list(TASKS)
 
 
-def get_task(name: str) -> Task:
+def get_task(name: str, declared: dict[str, Task] | None = None) -> Task:
     """Look up a task by name; ``"arc_easy:val"`` selects another split.
+
+    ``declared`` holds tasks a spec declared, found before the built-in ones.
 
     Raises
     ------
     ConfigError
         If the name is unknown; the message lists the valid names.
     """
+    declared = declared or {}
+    if name in declared:
+        return declared[name]
     base, _, split = name.partition(":")
     task = TASKS.get(base) or CORPUS_TASKS.get(base)
     if task is None:
-        raise ConfigError(f"unknown task {name!r}; valid tasks: {', '.join([*TASKS, *CORPUS_TASKS])}")
+        known = ", ".join([*declared, *TASKS, *CORPUS_TASKS])
+        raise ConfigError(f"unknown task {name!r}; valid tasks: {known} (a task of your own is declared in the "
+                          "spec as a [[task]] table, or by 'taskladder import tidy')")
     return task.with_split(split) if split else task
 
 
-def get_tasks(names: str | list[str] | tuple[str, ...] | None) -> list[Task]:
-    """Resolve a list (or comma-separated string) of task names; ``None`` gives the paper's eight."""
+def get_tasks(names: str | list[str] | tuple[str, ...] | None, declared: dict[str, Task] | None = None) -> list[Task]:
+    """Resolve a list (or comma-separated string) of task names; ``None`` gives the paper's eight.
+
+    ``"all"`` is every built-in task and every ``declared`` one. A name given twice counts once.
+
+    Raises
+    ------
+    ConfigError
+        An unknown name, or no name at all (an empty string).
+    """
     if names is None:
         return [TASKS[n] for n in PAPER_TASKS]
+    given = names
     if isinstance(names, str):
         names = [n for n in names.split(",") if n.strip()]
+    names = list(dict.fromkeys(n.strip() for n in names))
+    if not names:
+        raise ConfigError(f"--tasks {given!r}: no task named (give comma-separated names, or 'all')")
     if "all" in names:
-        return list(TASKS.values())
-    return [get_task(n.strip()) for n in names]
+        return list(TASKS.values()) + list((declared or {}).values())
+    return [get_task(n, declared) for n in names]

@@ -7,11 +7,14 @@ Nothing here looks at the targets' actual values. The verdict is one of:
     ``max_backtest_error``), or its members disagree at the target beyond their own parameter
     uncertainty (``member_gap_z`` above ``max_member_gap_z``: two intermediate features that both
     fit the ladder give different answers, so the extrapolation is not pinned down), or the
-    interval is wider than ``max_interval_width``;
+    interval is wider than ``max_interval_width``, or the ladder sits at chance (its best run
+    within ``near_chance`` of it: the curve above chance is not seen, and :func:`include_chance`
+    widens the interval to chance), or the prediction sits at a bound of its curve (within
+    ``at_bound`` of accuracy 1 or of the curve's floor: the curve saturates there, and the
+    number says more about the form than about the data);
 ``noisy``
     the task shows little signal on this ladder: accuracy moves less across the ladder than
-    ``min_signal_to_noise`` times its checkpoint-to-checkpoint noise, or the ladder's accuracies all
-    sit within ``near_chance`` of chance;
+    ``min_signal_to_noise`` times its checkpoint-to-checkpoint noise;
 ``reliable``
     none of the above.
 
@@ -28,7 +31,7 @@ import pandas as pd
 from ..fit.uncertainty import largest_run_noise
 from ..ladder import Ladder
 
-__all__ = ["ReliabilityRules", "ladder_signal", "assess_reliability"]
+__all__ = ["ReliabilityRules", "ladder_signal", "assess_reliability", "include_chance", "curve_bounds"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +43,7 @@ class ReliabilityRules:
     max_interval_width: float = 0.20
     min_signal_to_noise: float = 10.0
     near_chance: float = 0.03
+    at_bound: float = 0.005
     last_n: int = 10
 
 
@@ -48,23 +52,55 @@ def ladder_signal(law, ladder: Ladder, rules: ReliabilityRules = ReliabilityRule
 
     ``signal`` is the range of the runs' final accuracies (mean of the last ``moving_avg``
     checkpoints); ``noise`` the accuracy SD over the last ``last_n`` checkpoints of the run with
-    the most compute; ``snr = signal / noise``; ``max_above_chance`` the best run's margin over
-    chance.
+    the most compute (``NaN`` when that run has fewer than three checkpoints: a ladder evaluated
+    once per run cannot show it); ``snr = signal / noise``; ``max_above_chance`` the best run's
+    margin over chance.
     """
     task = law.task
     window = law.selection.moving_avg
     runs = [r for r in ladder.train_runs if r.name in set(law.fitted_on_)]
     finals = np.array([np.mean(r.metric(task, "accuracy")[-window:]) for r in runs])
-    noise = largest_run_noise(law, ladder, last_n=rules.last_n)
+    largest = max(runs, key=lambda r: r.n_params * r.final_tokens)
+    noise = largest_run_noise(law, ladder, last_n=rules.last_n) if largest.n_checkpoints >= 3 else np.nan
     signal = float(finals.max() - finals.min())
-    return {"signal": signal, "noise": noise, "snr": signal / noise if noise > 0 else np.inf,
-            "max_above_chance": float(finals.max() - task.chance)}
+    snr = np.nan if not np.isfinite(noise) else (signal / noise if noise > 0 else np.inf)
+    return {"signal": signal, "noise": noise, "snr": snr, "max_above_chance": float(finals.max() - task.chance)}
+
+
+def curve_bounds(law) -> tuple[float, float] | None:
+    """The accuracies a law's step-2 sigmoid tends to at either end (floor, ceiling), or ``None``."""
+    fit = getattr(law, "step2_", None)
+    if fit is None or getattr(fit.form, "name", "") != "sigmoid":
+        return None
+    params = fit.named_params
+    return float(params["a"] + params["b"]), float(params["b"])
+
+
+def include_chance(pred: pd.DataFrame, chance: float, rows: np.ndarray) -> pd.DataFrame:
+    """Widen the intervals of the flagged rows so that each includes ``chance``."""
+    pred = pred.copy()
+    for column in [c for c in pred.columns if c == "acc_lo" or c.startswith("acc_lo_")]:
+        pred.loc[rows, column] = np.fmin(pred.loc[rows, column].astype(float), chance)
+    for column in [c for c in pred.columns if c == "acc_hi" or c.startswith("acc_hi_")]:
+        pred.loc[rows, column] = np.fmax(pred.loc[rows, column].astype(float), chance)
+    return pred
 
 
 def assess_reliability(row: pd.Series, signal: dict, backtest_error: float | None,
-                       rules: ReliabilityRules = ReliabilityRules()) -> tuple[str, str]:
-    """The verdict and its reason for one prediction row (with interval columns if present)."""
+                       rules: ReliabilityRules = ReliabilityRules(),
+                       bounds: tuple[float, float] | None = None) -> tuple[str, str]:
+    """The verdict and its reason for one prediction row (with interval columns if present);
+    ``bounds`` are the step-2 curve's floor and ceiling (:func:`curve_bounds`)."""
     problems, noise = [], []
+    if signal["max_above_chance"] < rules.near_chance:
+        problems.append(f"ladder at chance (best run {100 * signal['max_above_chance']:+.1f} pts from it)")
+    acc = row.get("acc_pred", np.nan)
+    if bounds is not None and acc is not None and np.isfinite(acc):
+        floor, ceiling = bounds
+        if acc > ceiling - rules.at_bound:
+            problems.append(f"prediction at the curve's ceiling ({100 * ceiling:.1f} %)")
+        elif acc < floor + rules.at_bound and signal["max_above_chance"] >= rules.near_chance:
+            problems.append(f"prediction at the curve's floor ({100 * floor:.1f} %)")
     if backtest_error is not None and np.isfinite(backtest_error) and backtest_error > rules.max_backtest_error:
         problems.append(f"held-out-rung backtest error {100 * backtest_error:.1f} pts > {100 * rules.max_backtest_error:.0f}")
     gap_z = row.get("member_gap_z", np.nan)
@@ -75,16 +111,17 @@ def assess_reliability(row: pd.Series, signal: dict, backtest_error: float | Non
         problems.append(f"interval {100 * width:.0f} pts wide")
     if not np.isfinite(row.get("acc_pred", np.nan)):
         problems.append("no converged fit")
-    if signal["snr"] < rules.min_signal_to_noise:
+    if np.isfinite(signal["snr"]) and signal["snr"] < rules.min_signal_to_noise:
         noise.append(f"ladder signal only {signal['snr']:.1f}x checkpoint noise")
-    if signal["max_above_chance"] < rules.near_chance:
-        noise.append(f"ladder accuracy within {100 * rules.near_chance:.0f} pts of chance")
     if problems:
         return "unreliable", "; ".join(problems + noise)
     if noise:
         return "noisy", "; ".join(noise)
     bt = "" if backtest_error is None or not np.isfinite(backtest_error) else \
         f"backtest error {100 * backtest_error:.1f} pts, "
+    if not np.isfinite(signal["snr"]):
+        return "reliable", f"{bt}ladder spans {100 * signal['signal']:.1f} pts (checkpoint noise not measured: too few " \
+                           "checkpoints per run)"
     return "reliable", f"{bt}signal {signal['snr']:.0f}x noise"
 
 

@@ -54,7 +54,8 @@ def summary_by_law(by_task):
     """Mean over tasks and holdouts of each law's error and coverage."""
     import pandas as pd
 
-    agg = {"mae_points": "mean", "max_error_points": "max", "n_missing": "sum"}
+    agg = {"mae_points": "mean", "max_error_points": "max", "n_missing": "sum",
+           "why_missing": lambda w: next((x for x in w if x), "")}
     if "coverage" in by_task:
         agg["coverage"] = "mean"
     table = by_task.groupby(["variant", "method"], sort=False).agg(agg).reset_index()
@@ -67,7 +68,7 @@ def summary_by_law(by_task):
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
-    from ..fit.backtest import HOLDOUTS, backtest, summarize_backtest
+    from ..fit.backtest import HOLDOUTS, backtest, no_fit_succeeded, summarize_backtest
     from ..ladder import load_ladder
     from ..predict import VARIANTS
     from ..report.tables import render_table, write_table
@@ -94,6 +95,11 @@ def run(args: argparse.Namespace) -> int:
         table = backtest(ladder, tasks, variants=variants, modes=methods, holdouts=holdouts,
                          intervals=True, level=args.level, n_bootstrap=args.bootstrap, seed=args.seed,
                          progress=not args.no_progress and sys.stderr.isatty())
+        reason = no_fit_succeeded(table)
+        if reason is not None:
+            from ..errors import DataError
+
+            raise DataError(f"{args.spec}: {reason}")
         by_task = summarize_backtest(table)
         summary = summary_by_law(by_task)
         if args.per_task:

@@ -25,7 +25,7 @@ def add_table_arguments(parser, written: str) -> None:
 
 def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     """Options that choose the law and the data it is fitted on."""
-    from ..variants import VARIANT_HELP, default_variant
+    from ..variants import DEFAULT_ORDER, VARIANT_HELP
 
     group = parser.add_argument_group("fitting")
     group.add_argument("--method", choices=["default", "paper"], default="default",
@@ -34,7 +34,9 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
                             "(default: %(default)s)")
     group.add_argument("--variant", default=None, choices=list(VARIANT_HELP),
                        help="which law: " + "; ".join(f"{k}: {v}" for k, v in VARIANT_HELP.items())
-                            + f" (default: {default_variant('default')}; with --method paper: {default_variant('paper')})")
+                            + f" (default: per task, the first of {', '.join(DEFAULT_ORDER['default'])} whose "
+                              f"columns and runs the data has; with --method paper: "
+                              f"{', '.join(DEFAULT_ORDER['paper'])}; output says which ran and why)")
     add_tasks_argument(group)
     group.add_argument("--moving-avg", type=int, default=None, metavar="W",
                        help="average the last W checkpoints for step 1 and smooth step 2 with a W-point "
@@ -60,10 +62,9 @@ def make_output_folder(path: Path | None) -> None:
 
 
 def tasks_for(ladder, names: str | None) -> list:
-    """The tasks named by ``--tasks``, or the ladder's default (the paper's eight it has data for)."""
-    from ..tasks import get_tasks
-
-    return ladder.default_tasks() if names is None else get_tasks(names)
+    """The tasks named by ``--tasks`` (the spec's declared tasks included), or the ladder's default
+    (the paper's eight it has data for, and its declared tasks)."""
+    return ladder.resolve_tasks(names)
 
 
 def add_interval_arguments(parser: argparse.ArgumentParser, *, default_bootstrap: int = 200) -> None:
@@ -79,18 +80,18 @@ def add_interval_arguments(parser: argparse.ArgumentParser, *, default_bootstrap
 
 
 def selection_from_args(args: argparse.Namespace):
-    """The data selection: the variant's paper preset, overridden by explicit options."""
+    """The data selection: the variant's paper preset, overridden by explicit options; ``None`` when
+    neither a variant nor an option is given (each task's chosen law then uses its own preset)."""
     from dataclasses import replace
 
     from ..predict import paper_selection
     from ..variants import default_variant
 
-    if args.variant is None:
-        args.variant = default_variant(args.method)
-    base = paper_selection(args.variant)
     overrides = {k: v for k, v in (("moving_avg", args.moving_avg), ("skip_fraction", args.skip_fraction),
                                    ("last_n", args.last_n)) if v is not None}
-    return replace(base, **overrides)
+    if args.variant is None and not overrides:
+        return None
+    return replace(paper_selection(args.variant or default_variant(args.method)), **overrides)
 
 
 def write_resolved_config(path: Path, config: dict) -> None:

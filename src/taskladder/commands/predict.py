@@ -29,7 +29,7 @@ from .common import (add_fit_arguments, add_interval_arguments, make_output_fold
 JSON_FIELDS = ["target", "task", "n_params", "tokens", "task_loss_pred", "task_loss_actual", "acc_pred",
                "acc_actual", "abs_error", "acc_lo", "acc_hi", "level", "reliability", "reliability_reason",
                "acc_from_actual_loss", "acc_from_actual_loss_lo", "acc_from_actual_loss_hi", "task_loss_lo",
-               "task_loss_hi", "method", "variant", "step1_status", "step2_status"]
+               "task_loss_hi", "loss_unit", "method", "variant", "step1_status", "step2_status"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,6 +77,14 @@ def _terminal_table(predictions):
     return pd.DataFrame(columns)
 
 
+def _laws(group) -> str:
+    """The law(s) behind a target's rows: ``loss-to-loss``, or ``two-step-c4 (3 tasks), ...``."""
+    counts = group["variant"].value_counts(sort=False)
+    if len(counts) == 1:
+        return str(counts.index[0])
+    return ", ".join(f"{name} ({n} task{'s' if n > 1 else ''})" for name, n in counts.items())
+
+
 def run(args: argparse.Namespace) -> int:
     from ..io.spec import load_spec, parse_target
     from ..ladder import load_ladder
@@ -99,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
                             selection=selection, intervals=intervals, levels=levels,
                             n_bootstrap=args.bootstrap, seed=args.seed, reliability=intervals)
     predictions = result.predictions
+    for note in result.notes:
+        print(f"taskladder predict: note: {note}", file=sys.stderr)
     if args.json:
         fields = [f for f in JSON_FIELDS if f in predictions.columns]
         fields += [c for c in predictions.columns if c.startswith(("acc_lo_", "acc_hi_"))]
@@ -111,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
             known = predictions.dropna(subset=["abs_error"])
             for target, group in known.groupby("target", sort=False):
                 line = (f"{target}: mean absolute error {100 * group['abs_error'].mean():.2f} points over "
-                        f"{len(group)} tasks ({args.method} method, {args.variant})")
+                        f"{len(group)} tasks ({args.method} method, {_laws(group)})")
                 if "acc_lo" in group:
                     inside = ((group["acc_actual"] >= group["acc_lo"]) & (group["acc_actual"] <= group["acc_hi"])).sum()
                     line += f"; {inside} of {len(group)} actuals inside the {group['level'].iloc[0]:.0%} intervals"
@@ -124,8 +134,9 @@ def run(args: argparse.Namespace) -> int:
             write_table(predictions, out / f"predictions{suffix}")
         write_table(fits_table(result.laws), out / "fits.csv")
         write_resolved_config(out / "config.json", {
-            "command": "predict", "spec": str(args.spec), "method": args.method, "variant": args.variant,
-            "tasks": sorted(result.laws), "selection": vars(selection), "intervals": intervals,
+            "command": "predict", "spec": str(args.spec), "method": args.method, "variant": result.variant,
+            "variants": result.variants, "notes": result.notes,
+            "tasks": sorted(result.laws), "selection": vars(result.selection), "intervals": intervals,
             "levels": list(levels), "bootstrap": args.bootstrap, "seed": args.seed,
             "targets": [{"name": t.name, "n_params": t.n_params, "tokens": t.final_tokens} for t in ladder.targets]})
         if not args.no_figures:

@@ -20,9 +20,10 @@ import pandas as pd
 from ..errors import ConfigError, DataError, TaskLadderError
 from ..ladder import Ladder, RunData
 from ..tasks import Task
+from .laws import FailedLaw
 from .selection import Selection
 
-__all__ = ["HOLDOUTS", "holdout_split", "backtest", "summarize_backtest"]
+__all__ = ["HOLDOUTS", "holdout_split", "backtest", "summarize_backtest", "no_fit_succeeded"]
 
 HOLDOUTS = ("largest_size", "largest_multiple")
 
@@ -59,8 +60,9 @@ def backtest(ladder: Ladder, tasks: Sequence[Task], *, variants: Sequence[str] =
         ``holdout, variant, method, status`` (``ok`` or why the holdout or fit failed) and, with
         ``intervals=True``, ``acc_lo, acc_hi, level``.
     """
-    from ..predict import make_law, paper_selection
+    from ..predict import drop_impossible, fit_law, paper_selection
     from ..progress import progress as progress_bar
+    from .choice import check_variant
     from .uncertainty import add_intervals, check_interval_options
 
     if intervals:
@@ -83,11 +85,12 @@ def backtest(ladder: Ladder, tasks: Sequence[Task], *, variants: Sequence[str] =
             continue
         sub, held = split
         try:
-            law = make_law(variant, task, mode=mode, selection=selection or paper_selection(variant)).fit(sub)
-            pred = law.predict(held)
-            if intervals:
+            check_variant(sub, task, variant)
+            law = fit_law(variant, task, sub, mode=mode, selection=selection or paper_selection(variant))
+            pred = drop_impossible(law.predict(held))
+            if intervals and not isinstance(law, FailedLaw):
                 pred = add_intervals(law, sub, held, pred, levels=(level,), n_bootstrap=n_bootstrap, seed=seed)
-            pred["status"] = "ok"
+            pred["status"] = [_row_status(law, row) for _, row in pred.iterrows()]
         except TaskLadderError as exc:
             pred = pd.DataFrame([{"target": r.name, "task": task.name, "status": f"failed: {exc}"} for r in held])
         pred.insert(0, "holdout", holdout)
@@ -97,11 +100,30 @@ def backtest(ladder: Ladder, tasks: Sequence[Task], *, variants: Sequence[str] =
     return pd.concat(frames, ignore_index=True)
 
 
+def _row_status(law, row: pd.Series) -> str:
+    """``ok``, or why a held-out run got no number (the fit's own status)."""
+    if np.isfinite(row.get("acc_pred", np.nan)):
+        return "ok"
+    if isinstance(law, FailedLaw):
+        return f"failed: {law.reason}"
+    parts = [p for p in (row.get("step1_status"), row.get("step2_status")) if isinstance(p, str) and p]
+    return "failed: no number (" + "; ".join(parts) + ")"
+
+
+def no_fit_succeeded(table: pd.DataFrame) -> str | None:
+    """The reason, when no held-out run of a backtest table got a number (``None`` otherwise)."""
+    if table.empty or (table["status"] == "ok").any():
+        return None
+    reasons = table["status"].str.removeprefix("failed: ").value_counts()
+    return f"no fit of the backtest gave a number ({len(table)} held-out predictions); most common reason: " \
+           f"{reasons.index[0]}"
+
+
 def summarize_backtest(table: pd.DataFrame) -> pd.DataFrame:
     """Mean absolute error (points) and, when intervals exist, coverage per holdout/variant/method/task.
 
     A prediction that is missing (a fit that did not converge) counts in ``n_missing``, not in the
-    error.
+    error, and ``why_missing`` gives the most common reason.
     """
     keys = ["holdout", "variant", "method", "task"]
     rows = []
@@ -112,6 +134,8 @@ def summarize_backtest(table: pd.DataFrame) -> pd.DataFrame:
         row["max_error_points"] = 100 * float(err.max()) if err.notna().any() else np.nan
         row["n_runs"] = len(group)
         row["n_missing"] = int(err.isna().sum())
+        failed = group["status"][group["status"] != "ok"] if "status" in group else pd.Series(dtype=str)
+        row["why_missing"] = failed.str.removeprefix("failed: ").value_counts().index[0] if len(failed) else ""
         if "acc_lo" in group:
             inside = (group["acc_actual"] >= group["acc_lo"]) & (group["acc_actual"] <= group["acc_hi"])
             row["coverage"] = float(inside[group["acc_lo"].notna()].mean()) if group["acc_lo"].notna().any() else np.nan

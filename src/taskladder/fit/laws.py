@@ -37,7 +37,7 @@ from .result import FitResult
 from .selection import Points, Selection, step1_arrays, step1_checkpoint_arrays, step2_arrays, target_actual
 from .starts import single_step_starts, power_law_c_starts, power_law_nd_starts, sigmoid_starts
 
-__all__ = ["TwoStepLaw", "SingleStepLaw", "DirectLaw", "EnsembleLaw", "ComputeAccuracyLaw", "LossToLossLaw", "MODES", "FEATURES", "PREDICTION_COLUMNS",
+__all__ = ["FailedLaw", "TwoStepLaw", "SingleStepLaw", "DirectLaw", "EnsembleLaw", "ComputeAccuracyLaw", "LossToLossLaw", "MODES", "FEATURES", "PREDICTION_COLUMNS",
            "STEP1_BOUNDS",
            "fit_step1", "fit_step2"]
 
@@ -50,6 +50,9 @@ PREDICTION_COLUMNS = ["target", "task", "n_params", "tokens", "task_loss_pred", 
                       "step2_status"]
 
 _INF = np.inf
+#: How far below chance the step-2 curve's floor may sit (accuracy): measured accuracies at chance
+#: scatter a little below it on small test sets.
+CHANCE_MARGIN = 0.05
 
 
 def _check_mode(mode: str) -> None:
@@ -71,9 +74,14 @@ def _status(fit: FitResult, mode: str) -> str:
 
 
 def _usable(fit: FitResult, mode: str) -> bool:
-    """Paper mode reports whatever the reference's optimizer stopped at; default needs convergence."""
-    finite = bool(np.all(np.isfinite(fit.params)))
-    return finite if mode == "paper" else (finite and fit.converged)
+    """Paper mode reports whatever the reference's optimizer stopped at, as long as it moved from its
+    start to a finite objective; default needs convergence."""
+    finite = bool(np.all(np.isfinite(fit.params))) and bool(np.isfinite(fit.loss))
+    if mode == "paper":
+        # An optimizer that never left its starting point (a non-finite objective there) returns
+        # the start itself: a number that says nothing about the data.
+        return finite and (fit.converged or fit.n_iterations > 0)
+    return finite and fit.converged
 
 
 def _grid_first(form: Form, X: np.ndarray, y: np.ndarray, starts: list, bounds, **options) -> FitResult:
@@ -158,8 +166,15 @@ def fit_step2(points: Points | pd.DataFrame, *, task: Task, form: str = "sigmoid
         if mode == "paper":
             # p0 of the reference's step2.py: [task minimum − 1, 0.9, 3, 1] (method.md §1.5).
             return fit_curve_fit(sigmoid, X, y, [task.chance - 1.0, 0.9, 3.0, 1.0], bounds)
+        # The floor 1 + a stays within CHANCE_MARGIN of chance (a curve that sinks far below
+        # guessing predicts the impossible), and k stays below 50 per unit of loss: a ladder that
+        # jumps once between two runs would otherwise fit a step whose steepness grows without end;
+        # bounded, the fit ends "at bound: k" and the verdict sees a prediction at the ceiling.
+        bounds = ([max(-1.0, task.chance - CHANCE_MARGIN - 1.0), 0.0, 0.0, 0.0], [0.0, _INF, 50.0, 1.0])
         starts = sigmoid_starts(x, y, top=1.0) + [np.array([task.chance - 1.0, 0.9, 3.0, 1.0])]
-        return _grid_first(sigmoid, X, y, starts, bounds, fixed={"b": 1.0})
+        starts = [np.clip(p, bounds[0], bounds[1]) for p in starts]
+        # A steep curve creeps towards its k bound slowly: allow the iterations to reach it.
+        return _grid_first(sigmoid, X, y, starts, bounds, fixed={"b": 1.0}, max_iter=1000)
     if form == "log_sigmoid":
         bounds = ([-_INF, 0.0, 0.0], [0.0, _INF, _INF])
         if mode == "paper":
@@ -243,6 +258,32 @@ class _Law:
 
     def _predict_one(self, target: RunData) -> dict:  # pragma: no cover - overridden
         raise TypeError
+
+
+class FailedLaw(_Law):
+    """A law whose fit could not be carried out (singular or degenerate data): every prediction is
+    missing, and its status says why. Stands in for the law so that the other tasks still come out.
+    """
+
+    def __init__(self, *, task: Task, variant: str, reason: str, mode: str = "default",
+                 selection: Selection = Selection()):
+        self.task = task
+        self.variant = variant
+        self.reason = reason
+        self.mode = mode
+        self.selection = selection
+
+    def fit(self, ladder: Ladder) -> "FailedLaw":
+        self.fitted_on_ = [r.name for r in ladder.train_runs]
+        return self
+
+    def _predict_one(self, target: RunData) -> dict:
+        row = self._target_row(target)
+        acc_actual = target_actual(target, self.task, "accuracy", self.selection.moving_avg)
+        row.update(task_loss_pred=np.nan, task_loss_actual=np.nan, acc_pred=np.nan, acc_actual=acc_actual,
+                   abs_error=np.nan, acc_from_actual_loss=np.nan, step1_status=f"failed: {self.reason}",
+                   step2_status="")
+        return row
 
 
 class TwoStepLaw(_Law):

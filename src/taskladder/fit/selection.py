@@ -6,6 +6,10 @@ first ``ceil(skip_fraction · n)`` and smoothing feature and accuracy with a tra
 average. A target's "actual" value is the last element of the same moving average over its
 checkpoints (for the 13B target, the mean of its last five rows).
 
+A run with fewer checkpoints than these need (a ladder evaluated once per run) uses what it has:
+its step-1 point averages all its checkpoints, and step 2 always keeps its last one.
+:func:`selection_note` says when that happened.
+
 The fits read the points as numpy columns (:class:`Points`); :meth:`Points.frame` gives the same
 points as a tidy table for figures and reports, built only when asked for.
 """
@@ -23,7 +27,7 @@ from ..ladder import Ladder, RunData
 from ..tasks import Task
 
 __all__ = ["Selection", "Points", "trailing_mean", "step1_points", "step2_points", "step1_arrays", "step2_arrays",
-           "step1_checkpoint_arrays", "target_actual"]
+           "step1_checkpoint_arrays", "target_actual", "selection_note"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,12 +149,12 @@ def step1_arrays(ladder: Ladder, task: Task | None, feature: str, selection: Sel
     runs = ladder.train_runs
     n_params, tokens, flops, values = (np.empty(len(runs)) for _ in range(4))
     for i, run in enumerate(runs):
-        _check_rows(run, window, f"a step-1 average over the last {window} checkpoints")
+        _check_rows(run, 1, "a step-1 point")
         per_token = run.spec.flops_per_token
         n_params[i] = float(run.n_params)
         tokens[i] = run.final_tokens
         flops[i] = np.nan if per_token is None else per_token * run.final_tokens
-        values[i] = np.mean(run.metric(task, feature)[-window:])
+        values[i] = np.mean(run.metric(task, feature)[-min(window, run.n_checkpoints):])
     return Points(runs=tuple(r.name for r in runs), codes=np.arange(len(runs)),
                   columns={"n_params": n_params, "tokens": tokens, "flops": flops, "y": values})
 
@@ -191,10 +195,10 @@ def step2_arrays(ladder: Ladder, task: Task, feature: str, selection: Selection,
     for i, run in enumerate(runs):
         n = len(run.metric(task, feature))
         run.metric(task, target_metric)  # a missing accuracy column fails here, naming the run's file
-        start = n - 1 if selection.skip_fraction >= 1.0 else math.ceil(selection.skip_fraction * n)
-        if start >= n:
-            raise DataError(f"{run.spec.file}: run {run.name!r} has no checkpoint left after skipping "
-                            f"{selection.skip_fraction:.0%} of {n}")
+        if n == 0:
+            raise DataError(f"{run.spec.file}: run {run.name!r} has no checkpoint")
+        # The skip never removes a run's last checkpoint: a run evaluated once still counts.
+        start = min(n - 1, math.ceil(selection.skip_fraction * n))
         xs = _smoothed(ladder, run, task, feature, start, selection.moving_avg)
         ys = _smoothed(ladder, run, task, target_metric, start, selection.moving_avg)
         steps, tokens = run.steps[start:], run.tokens[start:]
@@ -218,6 +222,20 @@ def step2_points(ladder: Ladder, task: Task, feature: str, selection: Selection,
                  target_metric: str = "accuracy") -> pd.DataFrame:
     """:func:`step2_arrays` as a table: ``run, n_params, step, tokens, x, y``."""
     return step2_arrays(ladder, task, feature, selection, target_metric).frame()
+
+
+def selection_note(ladder: Ladder, selection: Selection) -> str | None:
+    """One sentence when some train runs have fewer checkpoints than the selection asks for
+    (``None`` otherwise): the selection shrank to what each of them has."""
+    window = max(selection.step1_window, selection.moving_avg)
+    counts = ladder.checkpoint_counts()
+    short = {name: n for name, n in counts.items() if n < window}
+    if not short:
+        return None
+    fewest = min(short.values())
+    runs = f"all {len(counts)} train runs" if len(short) == len(counts) else f"{len(short)} of {len(counts)} train runs"
+    return (f"{runs} have fewer than {window} checkpoints (fewest: {fewest}): each averages the checkpoints it has "
+            f"for step 1 and its actual, and step 2 keeps at least its last checkpoint")
 
 
 def target_actual(run: RunData, task: Task | None, metric: str, window: int) -> float | None:

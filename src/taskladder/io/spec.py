@@ -18,7 +18,20 @@ Example
     tokens = 3945065873408               # optional; default: the file's last row
     role = "target"
 
-Unknown keys are an error. A target without ``file`` is predicted with no actual to compare.
+    [[task]]                    # a task of your own (optional; built-in tasks need no table)
+    name = "my_qa"
+    accuracy = "eval/my_qa/acc"          # column of the run files: accuracy as a fraction
+    loss = "eval/my_qa/ce"               # optional: the correct answer's task loss
+    loss_unit = "nats"                   # "bpb" (default) or "nats"
+    chance = 0.25                        # accuracy of random guessing (default 0)
+
+    [[task]]
+    name = "avg"
+    average_of = ["my_qa", "hellaswag"]  # the equal-weight mean of other tasks
+
+Unknown keys are an error. A target without ``file`` is predicted with no actual to compare. A run
+given by ``n_params`` alone, without a size label or ``flops_per_token``, gets the usual estimate
+of training FLOPs per token, 6 N (``flops_source = "6N"``).
 """
 
 from __future__ import annotations
@@ -30,13 +43,17 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..sizes import get_size
+from ..tasks import Task, declared_task
 from .toml_file import read_toml
 
 __all__ = ["RunSpec", "LadderSpec", "load_spec", "parse_target", "parse_token_count"]
 
 ROLES = ("train", "target")
-_TOP_KEYS = {"name", "description", "run"}
+_TOP_KEYS = {"name", "description", "run", "task"}
 _RUN_KEYS = {"name", "file", "size", "n_params", "flops_per_token", "tokens", "role"}
+_TASK_KEYS = {"name", "display_name", "accuracy", "loss", "loss_unit", "chance", "average_of"}
+#: Where a run's FLOPs per token came from.
+FLOPS_SOURCES = ("size", "spec", "6N")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,7 +73,10 @@ class RunSpec:
     size
         Size label, if the run was given by label.
     flops_per_token
-        Training FLOPs per token, needed by the compute-based forms; ``None`` if unknown.
+        Training FLOPs per token, used by the compute-based forms.
+    flops_source
+        ``"size"`` (computed from the size label's architecture), ``"spec"`` (given) or ``"6N"``
+        (the standard estimate 6 N, when neither was given).
     tokens
         Tokens D to predict at (targets) or the final token count; ``None``: the file's last row.
     """
@@ -68,6 +88,7 @@ class RunSpec:
     size: str | None = None
     flops_per_token: float | None = None
     tokens: float | None = None
+    flops_source: str = "spec"
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -91,6 +112,12 @@ class LadderSpec:
     path: Path | None = None
     description: str = ""
     extra: dict = field(default_factory=dict)
+    tasks: tuple[Task, ...] = ()
+
+    @property
+    def declared_tasks(self) -> dict[str, Task]:
+        """The spec's own tasks by name (``[[task]]`` tables)."""
+        return {t.name: t for t in self.tasks}
 
     @property
     def train_runs(self) -> tuple[RunSpec, ...]:
@@ -108,7 +135,7 @@ class LadderSpec:
             if t.name in names:
                 raise ConfigError(f"target name {t.name!r} is already used by a run of the spec")
         return LadderSpec(runs=tuple(kept) + tuple(targets), name=self.name, path=self.path,
-                          description=self.description)
+                          description=self.description, tasks=self.tasks)
 
 
 _SUFFIXES = {"K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
@@ -152,11 +179,14 @@ def parse_target(text: str) -> RunSpec:
 
             raise ConfigError(f"--target {text!r}: N must be a parameter count or a known size label "
                               f"({', '.join(size_names())}), got {n_text!r}") from None
+    source = "size"
     if size is None:
-        flops = _known_flops(n_params)
+        flops, source = _known_flops(n_params), "size"
+        if flops is None:
+            flops, source = 6.0 * n_params, "6N"
     tokens = parse_token_count(d_text, what=f"--target {text!r} D")
     return RunSpec(name=name, role="target", file=None, n_params=n_params, size=size,
-                   flops_per_token=flops, tokens=tokens)
+                   flops_per_token=flops, tokens=tokens, flops_source=source)
 
 
 def _is_size_label(text: str) -> bool:
@@ -219,8 +249,12 @@ def _run_from_table(table: dict, index: int, base: Path, source: str) -> RunSpec
     if n_params is None:
         raise ConfigError(f"{where}: needs size (a known label) or n_params")
     n_params = int(_number(n_params, where=where, key="n_params", integer=True))
+    flops_source = "size" if size_label is not None and table.get("flops_per_token") is None else "spec"
     if flops is None:
         flops = _known_flops(n_params)
+        flops_source = "size"
+        if flops is None:
+            flops, flops_source = 6.0 * n_params, "6N"
     else:
         flops = _number(flops, where=where, key="flops_per_token")
     tokens = table.get("tokens")
@@ -228,9 +262,78 @@ def _run_from_table(table: dict, index: int, base: Path, source: str) -> RunSpec
     role = table.get("role", "train")
     try:
         return RunSpec(name=name, role=role, file=path, n_params=n_params, size=size_label,
-                       flops_per_token=flops, tokens=tokens)
+                       flops_per_token=flops, tokens=tokens, flops_source=flops_source)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+
+
+def _tasks_from_tables(tables: object, source: str) -> tuple[Task, ...]:
+    """The spec's ``[[task]]`` tables as tasks; ``average_of`` may name built-in tasks and tasks declared
+    anywhere in the spec (no cycles)."""
+    if tables is None:
+        return ()
+    if not isinstance(tables, list):
+        raise ConfigError(f"{source}: 'task' must be [[task]] tables, got {tables!r}")
+    raw: dict[str, dict] = {}
+    for index, table in enumerate(tables):
+        where = f"{source}: task #{index + 1}"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: expected a [[task]] table, got {table!r}")
+        unknown = sorted(set(table) - _TASK_KEYS)
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed keys: "
+                              f"{', '.join(sorted(_TASK_KEYS))}")
+        name = table.get("name")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}: needs a name (a string)")
+        if name in raw:
+            raise ConfigError(f"{source}: two [[task]] tables are named {name!r}")
+        for key in ("accuracy", "loss", "loss_unit", "display_name"):
+            if key in table and not (isinstance(table[key], str) and table[key]):
+                raise ConfigError(f"{source}: task {name!r}: {key} must be a non-empty string, got {table[key]!r}")
+        if "chance" in table:
+            chance = table["chance"]
+            if isinstance(chance, bool) or not isinstance(chance, (int, float)) or not 0.0 <= chance < 1.0:
+                hint = " (in percent? divide by 100)" if isinstance(chance, (int, float)) and 1 <= chance < 100 else ""
+                raise ConfigError(f"{source}: task {name!r}: chance must be an accuracy in [0, 1), got {chance!r}{hint}")
+        members = table.get("average_of")
+        if members is not None and (not isinstance(members, list) or not members
+                                    or not all(isinstance(m, str) and m for m in members)):
+            raise ConfigError(f"{source}: task {name!r}: average_of must be a non-empty list of task names, "
+                              f"got {members!r}")
+        raw[name] = table
+    from ..tasks import get_task
+
+    done: dict[str, Task] = {}
+
+    def build(name: str, chain: tuple[str, ...]) -> Task:
+        if name in done:
+            return done[name]
+        if name in chain:
+            raise ConfigError(f"{source}: task {name!r}: average_of goes round in a circle "
+                              f"({' -> '.join(chain + (name,))})")
+        table = raw[name]
+        members = []
+        for member in table.get("average_of") or ():
+            if member in raw:
+                members.append(build(member, chain + (name,)))
+            else:
+                try:
+                    members.append(get_task(member))
+                except ConfigError as exc:
+                    raise ConfigError(f"{source}: task {name!r}: average_of: {exc}") from None
+        try:
+            task = declared_task(name, accuracy=table.get("accuracy"), loss=table.get("loss"),
+                                 loss_unit=table.get("loss_unit", "bpb"), chance=float(table.get("chance", 0.0)),
+                                 display_name=table.get("display_name"), average_of=tuple(members))
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+        if "chance" in table and members:
+            raise ConfigError(f"{source}: task {name!r}: a mean of tasks takes its chance from them; leave chance out")
+        done[name] = task
+        return task
+
+    return tuple(build(name, ()) for name in raw)
 
 
 def load_spec(path: str | Path) -> LadderSpec:
@@ -251,6 +354,7 @@ def load_spec(path: str | Path) -> LadderSpec:
     tables = data.get("run")
     if not isinstance(tables, list) or not tables:
         raise ConfigError(f"{path}: no [[run]] tables (expected one per ladder run and target)")
+    tasks = _tasks_from_tables(data.get("task"), str(path))
     runs = tuple(_run_from_table(t, i, path.parent, str(path)) for i, t in enumerate(tables))
     seen: set[str] = set()
     for run in runs:
@@ -258,7 +362,7 @@ def load_spec(path: str | Path) -> LadderSpec:
             raise ConfigError(f"{path}: two runs are named {run.name!r}; names must be unique")
         seen.add(run.name)
     spec = LadderSpec(runs=runs, name=str(data.get("name", path.stem)), path=path,
-                      description=str(data.get("description", "")))
+                      description=str(data.get("description", "")), tasks=tasks)
     if not spec.train_runs:
         raise ConfigError(f"{path}: no run has role = \"train\"; the laws need ladder runs to fit on")
     return spec

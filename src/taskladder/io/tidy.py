@@ -10,8 +10,16 @@ The tidy format has one row per run × checkpoint × task × metric::
 ``N`` (or ``n_params``) is the run's non-embedding parameter count, ``D`` (or ``tokens``) the
 tokens seen at that checkpoint, ``step`` the optimizer step. Optional columns: ``role``
 (``train``, the default, or ``target``), ``size`` (a known size label, which also gives FLOPs per
-token) and ``flops_per_token``. ``metric`` is one of taskladder's metrics or an alias of one
-(:func:`metric_for`); ``task`` is a task name (``taskladder tasks``) and is empty for ``c4``.
+token), ``flops_per_token``, ``chance`` (a task's chance accuracy, for tasks of your own) and
+``unit`` (``bpb`` or ``nats``, for the metric ``task_loss``). ``metric`` is one of taskladder's
+metrics or an alias of one (:func:`metric_for`); ``task`` is a task name and is empty for ``c4``.
+
+Tasks of your own
+-----------------
+A task name that is not built in (``taskladder tasks`` lists those) becomes a *declared* task of
+the written spec (a ``[[task]]`` table): its metrics are ``accuracy`` (or an accuracy alias) and,
+optionally, its task loss, as ``bpb`` or as ``task_loss`` with its ``unit`` (``nats`` for the
+correct answer's cross-entropy). Its chance level comes from the ``chance`` column (default 0).
 
 :func:`write_ladder` turns imported runs into the ladder format that ``taskladder predict``
 reads: one CSV per run in the OLMo ladder's layout (``_step``, ``throughput/total_tokens`` and one
@@ -44,7 +52,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -52,7 +60,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError
-from ..tasks import C4_LOSS_COLUMN, TASKS, get_task
+from ..tasks import C4_LOSS_COLUMN, CORPUS_TASKS, LOSS_UNITS, TASKS, Task, declared_task, get_task
 from .runs import STEP_COLUMN, TOKENS_COLUMN
 
 __all__ = ["ImportedRun", "read_tidy_csv", "write_ladder", "metric_for", "metric_columns", "TIDY_COLUMNS",
@@ -61,7 +69,10 @@ __all__ = ["ImportedRun", "read_tidy_csv", "write_ladder", "metric_for", "metric
 #: The tidy format's required columns (``N``/``D`` may also be spelled ``n_params``/``tokens``).
 TIDY_COLUMNS = ("run", "N", "D", "step", "task", "metric", "value")
 _COLUMN_ALIASES = {"n_params": "N", "tokens": "D"}
-_OPTIONAL = ("role", "size", "flops_per_token")
+_OPTIONAL = ("role", "size", "flops_per_token", "chance", "unit")
+#: Metric names of a declared task's loss: ``task_loss`` needs a ``unit``; the bpb aliases are in bpb.
+_TASK_LOSS_NAMES = ("task_loss", "bpb", "bits_per_byte")
+_ACCURACY_NAMES = ("accuracy", "acc", "acc_norm", "acc_per_char", "len_norm")
 #: taskladder's metrics: per task, and the task-free C4 loss.
 LADDER_METRICS = ("bpb", "accuracy", "soft", "soft_log", "mc", "c4")
 #: Alias → metric; ``None`` marks the accuracy aliases whose meaning depends on the task.
@@ -122,6 +133,8 @@ class ImportedRun:
         ``"train"`` or ``"target"``.
     tokens
         D to record in the spec (the run's final tokens), or ``None``: the last checkpoint's.
+    tasks
+        Declared tasks (not built in) whose columns the frame holds; written as ``[[task]]`` tables.
     flops_per_token
         Training FLOPs per token, if known.
     source
@@ -142,6 +155,12 @@ class ImportedRun:
     source: str = ""
     mapped: dict | None = None
     ignored: tuple[str, ...] = ()
+    tasks: tuple[Task, ...] = ()
+
+
+def declared_columns(name: str, metric: str) -> str:
+    """The ladder-format column of a declared task's ``accuracy`` or task loss (``bpb``)."""
+    return f"eval/{name}/{'accuracy' if metric == 'accuracy' else 'task_loss'}"
 
 
 # -- reading the tidy CSV -------------------------------------------------------------------------
@@ -223,12 +242,22 @@ def read_tidy_csv(path: str | Path, *, targets: Sequence[str] = ()) -> list[Impo
     values = _numbers(frame, "value", path, what="the metric's value")
     columns = []
     resolved_pairs: dict[tuple[str, str], tuple[str, ...]] = {}
+    units = frame["unit"].str.strip().str.lower() if "unit" in frame else pd.Series("", index=frame.index)
+    declared: dict[str, dict] = {}
     for i, (task, metric) in enumerate(zip(frame["task"].str.strip(), frame["metric"].str.strip())):
-        if (task, metric) in resolved_pairs:
+        if (task, metric) in resolved_pairs and (task in TASKS or not task):
             columns.append(resolved_pairs[(task, metric)])
             continue
-        if task and task not in TASKS:
-            raise _fail(path, i + 2, "task", f"unknown task {task!r} (known: {', '.join(TASKS)})")
+        if task and task not in TASKS and task not in CORPUS_TASKS:
+            columns.append(_declared_metric(path, i, task, metric, units.iloc[i], declared))
+            continue
+        if metric.strip().lower() == "task_loss":
+            unit = units.iloc[i]
+            if unit != "bpb":
+                raise _fail(path, i + 2, "unit", f"task {task!r} is built in with its task loss in bpb; got unit "
+                                                 f"{unit or '(none)'!r} (give bpb, or import the task under a name of "
+                                                 "your own to declare a loss in nats)")
+            metric = "bpb"
         resolved = metric_for(task or None, metric)
         if resolved is None:
             if metric.lower() in METRIC_ALIASES and not task and METRIC_ALIASES[metric.lower()] != "c4":
@@ -249,11 +278,68 @@ def read_tidy_csv(path: str | Path, *, targets: Sequence[str] = ()) -> list[Impo
     if unknown_targets:
         raise ConfigError(f"--target {unknown_targets[0]!r}: no such run in {path} "
                           f"(runs: {', '.join(dict.fromkeys(frame['run']))})")
+    tasks = tuple(_declared_tasks(path, frame, declared))
     runs = []
     for name, index in frame.groupby("run", sort=False).indices.items():
-        runs.append(_tidy_run(path, name, index, n_params, tokens, steps, values, columns, roles, flops, sizes,
-                              set(targets)))
+        run = _tidy_run(path, name, index, n_params, tokens, steps, values, columns, roles, flops, sizes,
+                        set(targets))
+        used = set(run.frame.columns)
+        runs.append(replace(run, tasks=tuple(t for t in tasks if declared_columns(t.name, "accuracy") in used
+                                             or declared_columns(t.name, "bpb") in used)))
     return runs
+
+
+def _declared_metric(path: Path, i: int, task: str, metric: str, unit: str, declared: dict[str, dict]) -> tuple[str]:
+    """The column of one row of a task that is not built in, recording what the task declares."""
+    record = declared.setdefault(task, {"first_row": i + 2, "unit": None, "loss": False})
+    name = metric.strip().lower()
+    if name in _ACCURACY_NAMES:
+        return (declared_columns(task, "accuracy"),)
+    if name in _TASK_LOSS_NAMES:
+        unit = "bpb" if name != "task_loss" else unit
+        if unit not in LOSS_UNITS:
+            raise _fail(path, i + 2, "unit", f"{unit or '(empty)'!r} is not a task-loss unit (metric task_loss needs a "
+                                             f"unit column: {' or '.join(LOSS_UNITS)})")
+        if record["unit"] not in (None, unit):
+            raise _fail(path, i + 2, "unit", f"task {task!r} has its task loss in {record['unit']} on an earlier row "
+                                             f"but in {unit} here")
+        record["unit"], record["loss"] = unit, True
+        return (declared_columns(task, "bpb"),)
+    raise _fail(path, i + 2, "metric", f"{metric!r} is not a metric of task {task!r}, which is not built in (a task of "
+                                       f"your own takes accuracy, and optionally task_loss with a unit, or bpb; "
+                                       f"built-in tasks: 'taskladder tasks')")
+
+
+def _declared_tasks(path: Path, frame: pd.DataFrame, declared: dict[str, dict]) -> list[Task]:
+    """The tasks that are not built in, with their chance level (the ``chance`` column, constant per task)."""
+    tasks = []
+    for name, record in declared.items():
+        rows = np.flatnonzero((frame["task"].str.strip() == name).to_numpy())
+        chance = 0.0
+        if "chance" in frame:
+            given = {c for c in frame["chance"].iloc[rows].str.strip() if c}
+            if len(given) > 1:
+                raise _fail(path, int(rows[0]) + 2, "chance", f"task {name!r} has several chance levels "
+                                                              f"({', '.join(sorted(given))}); give one")
+            if given:
+                text = given.pop()
+                try:
+                    chance = float(text)
+                except ValueError:
+                    chance = float("nan")
+                if not (math.isfinite(chance) and 0.0 <= chance < 1.0):
+                    hint = "; in percent? divide by 100" if math.isfinite(chance) and 1 <= chance < 100 else ""
+                    raise _fail(path, int(rows[0]) + 2, "chance", f"{text!r} is not an accuracy in [0, 1){hint}")
+        if not any(frame["metric"].iloc[rows].str.strip().str.lower().isin(_ACCURACY_NAMES)):
+            raise _fail(path, record["first_row"], "task", f"task {name!r} is not built in and has no accuracy rows "
+                                                           "(a task of your own needs its accuracy)")
+        try:
+            tasks.append(declared_task(name, accuracy=declared_columns(name, "accuracy"),
+                                       loss=declared_columns(name, "bpb") if record["loss"] else None,
+                                       loss_unit=record["unit"] or "bpb", chance=chance))
+        except ConfigError as exc:
+            raise _fail(path, record["first_row"], "task", str(exc)) from None
+    return tasks
 
 
 def _constant(path: Path, name: str, index: np.ndarray, values, column: str, what: str):
@@ -358,6 +444,13 @@ def write_ladder(runs: Sequence[ImportedRun], out_dir: str | Path, *, name: str 
     if description:
         blocks.append(f"description = {_toml_string(description)}\n")
     blocks.append("\n")
+    tasks = {t.name: t for run in runs for t in run.tasks}
+    for task in tasks.values():
+        keys = [f"name = {_toml_string(task.name)}", f"accuracy = {_toml_string(task.accuracy_column)}"]
+        if task.loss_column is not None:
+            keys += [f"loss = {_toml_string(task.loss_column)}", f"loss_unit = {_toml_string(task.loss_unit)}"]
+        keys.append(f"chance = {_toml_number(task.chance)}")
+        blocks.append("[[task]]\n" + "\n".join(keys) + "\n\n")
     for run in runs:
         stem = _safe_name(run.name)
         while stem.lower() in files:
