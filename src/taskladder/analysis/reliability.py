@@ -11,7 +11,8 @@ Nothing here looks at the targets' actual values. The verdict is one of:
     within ``near_chance`` of it: the curve above chance is not seen, and :func:`include_chance`
     widens the interval to chance), or the prediction sits at a bound of its curve (within
     ``at_bound`` of accuracy 1 or of the curve's floor: the curve saturates there, and the
-    number says more about the form than about the data);
+    number says more about the form than about the data), or a fit is degenerate (a minimum along
+    which the data do not identify its parameters);
 ``noisy``
     the task shows little signal on this ladder: accuracy moves less across the ladder than
     ``min_signal_to_noise`` times its checkpoint-to-checkpoint noise;
@@ -92,6 +93,9 @@ def assess_reliability(row: pd.Series, signal: dict, backtest_error: float | Non
     """The verdict and its reason for one prediction row (with interval columns if present);
     ``bounds`` are the step-2 curve's floor and ceiling (:func:`curve_bounds`)."""
     problems, noise = [], []
+    statuses = " ".join(str(row.get(k) or "") for k in ("step1_status", "step2_status"))
+    if "degenerate" in statuses:
+        problems.append("a fit's parameters are not identified by the data (degenerate)")
     if signal["max_above_chance"] < rules.near_chance:
         problems.append(f"ladder at chance (best run {100 * signal['max_above_chance']:+.1f} pts from it)")
     acc = row.get("acc_pred", np.nan)

@@ -67,13 +67,16 @@ def run(args: argparse.Namespace) -> int:
     result = predict_ladder(ladder, tasks=args.tasks, variant=args.variant, mode=args.method, selection=selection,
                             intervals=intervals, levels=levels, n_bootstrap=args.bootstrap, seed=args.seed,
                             reliability=intervals and not args.no_backtest)
+    for note in result.notes:
+        print(f"taskladder report: note: {note}", file=sys.stderr)
     command = {"command": "report", "output": str(args.output), "cli_targets": list(args.target),
                "intervals": intervals, "levels": list(levels), "bootstrap": args.bootstrap, "seed": args.seed}
     html = build_report(ladder, result=result, backtest=not args.no_backtest, title=args.title,
                         extra_config=command, dpi=args.dpi)
     atomic_write_text(args.output, html)
-    config = report_config(ladder, tasks=list(result.laws), variant=args.variant, method=args.method,
-                           selection=selection, extra=command)
+    config = report_config(ladder, tasks=list(result.laws), variant=result.variant, method=args.method,
+                           selection=result.selection, extra={**command, "variants": result.variants,
+                                                              "notes": result.notes})
     config.pop("taskladder_version", None)
     write_resolved_config(args.output.with_name(args.output.stem + ".config.json"), config)
     size_mb = len(html.encode("utf-8")) / 1e6

@@ -239,6 +239,13 @@ def best_start(cost: np.ndarray, converged: np.ndarray) -> int:
     return int(pool[np.argmin(cost[pool])])
 
 
+def _unidentified(J: np.ndarray, max_condition: float = 1e12) -> bool:
+    """Whether ``JᵀJ`` is singular to working precision (its condition number above ``max_condition``)."""
+    with np.errstate(all="ignore"):
+        singular = np.linalg.svd(J, compute_uv=False)
+    return bool(singular.size and (singular[-1] == 0 or (singular[0] / singular[-1]) ** 2 > max_condition))
+
+
 def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence[Sequence[float]],
                       bounds: Bounds, *, residual: str = "linear", fixed: dict[str, float] | None = None,
                       max_iter: int = 300) -> FitResult:
@@ -298,6 +305,11 @@ def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence
     converged = bool(solved.converged[best])
     status = "converged" if converged else (
         "max iterations" if solved.iterations[best] >= max_iter else "stalled (no step lowers the cost)")
+    if not converged and solved.iterations[best] < max_iter and _unidentified(J[:, free]):
+        # No step lowers the cost and JᵀJ is singular: a minimum along which some parameters are
+        # not identified by the data (e.g. two terms that only one point tells apart). The curve is
+        # pinned where the data are; the status says that its parameters are not.
+        converged, status = True, "converged, degenerate (parameters not identified by the data)"
     return FitResult(form=form, params=params, covariance=covariance, converged=converged, status=status,
                      message=f"{solved.iterations[best]} iterations; best of {len(P0)} starts "
                              f"({int(solved.converged.sum())} converged)",

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..errors import DataError
 
-__all__ = ["KNOWN_TASKS", "AVG17_TASKS", "read_open_lm"]
+__all__ = ["KNOWN_TASKS", "AVG17_TASKS", "SPLITS", "read_open_lm", "split_roles", "write_open_lm_ladder"]
 
 #: open_lm task name → taskladder's built-in task.
 KNOWN_TASKS = {"arc_easy": "arc_easy", "arc_challenge": "arc_challenge", "hellaswag": "hellaswag", "piqa": "piqa",
@@ -117,3 +117,50 @@ def read_open_lm(folder: str | Path, *, datasets: Iterable[str] | None = None,
     if not rows:
         raise DataError(f"{folder}: no run of dataset(s) {', '.join(sorted(keep or ()))}")
     return pd.DataFrame(rows)
+
+
+#: Ways to split the testbed into ladder and targets (one pretraining dataset at a time):
+#: ``paper``: Gadre et al.'s fitting runs (0.011B–0.411B at M = 20, 0.011B at M = 320, and 1.44B
+#: at M = 20, on which they fit the error law) predicting the 1.44B run at its largest M and the
+#: 6.89B run; ``small``: every run below 1B parameters predicting the three larger runs.
+SPLITS = ("paper", "small")
+
+
+def split_roles(table: pd.DataFrame, split: str) -> tuple[list[str], list[str]]:
+    """Names of the train runs and of the targets of one dataset's runs under ``split``."""
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    runs = table.drop_duplicates("run").set_index("run")
+    tokens_per_param = (runs["D"] / runs["N"]).round()
+    small = runs["N"] < 1e9
+    smallest = runs["N"] == runs["N"].min()
+    mid = (runs["N"] > 1e9) & (runs["N"] < 2e9)
+    if split == "paper":
+        train = (small & (tokens_per_param == 20)) | (smallest & (tokens_per_param == 320)) | \
+            (mid & (tokens_per_param == 20))
+    else:
+        train = small
+    targets = ~small & ~train
+    return list(runs.index[train]), list(runs.index[targets])
+
+
+def write_open_lm_ladder(folder: str | Path, out_dir: str | Path, *, dataset: str, split: str = "paper",
+                         tasks: Iterable[str] | None = None) -> Path:
+    """One dataset's runs as a ladder: the tidy CSV ``out_dir/tidy.csv``, imported by
+    :func:`taskladder.io.tidy.read_tidy_csv` and written by :func:`~taskladder.io.tidy.write_ladder`.
+
+    Returns
+    -------
+    Path
+        The spec, ``out_dir/ladder.toml``.
+    """
+    from .tidy import read_tidy_csv, write_ladder
+
+    table = read_open_lm(folder, datasets=[dataset], tasks=tasks)
+    train, targets = split_roles(table, split)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tidy = out_dir / "tidy.csv"
+    table[table["run"].isin(train + targets)].drop(columns="dataset").to_csv(tidy, index=False)
+    return write_ladder(read_tidy_csv(tidy, targets=targets), out_dir, name=f"{dataset}-{split}",
+                        description=f"open_lm testbed, dataset {dataset}, split {split!r}")
