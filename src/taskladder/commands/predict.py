@@ -63,8 +63,10 @@ def _terminal_table(predictions):
 
     columns = {
         "target": predictions["target"], "task": predictions["task"],
-        "loss_pred": predictions["task_loss_pred"], "loss_actual": predictions["task_loss_actual"],
-        "acc_pred_%": 100 * predictions["acc_pred"]}
+        "loss_pred": predictions["task_loss_pred"], "loss_actual": predictions["task_loss_actual"]}
+    if "loss_unit" in predictions and (predictions["loss_unit"] != "bpb").any():
+        columns["loss_unit"] = predictions["loss_unit"]
+    columns["acc_pred_%"] = 100 * predictions["acc_pred"]
     if "acc_lo" in predictions:
         level = int(round(100 * float(predictions["level"].iloc[0])))
         columns[f"{level}%_interval"] = [

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..ladder import Ladder
 from .tables import write_table
+from .task_figures import feature_label
 
 __all__ = ["save_law_figures", "size_colors", "new_figure", "save_figure"]
 
@@ -166,7 +167,7 @@ def save_law_figures(result, ladder: Ladder, folder: Path) -> list[Path]:
         ax.set_xscale("log")
         ax.set_title(_task_title(law))
         ax.set_xlabel("training tokens D (log scale)")
-        ax.set_ylabel("task loss (bits per byte)" if law.feature == "bpb" else f"{law.feature} loss")
+        ax.set_ylabel(feature_label(law.feature, law.task))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, title="N", title_fontsize=7)
     fig.suptitle("Step 1: task loss vs tokens (x predicted, ★ actual)")
@@ -195,7 +196,7 @@ def save_law_figures(result, ladder: Ladder, folder: Path) -> list[Path]:
                              "task_loss": p["task_loss_actual"], "accuracy": p["acc_actual"]})
         ax.axhline(law.task.chance, color="grey", ls=":", lw=0.8)
         ax.set_title(_task_title(law))
-        ax.set_xlabel("task loss (bits per byte)" if law.feature == "bpb" else f"{law.feature} loss")
+        ax.set_xlabel(feature_label(law.feature, law.task))
         ax.set_ylabel("accuracy")
         ax.grid(alpha=0.3)
     fig.suptitle("Step 2: accuracy vs task loss (dots: checkpoints; ★ targets; dotted: chance)")

@@ -51,8 +51,10 @@ def _pyplot():
     return plt
 
 
-def feature_label(feature: str) -> str:
-    """Axis label with unit of a two-step law's intermediate feature."""
+def feature_label(feature: str, task=None) -> str:
+    """Axis label with unit of a two-step law's intermediate feature (a task's loss in its own unit)."""
+    if feature == "bpb" and task is not None and task.loss_unit == "nats":
+        return "task loss (cross-entropy, nats)"
     return FEATURE_LABELS.get(feature, feature)
 
 
@@ -292,7 +294,7 @@ def step1_panel(law, ctx: FigureContext, *, loss_interval: bool = True) -> Panel
                          "tokens": p["tokens"], "value": t.loss_actual})
     ax.set_xscale("log")
     ax.set_xlabel(TOKENS_LABEL)
-    ax.set_ylabel(feature_label(law.feature))
+    ax.set_ylabel(feature_label(law.feature, law.task))
     ax.set_title(f"Step 1: (N, D) → {FEATURE_SHORT.get(law.feature, law.feature)}")
     _size_legend(ax, ctx, sizes)
     return Panel(figure=fig, data=pd.DataFrame(rows))
@@ -343,7 +345,7 @@ def step2_panel(law, ctx: FigureContext, *, acc_interval: bool = True) -> Panel:
             rows.append({"task": name, "series": f"{p['target']} actual", "run": p["target"],
                          "x": t.loss_actual, "accuracy": p["acc_actual"]})
     ax.axhline(100 * law.task.chance, color="grey", ls=":", lw=1.0)
-    ax.set_xlabel(feature_label(law.feature))
+    ax.set_xlabel(feature_label(law.feature, law.task))
     ax.set_ylabel(ACCURACY_LABEL)
     ax.set_title(f"Step 2: {FEATURE_SHORT.get(law.feature, law.feature)} → accuracy")
     return Panel(figure=fig, data=pd.DataFrame(rows))
@@ -544,7 +546,7 @@ def residuals_panel(law, ctx: FigureContext) -> Panel:
     right.axhline(0, color="black", lw=0.8)
     right.scatter(r2["x"], 100 * r2["residual"], c=[ctx.color(n) for n in r2["n_params"]], s=7, alpha=0.6,
                   linewidths=0)
-    right.set_xlabel(feature_label(law.feature))
+    right.set_xlabel(feature_label(law.feature, law.task))
     right.set_ylabel("observed − fitted (points)")
     right.set_title("Step-2 residuals (per checkpoint)")
     data = pd.concat([r1.assign(task=name, step="step1"), r2.assign(task=name, step="step2")], ignore_index=True)
