@@ -305,7 +305,7 @@ def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence
     converged = bool(solved.converged[best])
     status = "converged" if converged else (
         "max iterations" if solved.iterations[best] >= max_iter else "stalled (no step lowers the cost)")
-    if not converged and solved.iterations[best] < max_iter and _unidentified(J[:, free]):
+    if not converged and solved.iterations[best] < max_iter and _unidentified(J):
         # No step lowers the cost and JᵀJ is singular: a minimum along which some parameters are
         # not identified by the data (e.g. two terms that only one point tells apart). The curve is
         # pinned where the data are; the status says that its parameters are not.
