@@ -3,7 +3,8 @@
 Nothing here looks at the targets' actual values. The verdict is one of:
 
 ``unreliable``
-    the law does not even extrapolate within the ladder (held-out-rung backtest error above
+    the target lies outside the ladder (fewer parameters or tokens than its smallest run, or more
+    than ``max_extrapolation`` times its largest), or the law does not even extrapolate within the ladder (held-out-rung backtest error above
     ``max_backtest_error``), or its members disagree at the target beyond their own parameter
     uncertainty (``member_gap_z`` above ``max_member_gap_z``: two intermediate features that both
     fit the ladder give different answers, so the extrapolation is not pinned down), or the
@@ -32,7 +33,8 @@ import pandas as pd
 from ..fit.uncertainty import largest_run_noise
 from ..ladder import Ladder
 
-__all__ = ["ReliabilityRules", "ladder_signal", "assess_reliability", "include_chance", "curve_bounds"]
+__all__ = ["ReliabilityRules", "ladder_signal", "assess_reliability", "include_chance", "curve_bounds",
+           "outside_ladder"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +47,7 @@ class ReliabilityRules:
     min_signal_to_noise: float = 10.0
     near_chance: float = 0.03
     at_bound: float = 0.005
+    max_extrapolation: float = 100.0
     last_n: int = 10
 
 
@@ -65,7 +68,26 @@ def ladder_signal(law, ladder: Ladder, rules: ReliabilityRules = ReliabilityRule
     noise = largest_run_noise(law, ladder, last_n=rules.last_n) if largest.n_checkpoints >= 3 else np.nan
     signal = float(finals.max() - finals.min())
     snr = np.nan if not np.isfinite(noise) else (signal / noise if noise > 0 else np.inf)
-    return {"signal": signal, "noise": noise, "snr": snr, "max_above_chance": float(finals.max() - task.chance)}
+    return {"signal": signal, "noise": noise, "snr": snr, "max_above_chance": float(finals.max() - task.chance),
+            "n_range": (min(r.n_params for r in runs), max(r.n_params for r in runs)),
+            "d_range": (min(r.final_tokens for r in runs), max(r.final_tokens for r in runs))}
+
+
+def outside_ladder(n_params: float, tokens: float, signal: dict,
+                   rules: ReliabilityRules = ReliabilityRules()) -> str | None:
+    """Why a target lies too far outside the ladder to extrapolate to (``None`` if it does not):
+    fewer parameters or tokens than the ladder's smallest run, or more than ``max_extrapolation``
+    times its largest."""
+    for value, (low, high), what in ((n_params, signal.get("n_range"), "parameters"),
+                                     (tokens, signal.get("d_range"), "tokens")):
+        if low is None or not np.isfinite(value):
+            continue
+        if value < low:
+            return f"target has fewer {what} ({value:.3g}) than the ladder's smallest run ({low:.3g})"
+        if value > rules.max_extrapolation * high:
+            return (f"target's {what} ({value:.3g}) lie {value / high:.0f}x beyond the ladder's largest run "
+                    f"({high:.3g}); more than {rules.max_extrapolation:.0f}x is not extrapolated with confidence")
+    return None
 
 
 def curve_bounds(law) -> tuple[float, float] | None:
@@ -93,6 +115,9 @@ def assess_reliability(row: pd.Series, signal: dict, backtest_error: float | Non
     """The verdict and its reason for one prediction row (with interval columns if present);
     ``bounds`` are the step-2 curve's floor and ceiling (:func:`curve_bounds`)."""
     problems, noise = [], []
+    far = outside_ladder(float(row.get("n_params", np.nan)), float(row.get("tokens", np.nan)), signal, rules)
+    if far:
+        problems.append(far)
     statuses = " ".join(str(row.get(k) or "") for k in ("step1_status", "step2_status"))
     if "degenerate" in statuses:
         problems.append("a fit's parameters are not identified by the data (degenerate)")

@@ -32,6 +32,7 @@ check; a recipe change between ladder and target (as for the OLMo 7B/13B) is not
 from __future__ import annotations
 
 import warnings
+import zlib
 from typing import Sequence
 
 import numpy as np
@@ -55,6 +56,15 @@ def _bounds(fit: FitResult, default_lower: Sequence[float], default_upper: Seque
     fixed = fit.extra.get("fixed", {}) if fit.extra else {}
     free = np.array([name not in fixed for name in fit.form.params])
     return np.asarray(default_lower, float), np.asarray(default_upper, float), free
+
+
+def target_normal(seed: int, salt: int, task: str, targets: Sequence[RunData], n: int, scale) -> np.ndarray:
+    """Normal draws ``(n, T)`` with SD ``scale``, column ``j`` from a stream of its own keyed by
+    ``(seed, salt, task, target j)``: a target's interval does not depend on which other targets
+    are predicted with it, nor on their order."""
+    columns = [np.random.default_rng([seed, salt, zlib.crc32(task.encode()), zlib.crc32(t.name.encode())])
+               .standard_normal(n) for t in targets]
+    return np.asarray(scale, float) * (np.column_stack(columns) if columns else np.zeros((n, 0)))
 
 
 def resample_counts(rng: np.random.Generator, R: int, n_bootstrap: int) -> np.ndarray:
@@ -185,7 +195,7 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
     with np.errstate(all="ignore"):
         loss = step1.form.function(Xt, P1.T[:, :, None])  # (B+1, T)
         loss[1:] = loss[0] + inflate * (loss[1:] - loss[0])
-        loss[1:] *= np.exp(rng.normal(0.0, loss_sd, size=loss[1:].shape))
+        loss[1:] *= np.exp(target_normal(seed, 1, law.task.name, targets, n_bootstrap, loss_sd))
         if _through_c4(law):
             # Through the transfer map, refitted on the same resamples; the target's task loss
             # also scatters around the map as the ladder's runs do.
@@ -195,7 +205,8 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
             converged = converged & np.all(np.isfinite(Pt), axis=1)
             general = loss
             loss = transfer.form.function(general[:, :, None], Pt.T[:, :, None, None])[..., 0]
-            loss[1:] *= np.exp(rng.normal(0.0, _run_level_sd(transfer, law.transfer_points_), size=loss[1:].shape))
+            loss[1:] *= np.exp(target_normal(seed, 2, law.task.name, targets, n_bootstrap,
+                                             _run_level_sd(transfer, law.transfer_points_)))
         # A 3-D input is taken as the input column itself, so each resample gets its own losses.
         acc = step2.form.function(loss[:, :, None], P2.T[:, :, None, None])[..., 0]
     loss_full = law.predict_task_loss(np.array([t.n_params for t in targets], float),
@@ -254,7 +265,7 @@ def accuracy_law_draws(law, targets: Sequence[RunData], *, n_bootstrap: int = 10
         log = law.residual == "log"
         resid = np.log(fitted) - np.log(y) if log else fitted - y
         scale = float(np.sqrt(np.sum(resid**2) / max(R - k, 1)))
-        eps = rng.normal(0.0, scale, size=value[1:].shape)
+        eps = target_normal(seed, 3, law.task.name, targets, value.shape[0] - 1, scale)
         noisy = value[1:] * np.exp(eps) if log else value[1:] + eps
         point = law.from_fitted(fit.form.function(Xt, fit.params))
         # centred on the law's own prediction, like the two-step draws
@@ -320,7 +331,6 @@ def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstr
     else:
         raise TypeError(f"no intervals for a {type(law).__name__}")
     sigma_run, sigma_ckpt = noise_components(members[0], ladder)
-    rng = np.random.default_rng(seed + 1)
     boots = [bootstrap_predictions(member, ladder, targets, n_bootstrap=n_bootstrap, seed=seed + 17 * i)
              for i, member in enumerate(members)]
     compared = boots
@@ -337,10 +347,11 @@ def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstr
     params = np.concatenate(accs, axis=0)
     # Pooling the members' draws gives a mixture centred on the ensemble mean whose spread also
     # holds the members' disagreement.
-    noise = rng.normal(0.0, np.hypot(sigma_run, sigma_ckpt), size=params.shape)
+    noise = target_normal(seed, 4, law.task.name, targets, params.shape[0], np.hypot(sigma_run, sigma_ckpt))
     # Step 2 alone (the first member's, as ``acc_from_actual_loss``), with the same noise.
     step2 = boots[0]["acc_step2"]
-    step2 = np.clip(step2 + rng.normal(0.0, np.hypot(sigma_run, sigma_ckpt), size=step2.shape), 0.0, 1.0)
+    step2 = np.clip(step2 + target_normal(seed, 5, law.task.name, targets, step2.shape[0],
+                                          np.hypot(sigma_run, sigma_ckpt)), 0.0, 1.0)
     return {"acc": np.clip(params + noise, 0.0, 1.0), "acc_params": params, "loss": boots[0]["loss"],
             "acc_step2": step2,
             "member_acc": member_acc, "member_point": member_point, "sigma_noise": float(np.hypot(sigma_run, sigma_ckpt)),

@@ -18,7 +18,6 @@ import pandas as pd
 
 from ..ladder import Ladder
 from .tables import write_table
-from .task_figures import feature_label
 
 __all__ = ["save_law_figures", "size_colors", "new_figure", "save_figure"]
 
@@ -167,7 +166,7 @@ def save_law_figures(result, ladder: Ladder, folder: Path) -> list[Path]:
         ax.set_xscale("log")
         ax.set_title(_task_title(law))
         ax.set_xlabel("training tokens D (log scale)")
-        ax.set_ylabel(feature_label(law.feature, law.task))
+        ax.set_ylabel(_feature_label(law))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, title="N", title_fontsize=7)
     fig.suptitle("Step 1: task loss vs tokens (x predicted, ★ actual)")
@@ -196,7 +195,7 @@ def save_law_figures(result, ladder: Ladder, folder: Path) -> list[Path]:
                              "task_loss": p["task_loss_actual"], "accuracy": p["acc_actual"]})
         ax.axhline(law.task.chance, color="grey", ls=":", lw=0.8)
         ax.set_title(_task_title(law))
-        ax.set_xlabel(feature_label(law.feature, law.task))
+        ax.set_xlabel(_feature_label(law))
         ax.set_ylabel("accuracy")
         ax.grid(alpha=0.3)
     fig.suptitle("Step 2: accuracy vs task loss (dots: checkpoints; ★ targets; dotted: chance)")
@@ -226,3 +225,10 @@ def save_law_figures(result, ladder: Ladder, folder: Path) -> list[Path]:
     fig.suptitle("Chained prediction: accuracy vs tokens (x predicted with interval, ★ actual)")
     paths.append(save_figure(fig, pd.DataFrame(rows), folder / "chained.png"))
     return paths
+
+
+def _feature_label(law) -> str:
+    """Axis label of a law's intermediate feature, in its unit (task_figures imports this module)."""
+    from .task_figures import feature_label
+
+    return feature_label(law.feature, law.task)
