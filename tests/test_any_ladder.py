@@ -3,6 +3,7 @@ the data has, step 2 kept between chance and 1, and every failure a status or on
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -259,3 +260,12 @@ def test_each_gadre_dataset_imports_and_predicts_every_target_and_task_with_defa
             assert row["acc_pred"] is not None and row["acc_lo"] <= row["acc_pred"] <= row["acc_hi"], (dataset, row)
             assert row["variant"] == "two-step-c4" and row["loss_unit"] == "C4 nats"
         assert "law: two-step-c4 for every task (11)" in proc.stderr
+
+
+def test_tasks_lists_the_tasks_a_spec_declares_with_their_unit(tmp_path, capsys):
+    spec = write_synthetic_ladder(tmp_path)
+    _declare(spec, '[[task]]\nname = "mine"\naccuracy = "a"\nloss = "l"\nloss_unit = "nats"\nchance = 0.2\n')
+    assert main(["tasks", "--spec", str(spec), "--format", "csv"]) == 0
+    rows = pd.read_csv(io.StringIO(capsys.readouterr().out)).set_index("task")
+    assert rows.loc["mine", "loss_unit"] == "nats" and rows.loc["mine", "bpb_column"] == "l"
+    assert rows.loc["mine", "chance"] == pytest.approx(0.2) and rows.loc["hellaswag", "loss_unit"] == "bpb"

@@ -1,18 +1,23 @@
 """List the known tasks, their split, chance level and the ladder-CSV columns that hold their
-task loss (bpb) and accuracy. A task with several areas (MMLU) is their weighted average.
+task loss (bpb) and accuracy. A task with several areas (MMLU) is their weighted average. With
+--spec, the spec's own tasks ([[task]] tables) follow, with their loss unit.
 
-Example:
+Examples:
   taskladder tasks
+  taskladder tasks --spec my-ladder/ladder.toml
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["text", "csv", "json", "markdown"], default="text",
                         help="output format (default: text)")
+    parser.add_argument("--spec", type=Path, default=None,
+                        help="also list the tasks this ladder spec declares")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,6 +33,16 @@ def run(args: argparse.Namespace) -> int:
                      "bpb_column": " + ".join(task.columns("bpb")) if len(task.labels) == 1
                      else f"weighted mean of {len(task.labels)} areas",
                      "accuracy_column": task.columns("accuracy")[0] if len(task.labels) == 1
-                     else f"weighted mean of {len(task.labels)} areas"})
+                     else f"weighted mean of {len(task.labels)} areas", "loss_unit": "bpb"})
+    if args.spec is not None:
+        from ..io.spec import load_spec
+
+        for task in load_spec(args.spec).tasks:
+            mean = f"mean of {', '.join(t.name for t in task.average_of)}" if task.average_of else None
+            rows.append({"task": task.name, "name": task.display_name, "split": "", "chance": round(task.chance, 4),
+                         "in_paper": False,
+                         "bpb_column": mean or task.loss_column or "(none)",
+                         "accuracy_column": mean or task.accuracy_column,
+                         "loss_unit": task.loss_unit if task.has_metric("bpb") else ""})
     print(render_table(pd.DataFrame(rows), args.format), end="")
     return 0
