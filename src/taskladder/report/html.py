@@ -184,9 +184,10 @@ class _RunCompute:
 
 
 def _run_compute(run: RunData) -> _RunCompute:
-    """Training compute ``C = D × FLOPs per token``; ``6 N D`` when FLOPs per token are unknown."""
+    """Training compute ``C = D × FLOPs per token``; ``6 N D`` (marked approximate) when FLOPs per token
+    were not given and came from the 6 N estimate."""
     flops = run.spec.flops_per_token
-    if flops is None:
+    if flops is None or run.spec.flops_source == "6N":
         return _RunCompute(run=run, compute=6.0 * run.n_params * run.final_tokens, approximate=True)
     return _RunCompute(run=run, compute=float(flops) * run.final_tokens, approximate=False)
 
