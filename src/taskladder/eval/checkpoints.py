@@ -27,7 +27,7 @@ import pandas as pd
 from ..errors import ConfigError, DataError
 from ..report.tables import atomic_write_text
 
-__all__ = ["CheckpointInfo", "find_checkpoints", "load_model", "load_tokenizer", "merge_rows", "evaluated_steps",
+__all__ = ["CheckpointInfo", "check_weights", "find_checkpoints", "load_model", "load_tokenizer", "merge_rows", "evaluated_steps",
            "validation_loss", "STEP_COLUMN", "TOKENS_COLUMN"]
 
 STEP_COLUMN = "_step"
@@ -170,6 +170,21 @@ def _check_causal_lm(path: Path) -> Any:
     return config
 
 
+def check_weights(folders: list[Path]) -> None:
+    """Raise :class:`DataError` naming the first folder whose ``*.safetensors`` weights are corrupt.
+
+    Only headers and lengths are read, so checking every checkpoint of a run before evaluating
+    any costs milliseconds. Folders with weights in another format are left to the loader.
+    """
+    from ..io.validate import safetensors_problem
+
+    for folder in folders:
+        for weights in sorted(Path(folder).glob("*.safetensors")):
+            problem = safetensors_problem(weights)
+            if problem is not None:
+                raise DataError(f"{problem}; delete or restore this checkpoint")
+
+
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
            "float16": "float16", "fp16": "float16"}
 
@@ -196,11 +211,15 @@ def load_model(path: str | Path, *, device: Any = None, dtype: str = "float32") 
     try:
         model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True,
                                                      dtype=getattr(torch, _DTYPES[dtype]))
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise ConfigError(f"{path}: the model weights could not be loaded ({' '.join(str(exc).split())[:300]})") from None
+    except Exception as exc:  # OSError, ValueError, RuntimeError, and safetensors' own SafetensorError
+        raise DataError(f"{path}: the model weights could not be loaded ({type(exc).__name__}: "
+                        f"{' '.join(str(exc).split())[:300]})") from None
     finally:
         if bars:
             hf_logging.enable_progress_bar()
+    broken = next((name for name, p in model.named_parameters() if not torch.isfinite(p).all()), None)
+    if broken is not None:
+        raise DataError(f"{path}: parameter {broken} holds non-finite values (corrupt weights?)")
     if device is not None:
         model.to(device)
     return model.eval()

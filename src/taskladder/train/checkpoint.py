@@ -177,17 +177,9 @@ def weights_problem(path: Path) -> str | None:
     Only the safetensors header and the file's length are checked (cheap); the values are checked
     when they are loaded.
     """
-    weights = path / "model.safetensors"
-    if not weights.is_file():
-        return f"{weights}: missing"
-    try:
-        from safetensors import safe_open
+    from ..io.validate import safetensors_problem
 
-        with safe_open(str(weights), framework="numpy") as handle:
-            handle.keys()
-    except Exception as exc:  # safetensors raises its own SafetensorError, not an OSError
-        return f"{weights}: corrupt ({' '.join(str(exc).split())[:120]})"
-    return None
+    return safetensors_problem(path / "model.safetensors")
 
 
 def check_compatible(checkpoint: Checkpoint, config: TrainConfig, data_fingerprint: dict[str, Any]) -> None:
