@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from ..ladder import load_ladder
     from ..predict import VARIANTS
     from ..report.tables import render_table, write_table
-    from .common import make_output_folder, tasks_for
+    from .common import make_output_folder, require_success, tasks_for
 
     make_output_folder(args.output)
 
@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         table = backtest(ladder, tasks, variants=variants, modes=methods, holdouts=holdouts,
                          intervals=True, level=args.level, n_bootstrap=args.bootstrap, seed=args.seed,
                          progress=not args.no_progress and sys.stderr.isatty())
+        require_success(table["status"], "backtest fit")
         by_task = summarize_backtest(table)
         summary = summary_by_law(by_task)
         if args.per_task:

@@ -26,7 +26,7 @@ from ..errors import ConfigError, DataError
 __all__ = ["MAX_N_PARAMS", "MAX_TOKENS", "MAX_MULTIPLE", "MAX_BOOTSTRAP", "MAX_SEED", "check_int_flag",
            "check_seed", "check_bootstrap", "check_name_list", "check_text", "check_n_params", "check_tokens",
            "check_fraction", "check_finite", "check_output_file", "check_output_folder", "safetensors_problem",
-           "has_control_characters"]
+           "has_control_characters", "check_run_spec", "check_distinct_files"]
 
 #: Largest parameter count accepted: 10^15, a thousand times today's largest dense models.
 MAX_N_PARAMS = 1e15
@@ -109,7 +109,7 @@ def check_n_params(value: Any, where: str) -> float:
     """A parameter count: a finite number in [1, :data:`MAX_N_PARAMS`]."""
     number = _number(value, where, "a parameter count")
     if not 1 <= number <= MAX_N_PARAMS:
-        raise ConfigError(f"{where}: {value!r} is not a parameter count (expected 1 to {MAX_N_PARAMS:.0e})")
+        raise ConfigError(f"{where}: {_show(number)} is not a parameter count (expected 1 to {MAX_N_PARAMS:.0e})")
     return number
 
 
@@ -117,8 +117,13 @@ def check_tokens(value: Any, where: str, *, minimum: float = 1.0) -> float:
     """A token count: a finite number in [``minimum``, :data:`MAX_TOKENS`]."""
     number = _number(value, where, "a token count")
     if not minimum <= number <= MAX_TOKENS:
-        raise ConfigError(f"{where}: {value!r} is not a token count (expected {minimum:,.0f} to {MAX_TOKENS:.0e})")
+        raise ConfigError(f"{where}: {_show(number)} is not a token count (expected {minimum:,.0f} to {MAX_TOKENS:.0e})")
     return number
+
+
+def _show(number: float) -> str:
+    """A number as a person reads it: whole numbers in full up to 10^15, others in 4 significant digits."""
+    return f"{number:,.0f}" if number.is_integer() and abs(number) < 1e15 else f"{number:.4g}"
 
 
 def _number(value: Any, where: str, what: str) -> float:
@@ -211,3 +216,43 @@ def safetensors_problem(path: str | os.PathLike[str]) -> str | None:
     except Exception as exc:  # safetensors raises its own SafetensorError, not an OSError
         return f"{path}: corrupt weights file ({' '.join(str(exc).split())[:120]})"
     return None
+
+
+def check_run_spec(run: Any) -> None:
+    """Physical bounds of one run of a ladder spec (a :class:`~taskladder.io.spec.RunSpec`).
+
+    N within [1, 10^15]; FLOPs per token finite and positive; tokens within 10^17 and, for a
+    target, at least one batch of the reference recipe for a model of its size (a target trained
+    on less than one optimizer step is no model to predict).
+    """
+    from ..train.plan import reference_batch_tokens
+
+    where = f"run {run.name!r}"
+    check_n_params(run.n_params, f"{where}: n_params")
+    if run.flops_per_token is not None:
+        flops = _number(run.flops_per_token, f"{where}: flops_per_token", "a FLOP count")
+        if not 0 < flops <= 1e3 * MAX_N_PARAMS:
+            raise ConfigError(f"{where}: flops_per_token {run.flops_per_token!r} is out of range "
+                              f"(expected a positive number, about 6 × N)")
+    if run.tokens is not None:
+        check_tokens(run.tokens, f"{where}: tokens")
+        if run.role == "target":
+            batch = reference_batch_tokens(run.n_params)
+            if run.tokens < batch:
+                raise ConfigError(f"{where}: tokens {run.tokens:,.0f} is less than one batch of a model with "
+                                  f"N = {run.n_params:,} ({batch:,.0f} tokens in the reference recipe); "
+                                  "give the tokens the target is trained on, e.g. 4T")
+
+
+def check_distinct_files(runs: Sequence[Any], source: str) -> None:
+    """No two runs of a spec may read the same file: a target read from a train run's file would be
+    predicted from itself, and a train run listed twice would count twice in the fit."""
+    seen: dict[Path, str] = {}
+    for run in runs:
+        if run.file is None:
+            continue
+        key = Path(os.path.abspath(run.file))
+        if key in seen:
+            raise ConfigError(f"{source}: runs {seen[key]!r} and {run.name!r} read the same file {run.file} "
+                              "(each run, train or target, needs its own file)")
+        seen[key] = run.name
