@@ -26,7 +26,7 @@ from ..errors import ConfigError, DataError
 __all__ = ["MAX_N_PARAMS", "MAX_TOKENS", "MAX_MULTIPLE", "MAX_BOOTSTRAP", "MAX_SEED", "check_int_flag",
            "check_seed", "check_bootstrap", "check_name_list", "check_text", "check_n_params", "check_tokens",
            "check_fraction", "check_finite", "check_output_file", "check_output_folder", "safetensors_problem",
-           "has_control_characters", "check_run_spec", "check_distinct_files"]
+           "has_control_characters", "check_run_spec", "check_distinct_files", "check_imported_run"]
 
 #: Largest parameter count accepted: 10^15, a thousand times today's largest dense models.
 MAX_N_PARAMS = 1e15
@@ -256,3 +256,71 @@ def check_distinct_files(runs: Sequence[Any], source: str) -> None:
             raise ConfigError(f"{source}: runs {seen[key]!r} and {run.name!r} read the same file {run.file} "
                               "(each run, train or target, needs its own file)")
         seen[key] = run.name
+
+
+def _column_kind(column: str) -> str | None:
+    """What a ladder-format column holds: ``accuracy``, ``soft``, ``soft_log``, ``loss`` or ``None``."""
+    if column.startswith("eval/downstream_bpb/") or column.endswith("CrossEntropyLoss"):
+        return "loss"
+    if column.startswith("eval/downstream_soft_log/"):
+        return "soft_log"
+    if column.startswith("eval/downstream_soft/"):
+        return "soft"
+    if column.startswith("eval/downstream/"):
+        return "accuracy"
+    return None
+
+
+def check_imported_run(run: Any) -> None:
+    """Values of an imported run (a :class:`~taskladder.io.tidy.ImportedRun`) before anything is written.
+
+    The run's name must be printable; N within bounds; tokens seen finite, positive and growing
+    with the steps (a counter reset on resume misplaces every fit); accuracies and soft scores in
+    [0, 1] (a percentage gets a hint); task losses (bits per byte) and LM losses positive; mean
+    log-probabilities (soft_log) at most 0; nothing infinite. Empty cells (metrics not logged at a
+    step) are allowed. Messages name the source, the run, the step and the column.
+    """
+    import numpy as np
+
+    source = run.source or "import"
+    if not isinstance(run.name, str) or not run.name.strip() or has_control_characters(run.name):
+        raise DataError(f"{source}: run name {run.name!r} is empty or holds a control character")
+    where = f"{source}: run {run.name!r}"
+    if run.n_params is not None:
+        try:
+            check_n_params(run.n_params, f"{where}: N")
+        except ConfigError as exc:
+            raise DataError(str(exc)) from None
+    frame = run.frame
+    steps = frame["_step"].to_numpy()
+    tokens = frame["throughput/total_tokens"].to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(tokens) | (tokens < 1) | (tokens > MAX_TOKENS))
+    if bad.size:
+        raise DataError(f"{where}: step {steps[bad[0]]}: tokens seen {tokens[bad[0]]:g} is not a token count "
+                        f"(expected 1 to {MAX_TOKENS:.0e})")
+    back = np.flatnonzero(np.diff(tokens) <= 0)
+    if back.size:
+        i = int(back[0]) + 1
+        raise DataError(f"{where}: tokens seen must grow with the steps; step {steps[i]} has {tokens[i]:,.0f} after "
+                        f"{tokens[i - 1]:,.0f} at step {steps[i - 1]} (a token counter reset on resume?)")
+    for column in frame.columns[2:]:
+        kind = _column_kind(str(column))
+        values = frame[column].to_numpy(dtype=float)
+        present = ~np.isnan(values)
+        at = f"{where}, column {column!r}"
+        infinite = np.flatnonzero(present & ~np.isfinite(values))
+        if infinite.size:
+            raise DataError(f"{at}: step {steps[infinite[0]]} holds {values[infinite[0]]}, not a finite number")
+        if kind in ("accuracy", "soft"):
+            out = np.flatnonzero(present & ((values < 0) | (values > 1)))
+            if out.size:
+                check_fraction(float(values[out[0]]), f"{at}: step {steps[out[0]]}")
+        elif kind == "loss":
+            out = np.flatnonzero(present & (values <= 0))
+            if out.size:
+                raise DataError(f"{at}: step {steps[out[0]]} holds {values[out[0]]:g}, expected a positive loss")
+        elif kind == "soft_log":
+            out = np.flatnonzero(present & (values > 0))
+            if out.size:
+                raise DataError(f"{at}: step {steps[out[0]]} holds {values[out[0]]:g}, expected a mean "
+                                "log-probability (at most 0)")
