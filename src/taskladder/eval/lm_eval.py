@@ -221,8 +221,11 @@ def read_lm_eval_samples(paths: str | Path | list[str | Path]) -> tuple[pd.DataF
             continuations = [cont for _, cont in pairs]
             gold = _gold(record["target"], continuations, where)
             for j, ((_, cont), resp) in enumerate(zip(pairs, responses)):
+                # The paper's normalisation drops the delimiter the harness puts before an answer;
+                # an answer logged without one keeps its first character.
+                trimmed = cont[1:] if cont[0].isspace() else cont
                 rows.append((label, doc_id, j, j == gold, _loglik(resp, where), math.nan,
-                             len(cont), len(cont.encode("utf-8")), len(cont) - 1, len(cont[1:].encode("utf-8"))))
+                             len(cont), len(cont.encode("utf-8")), len(trimmed), len(trimmed.encode("utf-8"))))
             count += 1
         if count == 0:
             raise DataError(f"{path}: sample file is empty")
