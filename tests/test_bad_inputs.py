@@ -68,6 +68,17 @@ def _spec(edit: Callable[[str], str], ladder: str = "good") -> Callable[[Path], 
     return make
 
 
+def _edited_csv(run: str, column: str, row: int, value) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        spec = _ladder("good", folder)
+        path = spec.parent / "runs" / f"{run}.csv"
+        frame = pd.read_csv(path)
+        frame.loc[row, column] = value
+        frame.to_csv(path, index=False)
+        return spec
+    return make
+
+
 def _same_file_as_train(text: str) -> str:
     blocks = text.split("[[run]]")
     first = blocks[1].split('file = "')[1].split('"')[0]
@@ -218,6 +229,11 @@ CASES: dict[str, Case] = {
                            ("run 'huge': n_params", "not a parameter count")),
     "spec target tokens 1e30": Case(_predict(_spec(lambda t: re.sub(r"tokens = [0-9.e+]+", "tokens = 1e30", t)),
                                              "--no-intervals"), ("run 'target-7B': tokens", "not a token count")),
+    "run CSV tokens below one batch": Case(_predict(_edited_csv("300M-2xC", "throughput/total_tokens", 0, 1000.0),
+                                                    "--tasks", "hellaswag", "--no-intervals"),
+                                           ("300M-2xC.csv: row 2 has 1000 tokens seen", "less than one batch of 1.04858e+06")),
+    "run CSV accuracy in percent": Case(_predict(_edited_csv("150M-2xC", ACC, 3, 61.5), "--tasks", "hellaswag",
+                                                 "--no-intervals"), ("150M-2xC.csv", "in percent? divide by 100")),
     "predict -o under a file": Case(_file_in_the_way(lambda f: ["predict", str(_ladder("good", f)), "-o",
                                                                 str(f / "afile" / "out")]),
                                     ("afile", "Not a directory")),

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -55,12 +56,17 @@ JSON_VALUES = st.recursive(JSON_SCALARS, lambda inner: st.one_of(st.lists(inner,
 def run_cli(argv: list[str], output: Path | None = None) -> tuple[int, str, str]:
     """``main(argv)`` with its output captured; a clean error must be one line and leave no output."""
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
         try:
             code = main(argv)
         except SystemExit as exc:  # argparse's usage errors
             code = exc.code
     assert code in (0, 2), (code, err.getvalue())
+    # a numpy warning from taskladder's own code (an overflowing cast, a division by zero) is a wrong number
+    ours = [f"{w.filename}:{w.lineno}: {w.message}" for w in seen
+            if issubclass(w.category, RuntimeWarning) and "taskladder" in w.filename]
+    assert not ours, ours
     if code == 2:
         lines = [line for line in err.getvalue().splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("taskladder"), err.getvalue()
