@@ -59,11 +59,18 @@ def test_sequential_parallel_and_submitit_agree(ladder, tmp_path, capsys, one_th
     spec = tomllib.loads((tmp_path / "seq" / "ladder.toml").read_text())
     for entry in spec["run"]:
         assert (tmp_path / "seq" / entry["file"]).is_file()
-    # Re-running with --resume skips finished runs; without it the folder is refused.
-    assert main(["ladder", "run", plan, "--out", str(tmp_path / "seq"), "--resume", *common]) == 0
-    assert capsys.readouterr().out.count("skipped (already finished)") == 2
-    assert main(["ladder", "run", plan, "--out", str(tmp_path / "seq"), *common]) == 2
-    assert "pass --resume" in capsys.readouterr().err
+    # Re-running, with --resume or without, skips the finished runs and rewrites no file.
+    files = sorted(p for p in (tmp_path / "seq").rglob("*") if p.is_file())
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files}
+    for extra in (["--resume"], []):
+        assert main(["ladder", "run", plan, "--out", str(tmp_path / "seq"), *extra, *common]) == 0
+        assert capsys.readouterr().out.count("skipped (already finished)") == 2
+    assert sorted(p for p in (tmp_path / "seq").rglob("*") if p.is_file()) == files
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files} == before
+    # Other settings on a folder that holds checkpoints: refused before anything is written.
+    assert main(["ladder", "run", plan, "--out", str(tmp_path / "seq"), *common, "--seed", "1"]) == 2
+    assert "cannot resume from" in capsys.readouterr().err
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files} == before
 
 
 def test_failed_parallel_run_is_reported(ladder, tmp_path, capsys, one_thread):

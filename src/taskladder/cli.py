@@ -10,8 +10,13 @@ status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
+import shutil
 import sys
+import warnings
+from pathlib import Path
 
 from . import __version__
 from .distributed import leave_process_group
@@ -68,16 +73,98 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_common_flags(args: argparse.Namespace) -> None:
+    """Flags that several commands share, checked the same way before any command runs.
+
+    A seed outside numpy's range or a bootstrap count beyond memory was a traceback deep in the
+    fit; ``--tasks ""`` or a task named twice was a silent default or a table with repeated rows.
+    """
+    from .io.validate import check_bootstrap, check_int_flag, check_name_list, check_seed
+
+    check_seed(getattr(args, "seed", None))
+    check_bootstrap(getattr(args, "bootstrap", None))
+    for flag in ("tasks", "eval_tasks", "only"):
+        value = getattr(args, flag, None)
+        if isinstance(value, str) and not (flag == "eval_tasks" and value == ""):  # '' is ladder run's default
+            check_name_list(value, "--" + flag.replace("_", "-"))
+    for flag, minimum in (("limit", 1), ("eval_limit", 1), ("batch_size", 1), ("parallel", 1), ("max_length", 2),
+                          ("val_max_tokens", 2), ("tokens_per_step", 1), ("eval_every", 0), ("checkpoint_every", 0), ("keep_checkpoints", 0),
+                          ("val_sequences", 1), ("micro_batch", 0), ("step", 0), ("tokens", 1)):
+        value = getattr(args, flag, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            check_int_flag(value, "--" + flag.replace("_", "-"), minimum=minimum)
+
+
+#: Commands whose outputs are kept when they fail part-way: they resume from them (a trained run,
+#: evaluated checkpoints). Other commands' new output folders are removed on failure.
+_RESUMABLE = {("ladder", "run"), ("eval", None)}
+
+
+def _new_outputs(args: argparse.Namespace) -> list[Path]:
+    """The outermost paths a command's output options would create (those that do not exist yet)."""
+    created = []
+    for attr in ("output", "out", "choices"):
+        value = getattr(args, attr, None)
+        if not isinstance(value, (str, Path)) or not str(value):
+            continue
+        path = Path(value).absolute()
+        outermost = None
+        while not os.path.lexists(path) and path != path.parent:
+            outermost, path = path, path.parent
+        if outermost is not None and outermost not in created:
+            created.append(outermost)
+    return created
+
+
+def _remove_new_outputs(args: argparse.Namespace, created: list[Path]) -> None:
+    """After a failure, remove the output paths the command created, so that nothing half-written stays.
+
+    A resumable command keeps what it wrote (a finished run, evaluated rows); only output folders
+    that hold no file are removed then.
+    """
+    resumable = (args.command, getattr(args, "ladder_command", None)) in _RESUMABLE
+    for path in created:
+        if not os.path.lexists(path):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            if resumable and any(p.is_file() for p in path.rglob("*")):
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+        elif not resumable:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def _one_line_warnings(command: str):
+    """Show taskladder's own warnings (a skipped corrupt checkpoint) as one line each on stderr."""
+    from .errors import CheckpointWarning
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, CheckpointWarning):
+            print(f"taskladder {command}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    created = _new_outputs(args)
+    shown = warnings.showwarning
+    warnings.showwarning = _one_line_warnings(args.command)
     try:
+        check_common_flags(args)
         status = int(args._run(args) or 0)
     except TaskLadderError as exc:
-        message = " ".join(str(exc).split("\n"))
+        _remove_new_outputs(args, created)
+        message = " ".join(str(exc).split())
         print(f"taskladder {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -87,9 +174,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except OSError as exc:
         # A file the command had to read or write (an output folder that cannot be made, a full disk).
+        _remove_new_outputs(args, created)
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"taskladder {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
+    finally:
+        warnings.showwarning = shown
     # under torchrun: every rank finished the command; leave together (no-op in one process)
     leave_process_group()
     return status

@@ -7,7 +7,7 @@ status 2; the library itself never prints or exits.
 
 from __future__ import annotations
 
-__all__ = ["TaskLadderError", "ConfigError", "DataError", "NotFittedError", "FitWarning"]
+__all__ = ["TaskLadderError", "ConfigError", "DataError", "NotFittedError", "FitWarning", "CheckpointWarning"]
 
 
 class TaskLadderError(Exception):
@@ -28,3 +28,7 @@ class NotFittedError(TaskLadderError):
 
 class FitWarning(UserWarning):
     """A fit ended without converging or on a parameter bound."""
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint was skipped because a file of it is corrupt (training resumes from an earlier one)."""

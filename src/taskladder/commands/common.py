@@ -63,8 +63,44 @@ def make_output_folder(path: Path | None) -> None:
 
 def tasks_for(ladder, names: str | None) -> list:
     """The tasks named by ``--tasks`` (the spec's declared tasks included), or the ladder's default
-    (the paper's eight it has data for, and its declared tasks)."""
-    return ladder.resolve_tasks(names)
+    (the paper's eight it has data for, and its declared tasks).
+
+    A named task must have its accuracy in every train run: one without it gave an empty table and
+    exit status 0. (Its task loss may be missing: a law that needs none then predicts it.)
+    """
+    from ..errors import DataError
+
+    tasks = ladder.resolve_tasks(names)
+    if names is None:
+        return tasks
+    for task in tasks:
+        for run in ladder.train_runs:
+            lacking = [c for c in task.needed_columns("accuracy") if not run.has_column(c)]
+            if lacking:
+                have = ", ".join(t.name for t in ladder.available_tasks()) or "none"
+                raise DataError(f"{run.spec.file}: no column {lacking[0]!r} (task {task.name} needs its accuracy in "
+                                f"every train run; tasks this ladder has data for: {have})")
+    return tasks
+
+
+def require_success(statuses, what: str) -> None:
+    """Raise :class:`DataError` when no entry of ``statuses`` is ``"ok"``: a command that computed
+    nothing must not print an empty table and exit 0. The message quotes the first failure."""
+    from ..errors import DataError
+
+    values = [str(s) for s in statuses]
+    if not any(s == "ok" for s in values):
+        reason = next((s for s in values if s != "ok"), "nothing was computed")
+        raise DataError(f"no {what} succeeded; the first failed with: {reason.removeprefix('failed: ')}")
+
+
+def require_checkpoints(run, needed: int, what: str) -> None:
+    """Raise :class:`DataError` unless ``run`` has at least ``needed`` checkpoints for ``what``."""
+    from ..errors import DataError
+
+    if run.n_checkpoints < needed:
+        raise DataError(f"{run.spec.file}: run {run.name!r} has {run.n_checkpoints} checkpoint(s); {what} needs at "
+                        f"least {needed} (the spread of fewer values is 0 or undefined, not a measurement)")
 
 
 def add_interval_arguments(parser: argparse.ArgumentParser, *, default_bootstrap: int = 200) -> None:

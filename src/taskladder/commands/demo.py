@@ -79,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
                             n_bootstrap=args.bootstrap)
     runs = ladder.runs_table
     train = runs[runs["role"] == "train"]
-    print(f"ladder: {len(train)} runs, sizes {', '.join(sorted(set(train['size']), key=lambda s: list(train['size']).index(s)))}, "
+    # A spec may give runs by n_params alone (no size label): those are shown by their N.
+    labels = [size if isinstance(size, str) else f"N={int(n):,}" for size, n in zip(train["size"], train["n_params"])]
+    print(f"ladder: {len(train)} runs, sizes {', '.join(dict.fromkeys(labels))}, "
           f"N {int(train['n_params'].min()):,}-{int(train['n_params'].max()):,}, "
           f"tokens {train['tokens'].min():.3g}-{train['tokens'].max():.3g}  ({spec})")
     print(f"law: {variant} (N, D -> task bits per byte -> accuracy); tasks: {', '.join(t.name for t in tasks)}")

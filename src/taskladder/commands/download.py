@@ -34,13 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
     import sys
-    import tempfile
     import urllib.error
     import urllib.request
 
     from ..errors import DataError
+    from ..io.files import atomic_write_bytes
 
     target_dir = args.folder / "ladder-runs"
     target_dir.mkdir(parents=True, exist_ok=True)
@@ -58,10 +57,7 @@ def run(args: argparse.Namespace) -> int:
         if destination.is_file() and destination.stat().st_size == len(payload):
             print(f"[{i}/{len(names)}] {name}: already there", file=sys.stderr)
             continue
-        fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=f".{name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, destination)
+        atomic_write_bytes(destination, payload)
         print(f"[{i}/{len(names)}] {name}: {len(payload) / 1024:.0f} KiB", file=sys.stderr)
     print(f"downloaded {len(names)} files to {target_dir}")
     return 0

@@ -86,17 +86,30 @@ def _run_lm_eval(args: argparse.Namespace) -> int:
 
     if args.tasks is not None:
         raise ConfigError("--tasks does not apply with --from-lm-eval (the tasks are those in the sample files)")
+    if args.output and args.step is None:
+        raise ConfigError("--output needs --step (and --tokens) to key the row")
+    _check_outputs(args)
     table, metric_of = read_lm_eval_samples(args.path)
     metrics = component_metrics(table, metric_of, length_norm=args.length_norm)
     _print_metrics(metrics, args.format)
     if args.choices:
         write_choices(table, Path(args.choices) / "lm-eval-choices.parquet")
     if args.output:
-        if args.step is None:
-            raise ConfigError("--output needs --step (and --tokens) to key the row")
         merge_rows(args.output, [{"_step": args.step, "throughput/total_tokens": args.tokens,
                                   **ladder_columns(metrics, metric_of)}])
     return 0
+
+
+def _check_outputs(args: argparse.Namespace, output: Path | None = None, choices: Path | None = None) -> None:
+    """Fail before any evaluation when a file cannot be written where the results go."""
+    from ..io.validate import check_output_file, check_output_folder
+
+    output = output or (Path(args.output) if args.output else None)
+    choices = choices or (Path(args.choices) if args.choices else None)
+    if output is not None:
+        check_output_file(output, "--output" if args.output else "run CSV")
+    if choices is not None:
+        check_output_folder(choices, "--choices" if args.choices else "per-choice folder")
 
 
 def _tokenizer_key(spec: str | None, model_dir: Path) -> str:
@@ -144,8 +157,8 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..eval.checkpoints import (evaluated_steps, find_checkpoints, load_model, load_tokenizer, merge_rows,
-                                    validation_loss, write_choices)
+    from ..eval.checkpoints import (check_weights, evaluated_steps, find_checkpoints, load_model, load_tokenizer,
+                                    merge_rows, validation_loss, write_choices)
     from ..eval.engine import evaluate_tasks, load_components, resolve_device
     from ..eval.metrics import ladder_column_names
     from ..tasks import PAPER_TASKS
@@ -155,16 +168,18 @@ def run(args: argparse.Namespace) -> int:
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     path = Path(args.path[0])
-    tasks = args.tasks.split(",") if args.tasks else list(PAPER_TASKS)
+    tasks = args.tasks.split(",") if args.tasks is not None else list(PAPER_TASKS)
     components = load_components(tasks, limit=args.limit)  # an unknown task fails before the folder scan
     checkpoints, is_run = find_checkpoints(path, tokens_per_step=args.tokens_per_step)
     expected = [col for c in components for col in ladder_column_names(c.label, c.accuracy_metric).values()]
     output = Path(args.output) if args.output else (path / f"{path.name}.csv" if is_run else None)
     choices_dir = Path(args.choices) if args.choices else (path / "eval-choices" if is_run else None)
+    _check_outputs(args, output, choices_dir)
     done = evaluated_steps(output, expected) if output is not None else set()
     rank, world, device = _init_distributed(device)
     progress = not args.no_progress and sys.stderr.isatty()
     todo = [c for c in checkpoints if c.step is None or c.step not in done]
+    check_weights([c.path for c in todo])  # a corrupt checkpoint is named before hours of evaluation
     if rank == 0 and is_run:
         print(f"{path}: {len(checkpoints)} checkpoints, {len(checkpoints) - len(todo)} already in {output}",
               file=sys.stderr)

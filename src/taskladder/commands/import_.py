@@ -92,8 +92,37 @@ def _pairs(items: list[str], option: str) -> dict[str, str]:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
+def _write_staged(runs, out: Path, *, name: str) -> Path:
+    """Write the ladder into a hidden folder inside ``out``, check it reads back, then move it into place.
+
+    A run that cannot be written (or a spec that does not read back) leaves ``out`` as it was:
+    no half ladder, no spec pointing at files from an earlier import. The spec is moved last.
+    """
+    import os
+    import shutil
+    import tempfile
+
     from ..io.tidy import write_ladder
+    from ..io.validate import check_output_folder
+
+    check_output_folder(out, "-o")
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".import-"))
+    try:
+        write_ladder(runs, staging, name=name)
+        files = sorted((p for p in staging.rglob("*") if p.is_file()), key=lambda p: p.name == "ladder.toml")
+        for file in files:
+            destination = out / file.relative_to(staging)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(file, destination)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out / "ladder.toml"
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..io.validate import check_imported_run, has_control_characters
 
     if args.source == "tidy":
         from ..io.tidy import read_tidy_csv
@@ -112,8 +141,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             ids = [i.strip() for i in args.runs.split(",") if i.strip()] if args.runs else None
             runs = wandb.import_wandb_api(args.project, run_ids=ids, **options)
+    for imported in runs:
+        check_imported_run(imported)
     name = args.name or args.output.resolve().name
-    spec = write_ladder(runs, args.output, name=name)
+    if has_control_characters(name):
+        raise ConfigError(f"--name {name!r} holds a control character")
+    spec = _write_staged(runs, args.output, name=name)
     n_train = sum(r.role == "train" for r in runs)
     metrics = sorted({c for r in runs for c in r.frame.columns[2:]})
     print(f"wrote {len(runs)} runs ({n_train} train, {len(runs) - n_train} target) with {len(metrics)} metric "

@@ -64,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "(taskladder/data/presets/micro.toml)")
     run.add_argument("--only", help="comma-separated run names to train (default: all)")
     run.add_argument("--resume", action="store_true",
-                     help="skip finished runs and continue interrupted ones from their latest checkpoint")
+                     help="continue interrupted runs from their latest readable checkpoint (finished runs are "
+                          "always skipped, and their files left as they are)")
     run.add_argument("--parallel", type=int, default=1, help="runs trained at once on this machine (default: 1)")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto")
     run.add_argument("--micro-batch", type=int, default=0,

@@ -28,11 +28,14 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis.noise import noise_table
     from ..ladder import load_ladder
     from ..report.tables import render_table, write_table
-    from .common import make_output_folder, tasks_for
+    from .common import make_output_folder, require_checkpoints, tasks_for
 
     make_output_folder(args.output)
 
     ladder = load_ladder(args.spec)
+    runs = [r for r in ladder.train_runs if r.has_data]
+    if runs:  # the largest run gives the checkpoint noise (see analysis.noise.noise_table)
+        require_checkpoints(max(runs, key=lambda r: r.n_params * r.final_tokens), 3, "checkpoint noise")
     table = noise_table(ladder, tasks_for(ladder, args.tasks), last_n=args.last_n)
     print(render_table(table, args.format, digits=4), end="")
     if args.output is not None:

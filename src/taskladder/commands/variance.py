@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..ladder import load_ladder
     from ..report.tables import render_table, write_table
-    from .common import make_output_folder, tasks_for
+    from .common import make_output_folder, require_checkpoints, tasks_for
 
     make_output_folder(args.output)
 
@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         chosen = ladder.runs[args.run]
     else:
         raise ConfigError(f"{args.spec}: no run named {args.run!r}; runs: {', '.join(ladder.runs)}")
+    require_checkpoints(chosen, 3, "checkpoint-to-checkpoint variance")
     table = variance_table(chosen, tasks_for(ladder, args.tasks), last_n=args.last_n)
     print(f"run {chosen.name}, last {args.last_n} checkpoints", flush=True) if args.format == "text" else None
     print(render_table(table, args.format, digits=4), end="")

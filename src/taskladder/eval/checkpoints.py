@@ -27,7 +27,7 @@ import pandas as pd
 from ..errors import ConfigError, DataError
 from ..report.tables import atomic_write_text
 
-__all__ = ["CheckpointInfo", "find_checkpoints", "load_model", "load_tokenizer", "merge_rows", "evaluated_steps",
+__all__ = ["CheckpointInfo", "check_weights", "find_checkpoints", "load_model", "load_tokenizer", "merge_rows", "evaluated_steps",
            "validation_loss", "STEP_COLUMN", "TOKENS_COLUMN"]
 
 STEP_COLUMN = "_step"
@@ -46,7 +46,28 @@ class CheckpointInfo:
 
 
 def _is_model_dir(path: Path) -> bool:
-    return (path / "config.json").is_file()
+    """Whether ``path`` is a Hugging Face model folder: a ``config.json`` that is not a run's.
+
+    ``taskladder ladder run`` writes the trainer's own ``config.json`` (the resolved run config) at
+    the top of a run folder; it is told apart by the keys only it has, so that the run folder is
+    read as a folder of checkpoints rather than refused as a model folder without ``model_type``.
+    """
+    config = path / "config.json"
+    if not config.is_file():
+        return False
+    return not _is_trainer_config(config)
+
+
+#: Keys of the trainer's run config (``taskladder.train.config.TrainConfig``) that no model config has.
+_TRAINER_KEYS = frozenset({"size", "steps", "batch_sequences", "peak_lr", "warmup_steps"})
+
+
+def _is_trainer_config(path: Path) -> bool:
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False  # named as an unreadable model config when it is loaded
+    return isinstance(values, dict) and "model_type" not in values and _TRAINER_KEYS <= set(values)
 
 
 def _describe(path: Path, tokens_per_step: int | None) -> CheckpointInfo:
@@ -58,13 +79,13 @@ def _describe(path: Path, tokens_per_step: int | None) -> CheckpointInfo:
         try:
             meta = json.loads(sidecar.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DataError(f"{sidecar}: not valid JSON ({exc})") from None
-        raw_step = meta.get("step", meta.get("global_step"))
-        if raw_step is not None:
-            step = int(raw_step)
-        raw_tokens = meta.get("tokens", meta.get("total_tokens"))
-        if raw_tokens is not None:
-            tokens = int(raw_tokens)
+            raise DataError(f"{sidecar}: corrupt checkpoint sidecar, not valid JSON ({exc}); "
+                            "delete the checkpoint folder or restore the file") from None
+        if not isinstance(meta, dict):
+            raise DataError(f"{sidecar}: corrupt checkpoint sidecar, expected a JSON object with step and tokens, "
+                            f"got {type(meta).__name__}")
+        step = _count(meta.get("step", meta.get("global_step")), sidecar, "step", minimum=0)
+        tokens = _count(meta.get("tokens", meta.get("total_tokens")), sidecar, "tokens", minimum=1)
         break
     if step is None:
         match = _STEP_IN_NAME.search(path.name)
@@ -73,6 +94,17 @@ def _describe(path: Path, tokens_per_step: int | None) -> CheckpointInfo:
     if tokens is None and step is not None and tokens_per_step is not None:
         tokens = step * tokens_per_step
     return CheckpointInfo(path=path, step=step, tokens=tokens)
+
+
+def _count(value: Any, sidecar: Path, key: str, *, minimum: int) -> int | None:
+    """A whole number of a sidecar (``None`` when absent); anything else names the file and key."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value != int(value) or value < minimum:
+        raise DataError(f"{sidecar}: {key!r} is {value!r}, expected a whole number >= {minimum} "
+                        "(a corrupt sidecar? delete the checkpoint folder or restore the file)")
+    return int(value)
 
 
 def find_checkpoints(path: str | Path, *, tokens_per_step: int | None = None) -> tuple[list[CheckpointInfo], bool]:
@@ -89,9 +121,10 @@ def find_checkpoints(path: str | Path, *, tokens_per_step: int | None = None) ->
         raise ConfigError(f"model or run directory {path} does not exist")
     if not path.is_dir():
         raise ConfigError(f"{path} is not a directory (expected a Hugging Face model folder or a run directory)")
-    if _is_model_dir(path):
+    has_checkpoints = (path / "checkpoints").is_dir()
+    if _is_model_dir(path) and not has_checkpoints:
         return [_describe(path, tokens_per_step)], False
-    roots = [path / "checkpoints", path] if (path / "checkpoints").is_dir() else [path]
+    roots = [path / "checkpoints", path] if has_checkpoints else [path]
     found = [_describe(child, tokens_per_step) for root in roots for child in sorted(root.iterdir())
              if child.is_dir() and not child.name.startswith(".") and _is_model_dir(child)]
     if not found:
@@ -110,7 +143,8 @@ def find_checkpoints(path: str | Path, *, tokens_per_step: int | None = None) ->
 
 def _check_causal_lm(path: Path) -> Any:
     from transformers import AutoConfig
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    from transformers.models.auto.modeling_auto import (MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+                                                         MODEL_FOR_MASKED_LM_MAPPING_NAMES)
 
     if not path.is_dir():
         raise ConfigError(f"model directory {path} does not exist")
@@ -123,7 +157,32 @@ def _check_causal_lm(path: Path) -> Any:
     if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
         raise ConfigError(f"{path} holds a {config.model_type!r} model, which is not a causal language model "
                           "(expected e.g. olmo2, llama, gpt2)")
+    # Some encoder and encoder-decoder families also have a *ForCausalLM class (BertLMHeadModel,
+    # BartForCausalLM): loaded that way, an encoder scores with bidirectional attention and a
+    # seq2seq model with its decoder alone, so their numbers would be meaningless.
+    if getattr(config, "is_encoder_decoder", False):
+        raise ConfigError(f"{path} holds a {config.model_type!r} encoder-decoder (seq2seq) model; the tasks are "
+                          "scored as a decoder-only causal language model's log-likelihoods (expected e.g. olmo2, "
+                          "llama, gpt2)")
+    if config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, "is_decoder", False):
+        raise ConfigError(f"{path} holds a {config.model_type!r} encoder (masked language) model, which is not a "
+                          "causal language model (expected e.g. olmo2, llama, gpt2)")
     return config
+
+
+def check_weights(folders: list[Path]) -> None:
+    """Raise :class:`DataError` naming the first folder whose ``*.safetensors`` weights are corrupt.
+
+    Only headers and lengths are read, so checking every checkpoint of a run before evaluating
+    any costs milliseconds. Folders with weights in another format are left to the loader.
+    """
+    from ..io.validate import safetensors_problem
+
+    for folder in folders:
+        for weights in sorted(Path(folder).glob("*.safetensors")):
+            problem = safetensors_problem(weights)
+            if problem is not None:
+                raise DataError(f"{problem}; delete or restore this checkpoint")
 
 
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
@@ -152,11 +211,15 @@ def load_model(path: str | Path, *, device: Any = None, dtype: str = "float32") 
     try:
         model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True,
                                                      dtype=getattr(torch, _DTYPES[dtype]))
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise ConfigError(f"{path}: the model weights could not be loaded ({' '.join(str(exc).split())[:300]})") from None
+    except Exception as exc:  # OSError, ValueError, RuntimeError, and safetensors' own SafetensorError
+        raise DataError(f"{path}: the model weights could not be loaded ({type(exc).__name__}: "
+                        f"{' '.join(str(exc).split())[:300]})") from None
     finally:
         if bars:
             hf_logging.enable_progress_bar()
+    broken = next((name for name, p in model.named_parameters() if not torch.isfinite(p).all()), None)
+    if broken is not None:
+        raise DataError(f"{path}: parameter {broken} holds non-finite values (corrupt weights?)")
     if device is not None:
         model.to(device)
     return model.eval()
@@ -266,11 +329,15 @@ def write_choices(table: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    if path.suffix == ".parquet":
-        table.to_parquet(tmp, index=False)
-    else:
-        table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    try:
+        if path.suffix == ".parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            table.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
     return path
 
 

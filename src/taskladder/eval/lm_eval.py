@@ -52,29 +52,91 @@ def task_name_of(path: str | Path) -> str:
     return stem[len("samples_"):] if stem.startswith("samples_") else stem
 
 
+_GEN_ARGS = re.compile(r"^gen_args_(\d+)$")
+#: A log-likelihood this far above zero is rounding (a sum of float32 log-probabilities of ~0), not data.
+_LOGLIK_ROUNDING = 1e-4
+
+
 def _requests(record: dict, where: str) -> list[tuple[str, str]]:
     args = record.get("arguments")
     pairs: list = []
     if isinstance(args, dict):
-        keys = sorted((k for k in args if k.startswith("gen_args_")), key=lambda k: int(k.rsplit("_", 1)[1]))
-        pairs = [(args[k].get("arg_0"), args[k].get("arg_1")) for k in keys if isinstance(args[k], dict)]
+        numbered = sorted((int(m.group(1)), k) for k in args if isinstance(k, str) and (m := _GEN_ARGS.match(k)))
+        pairs = [(args[k].get("arg_0"), args[k].get("arg_1")) if isinstance(args[k], dict) else (None, None)
+                 for _, k in numbered]
     elif isinstance(args, list):
-        pairs = [tuple(a[:2]) for a in args if isinstance(a, (list, tuple)) and len(a) >= 2]
+        pairs = [tuple(a[:2]) if isinstance(a, (list, tuple)) and len(a) >= 2 else (None, None) for a in args]
     if not pairs or not all(isinstance(c, str) and isinstance(t, str) for c, t in pairs):
         raise DataError(f"{where}: 'arguments' must hold (context, continuation) string pairs, got {args!r:.120}")
+    empty = [j for j, (_, cont) in enumerate(pairs) if not cont]
+    if empty:
+        raise DataError(f"{where}: choice {empty[0]} has an empty continuation (its bits per byte would be "
+                        "infinite; a log-likelihood request scores a non-empty answer)")
     return pairs
 
 
 def _loglik(value: object, where: str) -> float:
     pair = value[0] if isinstance(value, list) and value and isinstance(value[0], list) else value
-    raw = pair[0] if isinstance(pair, (list, tuple)) else pair
+    raw = pair[0] if isinstance(pair, (list, tuple)) and pair else pair
+    if isinstance(raw, bool):
+        raw = None
     try:
-        out = float(raw)
+        out = float(raw)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise DataError(f"{where}: response {value!r:.80} is not a log-likelihood") from None
-    if math.isnan(out):
-        raise DataError(f"{where}: log-likelihood is NaN")
-    return out
+    if not math.isfinite(out):
+        raise DataError(f"{where}: log-likelihood {out} is not a finite number")
+    if out > _LOGLIK_ROUNDING:
+        raise DataError(f"{where}: log-likelihood {out:g} is above 0 (a log-probability is at most 0; "
+                        "is this a loss or a negated value?)")
+    return min(out, 0.0)
+
+
+def _doc_id(record: dict, where: str) -> int:
+    raw = record["doc_id"]
+    if isinstance(raw, str) and raw.strip().isdigit():
+        raw = int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise DataError(f"{where}: 'doc_id' must be a whole number >= 0, got {raw!r:.40}")
+    return raw
+
+
+def _whole_json(path: Path) -> object:
+    """The whole file as one JSON document, or ``None`` when it is not one."""
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _results_file(path: Path) -> DataError:
+    return DataError(f"{path}: an lm-evaluation-harness results file (aggregated scores), not a sample log; "
+                     "run lm_eval with --log_samples and pass the samples_*.jsonl files it writes")
+
+
+def _not_a_sample_log(path: Path) -> DataError | None:
+    """Name a file that is one (pretty-printed) JSON document rather than JSON Lines for what it is.
+
+    Only a file whose first line is not JSON by itself is read whole, so a sample log is read once.
+    """
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            first = next((line for line in handle if line.strip()), "")
+        json.loads(first)
+        return None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        pass  # not JSON on its own line: perhaps one document over many lines
+    document = _whole_json(path)
+    if isinstance(document, dict) and "results" in document:
+        return _results_file(path)
+    if document is not None:
+        return DataError(f"{path}: one JSON document over several lines, not a sample log (expected one JSON "
+                         "object per line, as lm_eval --log_samples writes)")
+    return None
 
 
 def _gold(target: object, continuations: list[str], where: str) -> int:
@@ -122,8 +184,10 @@ def read_lm_eval_samples(paths: str | Path | list[str | Path]) -> tuple[pd.DataF
     Raises
     ------
     DataError
-        Missing or empty file, a line that is not JSON, a document without log-likelihood
-        requests, a response count that differs from the request count, or an unmatched target.
+        Missing or empty file, a line that is not JSON (an aggregated results file is named as
+        such), a document without log-likelihood requests or listed twice, an empty continuation,
+        a response count that differs from the request count, a log-likelihood that is not finite
+        or is above 0, or an unmatched target.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -134,10 +198,21 @@ def read_lm_eval_samples(paths: str | Path | list[str | Path]) -> tuple[pd.DataF
         if label in metric_of:
             raise DataError(f"{path}: a second sample file for task {label!r}")
         metric_of[label] = "acc" if label in _RAW_SUM_TASKS else "len_norm"
+        whole = _not_a_sample_log(path)
+        if whole is not None:
+            raise whole
         count = 0
+        first_line: dict[int, str] = {}
         for where, record in iter_jsonl(path):
+            if isinstance(record, dict) and "results" in record and "doc_id" not in record:
+                raise _results_file(path)
             if not isinstance(record, dict) or "doc_id" not in record or "target" not in record:
                 raise DataError(f"{where}: missing 'doc_id' or 'target' (not an lm-eval sample log?)")
+            doc_id = _doc_id(record, where)
+            if doc_id in first_line:
+                raise DataError(f"{where}: document {doc_id} again (first on line {first_line[doc_id]}); a sample "
+                                "log holds each document once (two logs concatenated?)")
+            first_line[doc_id] = where.rsplit(":", 1)[1]
             pairs = _requests(record, where)
             responses = record.get("filtered_resps", record.get("resps"))
             if not isinstance(responses, list) or len(responses) != len(pairs):
@@ -146,8 +221,11 @@ def read_lm_eval_samples(paths: str | Path | list[str | Path]) -> tuple[pd.DataF
             continuations = [cont for _, cont in pairs]
             gold = _gold(record["target"], continuations, where)
             for j, ((_, cont), resp) in enumerate(zip(pairs, responses)):
-                rows.append((label, int(record["doc_id"]), j, j == gold, _loglik(resp, where), math.nan,
-                             len(cont), len(cont.encode("utf-8")), len(cont) - 1, len(cont[1:].encode("utf-8"))))
+                # The paper's normalisation drops the delimiter the harness puts before an answer;
+                # an answer logged without one keeps its first character.
+                trimmed = cont[1:] if cont[0].isspace() else cont
+                rows.append((label, doc_id, j, j == gold, _loglik(resp, where), math.nan,
+                             len(cont), len(cont.encode("utf-8")), len(trimmed), len(trimmed.encode("utf-8"))))
             count += 1
         if count == 0:
             raise DataError(f"{path}: sample file is empty")

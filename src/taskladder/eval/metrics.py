@@ -127,6 +127,13 @@ def component_metrics(table: pd.DataFrame, accuracy_metric: dict[str, str] | str
     chars = frame["n_chars_trim" if length_norm == "paper" else "n_chars"].astype(float)
     nbytes = frame["n_bytes_trim" if length_norm == "paper" else "n_bytes"].astype(float)
     loglik = frame["loglik"].astype(float)
+    empty = np.flatnonzero(((chars <= 0) | (nbytes <= 0)).to_numpy())
+    if empty.size:  # a per-character score or bits per byte over nothing is inf or NaN, not a number
+        row = frame.iloc[int(empty[0])]
+        raise DataError(f"{row['label']}: choice {row['choice']} of document {row['doc_id']} has no characters to "
+                        f"normalise by (with length_norm {length_norm!r} the leading space is "
+                        f"{'not ' if length_norm == 'paper' else ''}counted); its score per character and bits per "
+                        "byte are undefined")
     with np.errstate(divide="ignore", invalid="ignore"):
         per_char = loglik / chars
         per_token = loglik / frame["n_tokens"].astype(float)

@@ -115,8 +115,8 @@ def no_fit_succeeded(table: pd.DataFrame) -> str | None:
     if table.empty or (table["status"] == "ok").any():
         return None
     reasons = table["status"].str.removeprefix("failed: ").value_counts()
-    return f"no fit of the backtest gave a number ({len(table)} held-out predictions); most common reason: " \
-           f"{reasons.index[0]}"
+    return f"no backtest fit succeeded (none of {len(table)} held-out predictions got a number); most common " \
+           f"reason: {reasons.index[0]}"
 
 
 def summarize_backtest(table: pd.DataFrame) -> pd.DataFrame:

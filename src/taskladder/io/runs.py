@@ -93,13 +93,29 @@ def tokens_seen(frame: pd.DataFrame, path: str | Path = "<run>") -> np.ndarray:
     (the 13B target file has no token column).
     """
     if TOKENS_COLUMN in frame.columns and frame[TOKENS_COLUMN].notna().all():
-        return _growing(frame[TOKENS_COLUMN].to_numpy(dtype=float), frame, path, TOKENS_COLUMN)
+        tokens = _growing(frame[TOKENS_COLUMN].to_numpy(dtype=float), frame, path, TOKENS_COLUMN)
+        _at_least_one_batch(tokens, frame, path)
+        return tokens
     if STEP_COLUMN in frame.columns and BATCH_TOKENS_COLUMN in frame.columns:
         tokens = frame[STEP_COLUMN].to_numpy(dtype=float) * frame[BATCH_TOKENS_COLUMN].to_numpy(dtype=float)
         if np.all(np.isfinite(tokens)):
             return _growing(tokens, frame, path, f"{STEP_COLUMN} × {BATCH_TOKENS_COLUMN}")
     raise DataError(f"{path}: cannot tell tokens seen: needs column {TOKENS_COLUMN!r}, or both "
                     f"{STEP_COLUMN!r} and {BATCH_TOKENS_COLUMN!r}, without empty cells")
+
+
+def _at_least_one_batch(tokens: np.ndarray, frame: pd.DataFrame, path: str | Path) -> None:
+    """A checkpoint has seen at least one batch: fewer tokens means a column in another unit
+    (thousands, billions) or a batch column in sequences, either of which misplaces the fits."""
+    if BATCH_TOKENS_COLUMN not in frame.columns:
+        return
+    batch = frame[BATCH_TOKENS_COLUMN].to_numpy(dtype=float)
+    bad = np.flatnonzero(np.isfinite(batch) & (tokens < batch))
+    if bad.size:
+        lines = frame.attrs.get("file_rows")
+        line = int(lines[bad[0]]) if lines is not None else int(bad[0]) + 2
+        raise DataError(f"{path}: row {line} has {tokens[bad[0]]:.6g} tokens seen ({TOKENS_COLUMN}), less than one "
+                        f"batch of {batch[bad[0]]:.6g} ({BATCH_TOKENS_COLUMN}); are the two in the same unit?")
 
 
 def _growing(tokens: np.ndarray, frame: pd.DataFrame, path: str | Path, source: str) -> np.ndarray:

@@ -45,6 +45,7 @@ from ..errors import ConfigError
 from ..sizes import get_size
 from ..tasks import Task, declared_task
 from .toml_file import read_toml
+from .validate import check_distinct_files, check_run_spec
 
 __all__ = ["RunSpec", "LadderSpec", "load_spec", "parse_target", "parse_token_count"]
 
@@ -101,6 +102,7 @@ class RunSpec:
             raise ConfigError(f"run {self.name!r}: a train run needs a file")
         if self.file is None and self.tokens is None:
             raise ConfigError(f"run {self.name!r}: a target without a file needs tokens")
+        check_run_spec(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -361,6 +363,7 @@ def load_spec(path: str | Path) -> LadderSpec:
         if run.name in seen:
             raise ConfigError(f"{path}: two runs are named {run.name!r}; names must be unique")
         seen.add(run.name)
+    check_distinct_files(runs, str(path))
     spec = LadderSpec(runs=runs, name=str(data.get("name", path.stem)), path=path,
                       description=str(data.get("description", "")), tasks=tasks)
     if not spec.train_runs:

@@ -224,8 +224,9 @@ def history_to_run(name: str, history: pd.DataFrame, *, source: str, config: Map
     if merged.empty:
         raise DataError(f"{source}: no logged step has a task metric")
     steps = merged.index.to_numpy(dtype=float)
-    if np.any(steps != np.round(steps)) or np.any(steps < 0):
-        raise DataError(f"{source}: column {STEP_COLUMN!r} has a value that is not a whole, non-negative step")
+    if np.any(steps != np.round(steps)) or np.any(steps < 0) or np.any(steps > 2**53):
+        raise DataError(f"{source}: column {STEP_COLUMN!r} has a value that is not a whole, non-negative step "
+                        "(at most 2^53)")
     seen = _tokens_seen(merged, steps, source=source, config=config, batch_tokens=batch_tokens)
     out = pd.DataFrame({STEP_COLUMN: steps.astype(np.int64), TOKENS_COLUMN: seen})
     for column, targets in kept.items():

@@ -10,11 +10,12 @@ import json
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from ..io.files import atomic_write_text
 
 __all__ = ["render_table", "write_table", "atomic_write_text", "FORMATS", "to_jsonable"]
 
@@ -118,24 +119,6 @@ def render_table(frame: pd.DataFrame, fmt: str = "text", *, digits: int = 4) -> 
     if fmt == "text":
         return _text(frame, digits)
     raise ValueError(f"unknown table format {fmt!r}; use one of {FORMATS}")
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def write_table(frame: pd.DataFrame, path: str | os.PathLike[str], *, digits: int = 6) -> Path:

@@ -19,24 +19,29 @@ import json
 import os
 import random
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import CheckpointWarning, ConfigError, DataError
 from .config import RESUME_KEYS, TrainConfig
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Checkpoint", "save_checkpoint", "latest_checkpoint", "load_training_state", "check_compatible",
-           "SIDECAR", "STATE_FILE"]
+__all__ = ["Checkpoint", "CorruptCheckpointError", "save_checkpoint", "latest_checkpoint", "complete_checkpoints",
+           "read_sidecar", "weights_problem", "load_training_state", "check_compatible", "SIDECAR", "STATE_FILE"]
 
 SIDECAR = "taskladder.json"
 STATE_FILE = "trainer_state.pt"
 _PREFIX = "step"
+
+
+class CorruptCheckpointError(DataError):
+    """A checkpoint's weights or training state cannot be read; the message names the file."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,34 +109,77 @@ def save_checkpoint(out: str | Path, *, step: int, tokens: int, data_position: i
 
 
 def _fsync_tree(folder: Path) -> None:
+    from ..io.files import apply_file_mode
+
     for item in folder.iterdir():
         if item.is_file():
+            apply_file_mode(item)  # the weights are written through a private (0600) temporary file
             with open(item, "rb") as handle:
                 os.fsync(handle.fileno())
 
 
+def read_sidecar(path: Path) -> Checkpoint:
+    """The checkpoint in folder ``path``, from its sidecar.
+
+    Raises
+    ------
+    DataError
+        If the sidecar is not JSON or lacks a field (a corrupt checkpoint); the message names the file.
+    """
+    sidecar = path / SIDECAR
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{sidecar}: corrupt checkpoint sidecar ({' '.join(str(exc).split())[:120]})") from None
+    whole = {"step": 0, "tokens": 0, "data_position": 0}
+    bad = [k for k, low in whole.items() if not isinstance(meta, dict) or isinstance(meta.get(k), bool)
+           or not isinstance(meta.get(k), int) or meta[k] < low]
+    bad += [k for k in ("config", "data") if not isinstance(meta, dict) or not isinstance(meta.get(k), dict)]
+    if bad:
+        raise DataError(f"{sidecar}: corrupt checkpoint sidecar: {', '.join(bad)} missing or malformed "
+                        "(expected step, tokens and data_position as whole numbers, config and data as objects)")
+    return Checkpoint(path=path, step=meta["step"], tokens=meta["tokens"], data_position=meta["data_position"],
+                      config=meta["config"], data=meta["data"])
+
+
 def _complete(root: Path) -> list[Checkpoint]:
+    """Checkpoints of ``root`` with a readable sidecar, oldest first; a corrupt sidecar is warned about."""
     found = []
     if not root.is_dir():
         return found
     for path in root.iterdir():
-        sidecar = path / SIDECAR
-        if path.name.startswith(_PREFIX) and sidecar.is_file():
-            meta = json.loads(sidecar.read_text(encoding="utf-8"))
-            found.append(Checkpoint(path=path, step=meta["step"], tokens=meta["tokens"],
-                                    data_position=meta["data_position"], config=meta["config"],
-                                    data=meta["data"]))
+        if path.name.startswith(_PREFIX) and (path / SIDECAR).is_file():
+            try:
+                found.append(read_sidecar(path))
+            except DataError as exc:
+                warnings.warn(f"{exc}; skipping checkpoint {path.name}", CheckpointWarning, stacklevel=2)
     return sorted(found, key=lambda c: c.step)
 
 
-def latest_checkpoint(out: str | Path) -> Checkpoint | None:
-    """The most recent complete checkpoint of a run folder (temporary leftovers are removed)."""
+def complete_checkpoints(out: str | Path) -> list[Checkpoint]:
+    """The complete checkpoints of a run folder, oldest first (temporary leftovers are removed)."""
     root = checkpoint_dir(out)
     if root.is_dir():
         for leftover in root.glob(f".{_PREFIX}*.tmp"):
             shutil.rmtree(leftover)
-    complete = _complete(root)
+    return _complete(root)
+
+
+def latest_checkpoint(out: str | Path) -> Checkpoint | None:
+    """The most recent complete checkpoint of a run folder (temporary leftovers are removed)."""
+    complete = complete_checkpoints(out)
     return complete[-1] if complete else None
+
+
+def weights_problem(path: Path) -> str | None:
+    """Why the weights of checkpoint folder ``path`` cannot be read (``None``: the header is sound).
+
+    Only the safetensors header and the file's length are checked (cheap); the values are checked
+    when they are loaded.
+    """
+    from ..io.validate import safetensors_problem
+
+    return safetensors_problem(path / "model.safetensors")
 
 
 def check_compatible(checkpoint: Checkpoint, config: TrainConfig, data_fingerprint: dict[str, Any]) -> None:
@@ -148,16 +196,48 @@ def check_compatible(checkpoint: Checkpoint, config: TrainConfig, data_fingerpri
 
 def load_training_state(checkpoint: Checkpoint, *, model: "torch.nn.Module", optimizer: "torch.optim.Optimizer",
                         device: "torch.device") -> None:
-    """Restore model weights, optimizer state and RNG states from ``checkpoint``."""
+    """Restore model weights, optimizer state and RNG states from ``checkpoint``.
+
+    Both files are read and checked before anything is restored, so a corrupt checkpoint leaves
+    ``model`` and ``optimizer`` as they were.
+
+    Raises
+    ------
+    CorruptCheckpointError
+        If ``model.safetensors`` or ``trainer_state.pt`` cannot be read or holds non-finite values.
+    ConfigError
+        If the weights are those of another model.
+    """
     import torch
     from safetensors.torch import load_file
 
-    weights = load_file(str(checkpoint.path / "model.safetensors"), device=str(device))
+    problem = weights_problem(checkpoint.path)
+    if problem is not None:
+        raise CorruptCheckpointError(problem)
+    try:
+        weights = load_file(str(checkpoint.path / "model.safetensors"), device=str(device))
+    except Exception as exc:  # SafetensorError
+        raise CorruptCheckpointError(f"{checkpoint.path / 'model.safetensors'}: corrupt "
+                                     f"({' '.join(str(exc).split())[:120]})") from None
+    broken = [name for name, value in weights.items() if value.is_floating_point() and not torch.isfinite(value).all()]
+    if broken:
+        raise CorruptCheckpointError(f"{checkpoint.path / 'model.safetensors'}: tensor {broken[0]} holds non-finite "
+                                     "values")
+    state_path = checkpoint.path / STATE_FILE
+    try:
+        state = torch.load(state_path, map_location=device, weights_only=False)
+    except FileNotFoundError:
+        raise CorruptCheckpointError(f"{state_path}: missing (the optimizer and RNG states)") from None
+    except Exception as exc:  # pickle, zip and torch errors of a truncated or overwritten file
+        raise CorruptCheckpointError(f"{state_path}: corrupt ({type(exc).__name__}: "
+                                     f"{' '.join(str(exc).split())[:100]})") from None
+    keys = ("optimizer", "torch_rng", "cuda_rng", "numpy_rng", "python_rng")
+    if not isinstance(state, dict) or any(k not in state for k in keys):
+        raise CorruptCheckpointError(f"{state_path}: corrupt (expected the keys {', '.join(keys)})")
     missing, unexpected = model.load_state_dict(weights, strict=False)
     if unexpected or [m for m in missing if not m.endswith("rotary_emb.inv_freq")]:
         raise ConfigError(f"checkpoint {checkpoint.path} does not match the model: missing {missing[:3]}, "
                           f"unexpected {unexpected[:3]}")
-    state = torch.load(checkpoint.path / STATE_FILE, map_location=device, weights_only=False)
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["torch_rng"].cpu())
     if state["cuda_rng"] and torch.cuda.is_available():

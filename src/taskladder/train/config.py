@@ -138,9 +138,10 @@ class TrainConfig:
         return cls(**{**values, "eval_tasks": tuple(values.get("eval_tasks", ()))})
 
     def write(self, path: str | Path) -> None:
-        from ..report.tables import atomic_write_text
+        """Write the config as JSON (atomically; a file that already holds it is left untouched)."""
+        from ..io.files import write_if_changed
 
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        write_if_changed(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def read(cls, path: str | Path) -> "TrainConfig":
@@ -149,8 +150,10 @@ class TrainConfig:
             values = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"run config {path} does not exist") from None
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"run config {path} is not valid JSON: {exc}") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"run config {path}: expected a JSON object, got {type(values).__name__}")
         return cls.from_dict(values, source=str(path))
 
 

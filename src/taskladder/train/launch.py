@@ -10,9 +10,10 @@ The layout of a ladder folder is::
     {out}/runs/{name}/train.log        output of the run when run in a subprocess or on Slurm
 
 Every mode runs the same function, :func:`run_from_config`, on a config file, so a run gives
-the same numbers whichever way it is launched. With ``resume=True``, finished runs are skipped
-and interrupted ones continue from their latest checkpoint, so re-running a ladder command
-after a failure does only the work that is left.
+the same numbers whichever way it is launched. Finished runs are always skipped, and files are
+rewritten only when their contents change, so re-running a finished ladder changes nothing. With
+``resume=True``, interrupted runs continue from their latest readable checkpoint, so re-running a
+ladder command after a failure does only the work that is left.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..report.tables import atomic_write_text
-from .checkpoint import check_compatible, latest_checkpoint
+from ..io.files import write_if_changed
+from .checkpoint import STATE_FILE, check_compatible, latest_checkpoint, weights_problem
 from .config import TrainConfig, config_from_plan
 from .plan import LadderPlan, ladder_spec, plan_toml
 
@@ -83,29 +84,35 @@ def run_dir(out: str | Path, name: str) -> Path:
 def prepare_ladder(plan: LadderPlan, *, data: str | Path, out: str | Path, only: Sequence[str] | None = None,
                    **options: Any) -> list[TrainConfig]:
     """Write plan, spec and per-run configs under ``out``; return the configs of the selected runs."""
+    from .trainer import data_fingerprint
+
     out = Path(out)
     runs = plan.runs if not only else tuple(plan.run(name) for name in only)
-    atomic_write_text(out / "plan.toml", plan_toml(plan))
-    atomic_write_text(out / "ladder.toml", ladder_spec(plan, runs_dir="runs"))
-    configs = []
-    for run in runs:
-        folder = run_dir(out, run.name)
-        config = config_from_plan(run, data=Path(data).resolve(), out=folder.resolve(), **options)
-        folder.mkdir(parents=True, exist_ok=True)
-        config.write(folder / "config.json")
-        configs.append(config)
+    configs = [config_from_plan(run, data=Path(data).resolve(), out=run_dir(out, run.name).resolve(), **options)
+               for run in runs]
+    # A run folder that holds checkpoints of other settings is refused before any file is written.
+    for config in configs:
+        latest = latest_checkpoint(config.out)
+        if latest is not None:
+            check_compatible(latest, config, data_fingerprint(config))
+    # Files are rewritten only when their contents change: re-running a finished ladder touches nothing.
+    write_if_changed(out / "plan.toml", plan_toml(plan))
+    write_if_changed(out / "ladder.toml", ladder_spec(plan, runs_dir="runs"))
+    for config in configs:
+        Path(config.out).mkdir(parents=True, exist_ok=True)
+        config.write(Path(config.out) / "config.json")
     return configs
 
 
 def _finished(config: TrainConfig) -> bool:
-    """Whether the run has its final checkpoint; one written with other settings is an error."""
+    """Whether the run has its final checkpoint, readable; one written with other settings is an error."""
     from .trainer import data_fingerprint
 
     latest = latest_checkpoint(config.out)
     if latest is None or latest.step < config.steps:
         return False
     check_compatible(latest, config, data_fingerprint(config))
-    return True
+    return weights_problem(latest.path) is None and (latest.path / STATE_FILE).is_file()
 
 
 def run_from_config(path: str | Path, *, resume: bool = False, progress: bool = False) -> int:
@@ -134,7 +141,8 @@ def run_ladder(configs: Sequence[TrainConfig], *, resume: bool = False, parallel
     pending, statuses = [], []
     for config in configs:
         csv = Path(config.out) / f"{config.name}.csv"
-        if resume and _finished(config):
+        # A finished run has nothing left to train, with or without resume: it is left as it is.
+        if _finished(config):
             statuses.append(RunStatus(name=config.name, state="skipped", csv=csv, message="already finished"))
         else:
             pending.append(config)

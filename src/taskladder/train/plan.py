@@ -33,13 +33,14 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..io.toml_file import read_toml
+from ..io.validate import MAX_MULTIPLE, MAX_TOKENS
 from ..sizes import ModelSize, get_size
 from . import _toml
 
 __all__ = [
     "RunPlan", "LadderPlan", "plan_run", "plan_ladder", "batch_sequences", "peak_learning_rate",
     "warmup_steps", "parse_tokens", "parse_multiples", "load_plan", "plan_toml", "ladder_spec",
-    "TOKENS_PER_PARAM",
+    "TOKENS_PER_PARAM", "reference_batch_tokens",
 ]
 
 #: Tokens per parameter of a 1xC ("Chinchilla") budget.
@@ -50,6 +51,16 @@ _ANCHOR_N = 1.08e8
 _ANCHOR_BATCH_TOKENS = 160 * 2048
 #: Reference peak learning rate at the anchor size (0.0047 / 4).
 _ANCHOR_LR = 0.0047 / 4
+
+
+def reference_batch_tokens(n_params: float) -> float:
+    """The reference recipe's global batch in tokens for ``n_params``, before rounding to sequences.
+
+    Notes
+    -----
+    ``160 · 2048 · (N / 1.08e8)^(2/3)`` tokens.
+    """
+    return _ANCHOR_BATCH_TOKENS * (n_params / _ANCHOR_N) ** (2 / 3)
 
 
 def batch_sequences(n_params: int, sequence_length: int, divisor: int = 64) -> int:
@@ -63,7 +74,7 @@ def batch_sequences(n_params: int, sequence_length: int, divisor: int = 64) -> i
     """
     if divisor < 1:
         raise ConfigError(f"batch divisor must be a positive integer, got {divisor}")
-    raw = _ANCHOR_BATCH_TOKENS * (n_params / _ANCHOR_N) ** (2 / 3) / sequence_length
+    raw = reference_batch_tokens(n_params) / sequence_length
     sequences = round(raw / divisor) * divisor
     if sequences == 0:
         raise ConfigError(
@@ -246,8 +257,9 @@ def plan_run(size: str, multiple: float, *, batch_divisor: int = 64) -> RunPlan:
         smaller than one batch.
     """
     model = get_size(size)
-    if not multiple > 0:
-        raise ConfigError(f"token multiple must be positive, got {multiple}")
+    if not 0 < multiple <= MAX_MULTIPLE:
+        raise ConfigError(f"token multiple must be a positive number of at most {MAX_MULTIPLE:g} (× 20 · N tokens), "
+                          f"got {multiple}")
     n = model.n_params
     tokens = model.tokens_for_multiple(multiple)
     batch = batch_sequences(n, model.sequence_length, batch_divisor)
@@ -285,8 +297,8 @@ def parse_tokens(text: str) -> int:
     if not match:
         raise ConfigError(f"cannot read a token count from {text!r}; expected e.g. 4T, 150B, 3.9e12")
     value = float(match.group(1)) * _SUFFIXES[match.group(2)]
-    if value < 1:
-        raise ConfigError(f"token count must be at least 1, got {text!r}")
+    if not 1 <= value <= MAX_TOKENS:
+        raise ConfigError(f"token count must be between 1 and {MAX_TOKENS:.0e}, got {text!r}")
     return int(round(value))
 
 
@@ -299,8 +311,9 @@ def parse_multiples(text: str) -> list[float]:
         except ValueError:
             raise ConfigError(f"cannot read token multiple {part.strip()!r} in {text!r}; "
                               "expected numbers such as 1,2,5,10") from None
-        if not value > 0:
-            raise ConfigError(f"token multiples must be positive, got {part.strip()!r}")
+        if not 0 < value <= MAX_MULTIPLE:
+            raise ConfigError(f"token multiples must be positive numbers of at most {MAX_MULTIPLE:g} "
+                              f"(× 20 · N tokens), got {part.strip()!r}")
         out.append(value)
     return out
 

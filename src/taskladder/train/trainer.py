@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +31,10 @@ import numpy as np
 import pandas as pd
 
 from ..distributed import join_process_group
-from ..errors import ConfigError, DataError
+from ..errors import CheckpointWarning, ConfigError, DataError
 from ..report.tables import atomic_write_text
 from ..sizes import get_size
-from .checkpoint import check_compatible, latest_checkpoint, load_training_state, save_checkpoint
+from .checkpoint import CorruptCheckpointError, check_compatible, complete_checkpoints, load_training_state, save_checkpoint
 from .config import TrainConfig
 from .data import TokenData
 from .model import build_model
@@ -238,25 +239,34 @@ def train(config: TrainConfig, *, resume: bool = False, eval_hook: EvalHook | No
     data = TokenData(config.data, sequence_length=config.sequence_length, seed=config.seed)
     _check_data(config, data)
     fingerprint = _data_fingerprint(data)
-    checkpoint = latest_checkpoint(out) if rank == 0 or world == 1 else None
+    candidates = complete_checkpoints(out) if rank == 0 or world == 1 else []
     if world > 1:
         import torch.distributed as dist
 
-        holder = [checkpoint]
+        holder = [candidates]
         dist.broadcast_object_list(holder, src=0)
-        checkpoint = holder[0]
-    if checkpoint is not None and not resume:
-        raise ConfigError(f"{out} already holds checkpoints (latest: step {checkpoint.step}); pass --resume to "
+        candidates = holder[0]
+    if candidates and not resume:
+        raise ConfigError(f"{out} already holds checkpoints (latest: step {candidates[-1].step}); pass --resume to "
                           "continue the run or choose a new output folder")
-    if checkpoint is not None:
-        check_compatible(checkpoint, config, fingerprint)
+    for candidate in candidates:
+        check_compatible(candidate, config, fingerprint)
 
     model = build_model(get_size(config.size), seed=config.seed, eos_token_id=data.eos_token_id, device=device)
     optimizer = _optimizer(model, config)
     start_step = 0
-    if checkpoint is not None:
-        load_training_state(checkpoint, model=model, optimizer=optimizer, device=device)
-        start_step = checkpoint.step
+    checkpoint = None
+    for candidate in reversed(candidates):  # newest first; a corrupt one falls back to the one before
+        try:
+            load_training_state(candidate, model=model, optimizer=optimizer, device=device)
+        except CorruptCheckpointError as exc:
+            warnings.warn(f"{exc}; resuming from an earlier checkpoint", CheckpointWarning, stacklevel=2)
+            continue
+        checkpoint, start_step = candidate, candidate.step
+        break
+    if candidates and checkpoint is None:
+        raise DataError(f"{out}: none of the {len(candidates)} checkpoint(s) can be loaded (each has a corrupt "
+                        "file, named above); delete the checkpoints folder to start the run again")
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         config.write(out / "config.json")

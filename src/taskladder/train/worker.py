@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
+from ..cli import _one_line_warnings
 from ..errors import TaskLadderError
 from .launch import run_from_config
 
@@ -18,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", help="run config (config.json written by 'taskladder ladder run')")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     args = parser.parse_args(argv)
+    warnings.showwarning = _one_line_warnings("ladder")
     try:
         run_from_config(args.config, resume=args.resume)
     except TaskLadderError as exc:
