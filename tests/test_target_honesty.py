@@ -28,8 +28,8 @@ def test_a_targets_interval_does_not_depend_on_the_other_targets(spec, variant):
 
 
 def test_a_target_outside_the_ladder_is_unreliable_with_the_reason(spec):
-    far = spec.with_targets([parse_target("typo:7B:4"), parse_target("huge:7B:4000T")], replace=True)
+    far = spec.with_targets([parse_target("low:7B:1e9"), parse_target("huge:7B:4000T")], replace=True)
     pred = predict_ladder(load_ladder(far), intervals=True, reliability=True, n_bootstrap=50).predictions
     verdicts = dict(zip(pred["target"], zip(pred["reliability"], pred["reliability_reason"])))
-    assert verdicts["typo"][0] == "unreliable" and "fewer tokens" in verdicts["typo"][1]
+    assert verdicts["low"][0] == "unreliable" and "fewer tokens" in verdicts["low"][1]
     assert verdicts["huge"][0] == "unreliable" and "beyond the ladder's largest run" in verdicts["huge"][1]
