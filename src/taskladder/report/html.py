@@ -50,7 +50,7 @@ from ..ladder import Ladder, RunData, load_ladder
 from ..tasks import Task, get_task
 from .styles import REPORT_CSS
 from .tables import to_jsonable
-from .task_figures import (FEATURE_SHORT, FigureContext, Panel, accuracy_panel, chained_panel, format_count,
+from .task_figures import (FEATURE_SHORT, feature_short, FigureContext, Panel, accuracy_panel, chained_panel, format_count,
                            overview_panel, png_bytes, residuals_panel, step1_panel, step1_residuals, step2_panel,
                            step2_residuals, targets_panel)
 
@@ -358,7 +358,7 @@ def _task_card(task: Task, law, ctx: FigureContext, *, dpi: int) -> str:
     if members:
         ensemble = isinstance(law, EnsembleLaw)
         primary, others = members[0], members[1:]
-        short = FEATURE_SHORT.get(primary.feature, primary.feature)
+        short = feature_short(primary.feature, primary.task)
         targets = targets_panel(law, ctx)
         figures += [
             _figure(chained_panel(law, ctx), alt=f"{task.display_name}: chained prediction against tokens",
@@ -383,7 +383,7 @@ def _task_card(task: Task, law, ctx: FigureContext, *, dpi: int) -> str:
                     caption=f"<b>Step 2</b> ({_esc(short)}): fitted curve; dots: selected checkpoints; "
                             "dotted: chance.", dpi=dpi)]
         for member in others:
-            other = FEATURE_SHORT.get(member.feature, member.feature)
+            other = feature_short(member.feature, member.task)
             figures += [
                 _figure(step1_panel(member, ctx, loss_interval=False),
                         alt=f"{task.display_name}: step 1, {other} against tokens",
@@ -468,12 +468,12 @@ def _diagnostics(laws: dict, ctx: FigureContext, *, dpi: int) -> str:
         rms1 = float(np.sqrt(np.mean(r1["rel_residual"] ** 2)))
         rms2 = float(np.sqrt(np.mean(r2["residual"] ** 2)))
         worst = r1.iloc[int(np.argmax(np.abs(r1["rel_residual"].to_numpy())))]
-        summary_rows.append([_esc(law.task.display_name), _esc(FEATURE_SHORT.get(law.feature, law.feature)), str(len(r1)), f"{100 * rms1:.2f}",
+        summary_rows.append([_esc(law.task.display_name), _esc(feature_short(law.feature, law.task)), str(len(r1)), f"{100 * rms1:.2f}",
                              f"{100 * worst['rel_residual']:+.2f} ({_esc(worst['run'])})", str(len(r2)),
                              f"{100 * rms2:.2f}", f"{100 * float(np.max(np.abs(r2['residual']))):.2f}"])
         figures.append(_figure(residuals_panel(law, ctx), alt=f"{law.task.display_name}: residuals",
                                caption=f"<b>{_esc(law.task.display_name)}</b>, "
-                                       f"{_esc(FEATURE_SHORT.get(law.feature, law.feature))}", dpi=dpi))
+                                       f"{_esc(feature_short(law.feature, law.task))}", dpi=dpi))
     summary = ""
     if summary_rows:
         summary = ("<h3>Residuals</h3>" + _table(

@@ -24,7 +24,7 @@ from ..ladder import Ladder
 from .figures import interval_bar, size_colors
 
 __all__ = ["Panel", "FigureContext", "step1_panel", "step2_panel", "chained_panel", "targets_panel", "accuracy_panel",
-           "residuals_panel", "overview_panel", "step1_residuals", "step2_residuals", "feature_label",
+           "residuals_panel", "overview_panel", "step1_residuals", "step2_residuals", "feature_label", "feature_short",
            "format_count", "png_bytes"]
 
 #: Axis label (with unit) of each intermediate feature of a two-step law.
@@ -49,6 +49,13 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def feature_short(feature: str, task=None) -> str:
+    """Short name of a law's intermediate feature for titles (a task loss in nats is a cross-entropy)."""
+    if feature == "bpb" and task is not None and task.loss_unit == "nats":
+        return "task CE"
+    return FEATURE_SHORT.get(feature, feature)
 
 
 def feature_label(feature: str, task=None) -> str:
@@ -295,7 +302,7 @@ def step1_panel(law, ctx: FigureContext, *, loss_interval: bool = True) -> Panel
     ax.set_xscale("log")
     ax.set_xlabel(TOKENS_LABEL)
     ax.set_ylabel(feature_label(law.feature, law.task))
-    ax.set_title(f"Step 1: (N, D) → {FEATURE_SHORT.get(law.feature, law.feature)}")
+    ax.set_title(f"Step 1: (N, D) → {feature_short(law.feature, law.task)}")
     _size_legend(ax, ctx, sizes)
     return Panel(figure=fig, data=pd.DataFrame(rows))
 
@@ -347,7 +354,7 @@ def step2_panel(law, ctx: FigureContext, *, acc_interval: bool = True) -> Panel:
     ax.axhline(100 * law.task.chance, color="grey", ls=":", lw=1.0)
     ax.set_xlabel(feature_label(law.feature, law.task))
     ax.set_ylabel(ACCURACY_LABEL)
-    ax.set_title(f"Step 2: {FEATURE_SHORT.get(law.feature, law.feature)} → accuracy")
+    ax.set_title(f"Step 2: {feature_short(law.feature, law.task)} → accuracy")
     return Panel(figure=fig, data=pd.DataFrame(rows))
 
 
@@ -486,7 +493,7 @@ def targets_panel(law, ctx: FigureContext) -> Panel | None:
         from matplotlib.lines import Line2D
 
         handles = [Line2D([], [], marker="o^sD"[j % 4], ls="", markerfacecolor="white", markeredgecolor="black",
-                          label=f"{FEATURE_SHORT.get(m.feature, m.feature)} law alone") for j, m in enumerate(members)]
+                          label=f"{feature_short(m.feature, m.task)} law alone") for j, m in enumerate(members)]
         ax.legend(handles=handles, fontsize=7.5, framealpha=0.8, edgecolor="none", loc="best")
     return Panel(figure=fig, data=pd.DataFrame(rows))
 
