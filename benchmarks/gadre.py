@@ -6,7 +6,9 @@ M and 6.89B; ``small``: every run below 1B predicting the three larger runs), th
 a tidy CSV, is imported as a ladder (10 built-in tasks and the declared 17-task average
 ``avg17``), and every law that the data supports is fitted with its defaults and 90 % intervals.
 
-Printed: per law and split, the mean absolute error (points), the share of actuals inside the
+Printed: the in-ladder backtest of each law (hold out the largest size, then the largest token
+multiple, of each dataset's ``small`` split: no target involved), pooled over the datasets; per law
+and split, the mean absolute error (points), the share of actuals inside the
 90 % intervals, the misses above 5 points and how many were marked unreliable; the default law's
 17-task average as the relative error of top-1 error, |pred − actual| / actual with error =
 1 − accuracy, beside the paper's own (the data folder's README); and with ``--speed`` the wall
@@ -101,6 +103,16 @@ def speed(spec: Path, repeats: int = 3) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def ladder_backtest(spec: Path, bootstrap: int) -> pd.DataFrame:
+    """Every law's held-out-rung backtest on the ladder itself (its targets play no part)."""
+    from taskladder.fit.backtest import backtest
+    from taskladder.ladder import load_ladder
+
+    ladder = load_ladder(spec)
+    tasks = ladder.resolve_tasks(TASKS)
+    return backtest(ladder, tasks, variants=LAWS, intervals=True, level=0.9, n_bootstrap=bootstrap)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA, help="the testbed's exp_data folder (default: %(default)s)")
@@ -111,11 +123,13 @@ def main() -> None:
     from taskladder.io.open_lm import SPLITS, write_open_lm_ladder
     from taskladder.report.tables import render_table
 
-    frames = []
+    frames, backtests = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for dataset in DATASETS:
             for split in SPLITS:
                 spec = write_open_lm_ladder(args.data, Path(tmp) / f"{dataset}-{split}", dataset=dataset, split=split)
+                if split == "small":
+                    backtests.append(ladder_backtest(spec, args.bootstrap).assign(dataset=dataset))
                 for variant in (None, *LAWS):
                     frame = predictions(spec, variant, args.bootstrap)
                     if not frame.empty:
@@ -123,6 +137,17 @@ def main() -> None:
         if args.speed:
             spec = write_open_lm_ladder(args.data, Path(tmp) / "speed", dataset="rpj", split="small")
             timing = speed(spec)
+    held = pd.concat(backtests, ignore_index=True)
+    rows = []
+    for law, group in held.groupby("variant", sort=False):
+        ok = group[group["status"] == "ok"]
+        inside = (ok["acc_actual"] >= ok["acc_lo"]) & (ok["acc_actual"] <= ok["acc_hi"])
+        rows.append({"law": law, "held-out predictions": len(group), "no number": int((group["status"] != "ok").sum()),
+                     "MAE pts": 100 * ok["abs_error"].mean(), "90% coverage": inside.mean()})
+    print("In-ladder backtest (small split: hold out the largest size, then the largest multiple), pooled over "
+          "the three datasets:\n")
+    print(render_table(pd.DataFrame(rows), "markdown", digits=2))
+    print()
     table = pd.concat(frames, ignore_index=True)
     rows = []
     for (split, law), group in table.groupby(["split", "law"], sort=False):
