@@ -157,8 +157,11 @@ def parse_target(text: str) -> RunSpec:
     if size is None:
         flops = _known_flops(n_params)
     tokens = parse_token_count(d_text, what=f"--target {text!r} D")
-    return RunSpec(name=name, role="target", file=None, n_params=n_params, size=size,
-                   flops_per_token=flops, tokens=tokens)
+    try:
+        return RunSpec(name=name, role="target", file=None, n_params=n_params, size=size,
+                       flops_per_token=flops, tokens=tokens)
+    except ConfigError as exc:  # name the flag the value came from
+        raise ConfigError(f"--target {text!r}: {exc}") from None
 
 
 def _is_size_label(text: str) -> bool:
