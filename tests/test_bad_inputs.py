@@ -391,3 +391,37 @@ def test_lm_eval_tiny_rounding_above_zero_is_read_as_zero(tmp_path):
     path = _samples(_set_resp(0, 1, 3e-7))(tmp_path)
     table, _ = read_lm_eval_samples(path)
     assert table["loglik"].max() == 0.0 and np.isfinite(table["loglik"]).all()
+
+
+def test_a_failed_write_names_the_file_not_its_temporary(tmp_path, monkeypatch):
+    """A write that fails late (a full disk) must name the output, not the hidden temporary file."""
+    import errno
+    import os
+
+    from taskladder.io.files import atomic_write_text
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError) as info:
+        atomic_write_text(tmp_path / "table.csv", "a,b\n")
+    assert info.value.filename == str(tmp_path / "table.csv") and info.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_written_files_get_the_umask_mode(tmp_path):
+    import os
+
+    from taskladder.io.files import atomic_write_text
+
+    old = os.umask(0o027)
+    try:
+        import taskladder.io.files as files
+
+        files._MODE = None  # the mode is read once per process; this test changes the umask
+        atomic_write_text(tmp_path / "a.txt", "x")
+        assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+        files._MODE = None
