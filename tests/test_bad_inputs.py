@@ -291,6 +291,10 @@ CASES: dict[str, Case] = {
                                   ("holds a 'bert' encoder (masked language) model", "not a causal language model")),
     "eval a seq2seq model": Case(_model_config({"model_type": "bart", "vocab_size": 300, "d_model": 16}),
                                  ("holds a 'bart' encoder-decoder (seq2seq) model",)),
+    "eval --val-tokens missing": Case(lambda f: _model_config({"model_type": "gpt2", "vocab_size": 300, "n_embd": 8,
+                                                              "n_layer": 1, "n_head": 1})(f)
+                                      + ["--val-tokens", str(f / "nothing.bin")],
+                                      ("validation token file", "nothing.bin does not exist")),
     "eval a run folder with no checkpoint": Case(_trainer_folder_without_checkpoints,
                                                  ("holds no checkpoint folders",)),
     # tidy imports

@@ -96,14 +96,14 @@ def check_common_flags(args: argparse.Namespace) -> None:
 
 
 #: Commands whose outputs are kept when they fail part-way: they resume from them (a trained run,
-#: evaluated checkpoints). Other commands' new output folders are removed on failure.
-_RESUMABLE = {("ladder", "run"), ("eval", None)}
+#: evaluated checkpoints, downloaded files). Other commands' new output folders are removed on failure.
+_RESUMABLE = {("ladder", "run"), ("eval", None), ("download", None)}
 
 
 def _new_outputs(args: argparse.Namespace) -> list[Path]:
     """The outermost paths a command's output options would create (those that do not exist yet)."""
     created = []
-    for attr in ("output", "out", "choices"):
+    for attr in ("output", "out", "choices", "folder"):  # folder: download's destination
         value = getattr(args, attr, None)
         if not isinstance(value, (str, Path)) or not str(value):
             continue

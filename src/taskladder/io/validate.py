@@ -304,6 +304,8 @@ def check_imported_run(run: Any) -> None:
         raise DataError(f"{where}: tokens seen must grow with the steps; step {steps[i]} has {tokens[i]:,.0f} after "
                         f"{tokens[i - 1]:,.0f} at step {steps[i - 1]} (a token counter reset on resume?)")
     for column in frame.columns[2:]:
+        if has_control_characters(str(column)):  # a task or metric name with one would break the spec
+            raise DataError(f"{where}: column {str(column)!r} holds a control character (a task or metric name?)")
         kind = _column_kind(str(column))
         values = frame[column].to_numpy(dtype=float)
         present = ~np.isnan(values)
