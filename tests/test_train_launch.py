@@ -82,6 +82,15 @@ def test_too_small_a_corpus_is_refused_before_anything_is_written(ladder, tmp_pa
     assert not (tmp_path / "small").exists()
 
 
+def test_an_unknown_eval_task_is_refused_before_anything_is_written(ladder, tmp_path, capsys):
+    code = main(["ladder", "run", str(ladder / "plan.toml"), "--data", str(ladder / "data"), "--out",
+                 str(tmp_path / "out"), "--eval-tasks", str(tmp_path / "nothing.jsonl"), "--max-epochs", "5"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nothing.jsonl: task file not found" in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_truncated_data_is_named_before_anything_is_written(ladder, tmp_path, capsys):
     import shutil
 

@@ -90,8 +90,14 @@ def prepare_ladder(plan: LadderPlan, *, data: str | Path, out: str | Path, only:
     runs = plan.runs if not only else tuple(plan.run(name) for name in only)
     configs = [config_from_plan(run, data=Path(data).resolve(), out=run_dir(out, run.name).resolve(), **options)
                for run in runs]
-    # Data that is missing or too small, or a run folder that holds checkpoints of other settings,
-    # is refused before any file is written.
+    # Data that is missing or too small, an unknown evaluation task, or a run folder that holds
+    # checkpoints of other settings, is refused before any file is written.
+    tasks = {(c.eval_tasks, c.eval_limit) for c in configs if c.eval_tasks}
+    if tasks:
+        from ..eval.engine import load_components
+
+        for names, limit in tasks:
+            load_components(list(names), limit=limit)
     for config in configs:
         check_run_data(config)
         latest = latest_checkpoint(config.out)
