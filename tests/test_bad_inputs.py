@@ -429,3 +429,32 @@ def test_written_files_get_the_umask_mode(tmp_path):
     finally:
         os.umask(old)
         files._MODE = None
+
+
+SUBPROCESS_CASES = ("lm-eval log-likelihood above 0", "tidy accuracy in percent", "plan --multiples 1e300",
+                    "target of 4 tokens")
+
+
+def test_as_real_processes_the_same_cases_print_one_line(ladders, tmp_path):
+    """A few cases as separate ``python -m taskladder.cli`` processes, with every warning shown: what a
+    user sees is exactly one line and exit status 2."""
+    import os
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    LADDERS.update(ladders)
+    env = {**os.environ, "PYTHONWARNINGS": "default"}
+    jobs = {}
+    for i, name in enumerate(SUBPROCESS_CASES):
+        folder = tmp_path / f"case{i}"
+        folder.mkdir()
+        jobs[name] = (folder, [sys.executable, "-m", "taskladder.cli", *CASES[name].prepare(folder)])
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = {name: pool.submit(subprocess.run, argv, cwd=folder, capture_output=True, text=True, env=env,
+                                  timeout=300) for name, (folder, argv) in jobs.items()}
+        for name, future in done.items():
+            proc = future.result()
+            assert proc.returncode == 2, (name, proc.stderr)
+            assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr, (name, proc.stderr)
+            assert all(f in proc.stderr for f in CASES[name].fragments), (name, proc.stderr)
