@@ -70,7 +70,9 @@ def read_documents(paths: Sequence[str | Path], *, text_field: str = "text",
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
-            raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+            raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); every file of an input "
+                            "folder is read as text: move other files (images, archives) out, or name the text "
+                            "files themselves") from None
         if path.suffix in (".jsonl", ".json"):
             for number, line in enumerate(text.splitlines(), start=1):
                 if not line.strip():
