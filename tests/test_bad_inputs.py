@@ -224,9 +224,9 @@ CASES: dict[str, Case] = {
     "target reads a train run's file": Case(_predict(_spec(_same_file_as_train), "--no-intervals"),
                                             ("runs '150M-1xC' and 'target-7B' read the same file", "150M-1xC.csv")),
     "target of 4 tokens": Case(_on("good", "predict", "--target", "tiny:7B:4", "--only-cli-targets"),
-                               ("run 'tiny': tokens 4 is less than one batch", "N = 6,887,575,552")),
+                               ("--target 'tiny:7B:4': run 'tiny': tokens 4 is less than one batch", "N = 6,887,575,552")),
     "target N 1e300": Case(_on("good", "predict", "--target", "huge:1e300:4T", "--only-cli-targets"),
-                           ("run 'huge': n_params", "not a parameter count")),
+                           ("--target 'huge:1e300:4T'", "not a parameter count")),
     "spec target tokens 1e30": Case(_predict(_spec(lambda t: re.sub(r"tokens = [0-9.e+]+", "tokens = 1e30", t)),
                                              "--no-intervals"), ("run 'target-7B': tokens", "not a token count")),
     "run CSV tokens below one batch": Case(_predict(_edited_csv("300M-2xC", "throughput/total_tokens", 0, 1000.0),
@@ -291,6 +291,10 @@ CASES: dict[str, Case] = {
                                   ("holds a 'bert' encoder (masked language) model", "not a causal language model")),
     "eval a seq2seq model": Case(_model_config({"model_type": "bart", "vocab_size": 300, "d_model": 16}),
                                  ("holds a 'bart' encoder-decoder (seq2seq) model",)),
+    "eval --val-tokens missing": Case(lambda f: _model_config({"model_type": "gpt2", "vocab_size": 300, "n_embd": 8,
+                                                              "n_layer": 1, "n_head": 1})(f)
+                                      + ["--val-tokens", str(f / "nothing.bin")],
+                                      ("validation token file", "nothing.bin does not exist")),
     "eval a run folder with no checkpoint": Case(_trainer_folder_without_checkpoints,
                                                  ("holds no checkpoint folders",)),
     # tidy imports
@@ -391,3 +395,66 @@ def test_lm_eval_tiny_rounding_above_zero_is_read_as_zero(tmp_path):
     path = _samples(_set_resp(0, 1, 3e-7))(tmp_path)
     table, _ = read_lm_eval_samples(path)
     assert table["loglik"].max() == 0.0 and np.isfinite(table["loglik"]).all()
+
+
+def test_a_failed_write_names_the_file_not_its_temporary(tmp_path, monkeypatch):
+    """A write that fails late (a full disk) must name the output, not the hidden temporary file."""
+    import errno
+    import os
+
+    from taskladder.io.files import atomic_write_text
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError) as info:
+        atomic_write_text(tmp_path / "table.csv", "a,b\n")
+    assert info.value.filename == str(tmp_path / "table.csv") and info.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_written_files_get_the_umask_mode(tmp_path):
+    import os
+
+    from taskladder.io.files import atomic_write_text
+
+    old = os.umask(0o027)
+    try:
+        import taskladder.io.files as files
+
+        files._MODE = None  # the mode is read once per process; this test changes the umask
+        atomic_write_text(tmp_path / "a.txt", "x")
+        assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+        files._MODE = None
+
+
+SUBPROCESS_CASES = ("lm-eval log-likelihood above 0", "tidy accuracy in percent", "plan --multiples 1e300",
+                    "target of 4 tokens")
+
+
+def test_as_real_processes_the_same_cases_print_one_line(ladders, tmp_path):
+    """A few cases as separate ``python -m taskladder.cli`` processes, with every warning shown: what a
+    user sees is exactly one line and exit status 2."""
+    import os
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    LADDERS.update(ladders)
+    env = {**os.environ, "PYTHONWARNINGS": "default"}
+    jobs = {}
+    for i, name in enumerate(SUBPROCESS_CASES):
+        folder = tmp_path / f"case{i}"
+        folder.mkdir()
+        jobs[name] = (folder, [sys.executable, "-m", "taskladder.cli", *CASES[name].prepare(folder)])
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = {name: pool.submit(subprocess.run, argv, cwd=folder, capture_output=True, text=True, env=env,
+                                  timeout=300) for name, (folder, argv) in jobs.items()}
+        for name, future in done.items():
+            proc = future.result()
+            assert proc.returncode == 2, (name, proc.stderr)
+            assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr, (name, proc.stderr)
+            assert all(f in proc.stderr for f in CASES[name].fragments), (name, proc.stderr)

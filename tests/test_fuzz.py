@@ -314,3 +314,40 @@ def test_random_flags_of_ladder_commands_run_or_fail_cleanly(good_ladder, tasks,
         code, stdout, _ = run_cli([*argv, "-o", str(out)], output=out)
         if code == 0:
             assert stdout.strip()
+
+
+# --- targets and counts typed on the command line ----------------------------------------------------
+
+COUNT_TEXT = st.one_of(NASTY_TEXT, NUMBERS.map(str), st.sampled_from(["4T", "150B", "3.9e12", "7B", "1e300T", "0.5K"]),
+                       st.text(alphabet="0123456789.eE+-KMBGTP x", max_size=8))
+
+
+@settings(max_examples=_DEEP or 200, deadline=None, derandomize=not _DEEP)
+@given(name=st.one_of(st.sampled_from(["big", "7B-4T"]), NASTY_TEXT), n=COUNT_TEXT, d=COUNT_TEXT,
+       extra=st.sampled_from(["", ":", ":x"]))
+def test_typed_targets_parse_in_bounds_or_fail_cleanly(name, n, d, extra):
+    from taskladder.io.spec import parse_target
+
+    try:
+        run = parse_target(f"{name}:{n}:{d}{extra}")
+    except TaskLadderError:
+        return
+    assert 1 <= run.n_params <= 1e15 and math.isfinite(run.tokens) and 1 <= run.tokens <= 1e17
+
+
+@settings(max_examples=_DEEP or 200, deadline=None, derandomize=not _DEEP)
+@given(text=st.one_of(COUNT_TEXT, st.lists(COUNT_TEXT, max_size=4).map(",".join)))
+def test_typed_multiples_and_token_counts_parse_in_bounds_or_fail_cleanly(text):
+    from taskladder.train.plan import parse_multiples, parse_tokens
+
+    try:
+        multiples = parse_multiples(text)
+    except TaskLadderError:
+        multiples = None
+    if multiples is not None:
+        assert all(0 < m <= 1e6 for m in multiples)
+    try:
+        tokens = parse_tokens(text)
+    except TaskLadderError:
+        return
+    assert 1 <= tokens <= 1e17

@@ -73,13 +73,53 @@ def test_sequential_parallel_and_submitit_agree(ladder, tmp_path, capsys, one_th
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files} == before
 
 
-def test_failed_parallel_run_is_reported(ladder, tmp_path, capsys, one_thread):
+def test_too_small_a_corpus_is_refused_before_anything_is_written(ladder, tmp_path, capsys, one_thread):
     code = main(["ladder", "run", str(ladder / "plan.toml"), "--data", str(ladder / "data"), "--out",
                  str(tmp_path / "small"), "--parallel", "2", "--max-epochs", "0.01", "--no-progress"])
-    assert code == 1
-    out = capsys.readouterr().out
-    assert out.count("failed (exit status 2; taskladder: error:") == 2 and "epochs" in out
-    assert os.path.isfile(tmp_path / "small" / "runs" / "micro-xs-4" / "train.log")
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "corpus too small for run micro-xs-4" in err and "--max-epochs" in err
+    assert not (tmp_path / "small").exists()
+
+
+def test_an_unknown_eval_task_is_refused_before_anything_is_written(ladder, tmp_path, capsys):
+    code = main(["ladder", "run", str(ladder / "plan.toml"), "--data", str(ladder / "data"), "--out",
+                 str(tmp_path / "out"), "--eval-tasks", str(tmp_path / "nothing.jsonl"), "--max-epochs", "5"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nothing.jsonl: task file not found" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_truncated_data_is_named_before_anything_is_written(ladder, tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(ladder / "data", data)
+    (data / "train.bin").write_bytes((data / "train.bin").read_bytes()[:1001])
+    code = main(["ladder", "run", str(ladder / "plan.toml"), "--data", str(data), "--out", str(tmp_path / "out"),
+                 "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "train.bin: 1,001 bytes, but meta.json records" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_failed_parallel_run_is_reported(ladder, tmp_path, one_thread):
+    """A run that fails in its subprocess is reported with its last log line; the others go on."""
+    import shutil
+
+    from taskladder.train.launch import prepare_ladder, run_ladder
+    from taskladder.train.plan import load_plan
+
+    data = tmp_path / "data"
+    shutil.copytree(ladder / "data", data)
+    configs = prepare_ladder(load_plan(ladder / "plan.toml"), data=data, out=tmp_path / "broken", max_epochs=5.0)
+    (data / "train.bin").write_bytes(b"")  # after the checks: found when the runs start
+    statuses = run_ladder(configs, parallel=2)
+    assert [s.state for s in statuses] == ["failed", "failed"]
+    assert all("exit status 2; taskladder: error:" in s.message and "train.bin" in s.message for s in statuses)
+    assert os.path.isfile(tmp_path / "broken" / "runs" / "micro-xs-4" / "train.log")
 
 
 def test_cli_refuses_cuda_without_gpu(ladder, tmp_path, capsys):

@@ -88,22 +88,22 @@ def check_common_flags(args: argparse.Namespace) -> None:
         if isinstance(value, str) and not (flag == "eval_tasks" and value == ""):  # '' is ladder run's default
             check_name_list(value, "--" + flag.replace("_", "-"))
     for flag, minimum in (("limit", 1), ("eval_limit", 1), ("batch_size", 1), ("parallel", 1), ("max_length", 2),
-                          ("val_max_tokens", 2), ("tokens_per_step", 1), ("eval_every", 0), ("checkpoint_every", 0), ("keep_checkpoints", 0),
-                          ("val_sequences", 1), ("micro_batch", 0), ("step", 0), ("tokens", 1)):
+                          ("val_max_tokens", 2), ("tokens_per_step", 1), ("eval_every", 0), ("checkpoint_every", 0),
+                          ("keep_checkpoints", 0), ("val_sequences", 1), ("micro_batch", 0), ("step", 0), ("tokens", 1)):
         value = getattr(args, flag, None)
         if isinstance(value, int) and not isinstance(value, bool):
             check_int_flag(value, "--" + flag.replace("_", "-"), minimum=minimum)
 
 
 #: Commands whose outputs are kept when they fail part-way: they resume from them (a trained run,
-#: evaluated checkpoints). Other commands' new output folders are removed on failure.
-_RESUMABLE = {("ladder", "run"), ("eval", None)}
+#: evaluated checkpoints, downloaded files). Other commands' new output folders are removed on failure.
+_RESUMABLE = {("ladder", "run"), ("eval", None), ("download", None)}
 
 
 def _new_outputs(args: argparse.Namespace) -> list[Path]:
     """The outermost paths a command's output options would create (those that do not exist yet)."""
     created = []
-    for attr in ("output", "out", "choices"):
+    for attr in ("output", "out", "choices", "folder"):  # folder: download's destination
         value = getattr(args, attr, None)
         if not isinstance(value, (str, Path)) or not str(value):
             continue

@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..eval.checkpoints import (check_weights, evaluated_steps, find_checkpoints, load_model, load_tokenizer,
+    from ..eval.checkpoints import (check_validation_tokens, check_weights, evaluated_steps, find_checkpoints, load_model, load_tokenizer,
                                     merge_rows, validation_loss, write_choices)
     from ..eval.engine import evaluate_tasks, load_components, resolve_device
     from ..eval.metrics import ladder_column_names
@@ -180,6 +180,8 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress and sys.stderr.isatty()
     todo = [c for c in checkpoints if c.step is None or c.step not in done]
     check_weights([c.path for c in todo])  # a corrupt checkpoint is named before hours of evaluation
+    if args.val_tokens:
+        check_validation_tokens(args.val_tokens)
     if rank == 0 and is_run:
         print(f"{path}: {len(checkpoints)} checkpoints, {len(checkpoints) - len(todo)} already in {output}",
               file=sys.stderr)

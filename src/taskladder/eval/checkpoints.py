@@ -27,7 +27,7 @@ import pandas as pd
 from ..errors import ConfigError, DataError
 from ..report.tables import atomic_write_text
 
-__all__ = ["CheckpointInfo", "check_weights", "find_checkpoints", "load_model", "load_tokenizer", "merge_rows", "evaluated_steps",
+__all__ = ["CheckpointInfo", "check_validation_tokens", "check_weights", "find_checkpoints", "load_model", "load_tokenizer", "merge_rows", "evaluated_steps",
            "validation_loss", "STEP_COLUMN", "TOKENS_COLUMN"]
 
 STEP_COLUMN = "_step"
@@ -345,17 +345,29 @@ def _val_tokens(path: Path, vocab_size: int) -> tuple[Any, str]:
     import numpy as np
 
     if path.is_dir():
-        meta_path = path / "meta.json"
-        if not meta_path.is_file() or not (path / "val.bin").is_file():
-            raise DataError(f"{path}: not a prepared data folder (expected meta.json and val.bin)")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        return np.memmap(path / "val.bin", dtype=np.dtype(meta["dtype"]), mode="r"), str(meta.get("name", path.name))
+        from ..train.data import TokenData
+
+        data = TokenData(path, sequence_length=1, seed=0)  # checks meta.json against the token files
+        return data.val, data.name
     if not path.is_file():
         raise DataError(f"validation token file {path} does not exist")
-    if path.suffix == ".npy":
-        return np.load(path, mmap_mode="r"), path.stem
-    dtype = np.uint16 if vocab_size <= 65536 else np.uint32
-    return np.memmap(path, dtype=dtype, mode="r"), path.stem
+    try:
+        if path.suffix == ".npy":
+            tokens = np.load(path, mmap_mode="r", allow_pickle=False)
+            if tokens.ndim != 1 or tokens.dtype.kind not in "iu":
+                raise ValueError(f"a {tokens.ndim}-d array of {tokens.dtype}, expected 1-d token ids")
+            return tokens, path.stem
+        dtype = np.uint16 if vocab_size <= 65536 else np.uint32
+        return np.memmap(path, dtype=dtype, mode="r"), path.stem
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a token file ({' '.join(str(exc).split())[:160]})") from None
+
+
+def check_validation_tokens(path: str | Path) -> None:
+    """Raise :class:`DataError` now, not after the first checkpoint's evaluation, if ``path`` holds no tokens."""
+    tokens, _ = _val_tokens(Path(path), 1 << 16)
+    if len(tokens) < 2:
+        raise DataError(f"{path}: {len(tokens)} validation token(s); the LM loss needs at least 2")
 
 
 def validation_loss(model: Any, path: str | Path, *, sequence_length: int, batch_size: int = 8,

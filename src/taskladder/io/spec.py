@@ -187,8 +187,11 @@ def parse_target(text: str) -> RunSpec:
         if flops is None:
             flops, source = 6.0 * n_params, "6N"
     tokens = parse_token_count(d_text, what=f"--target {text!r} D")
-    return RunSpec(name=name, role="target", file=None, n_params=n_params, size=size,
-                   flops_per_token=flops, tokens=tokens, flops_source=source)
+    try:
+        return RunSpec(name=name, role="target", file=None, n_params=n_params, size=size,
+                       flops_per_token=flops, tokens=tokens, flops_source=source)
+    except ConfigError as exc:  # name the flag the value came from
+        raise ConfigError(f"--target {text!r}: {exc}") from None
 
 
 def _is_size_label(text: str) -> bool:

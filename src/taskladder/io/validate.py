@@ -17,15 +17,15 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataError
 
 __all__ = ["MAX_N_PARAMS", "MAX_TOKENS", "MAX_MULTIPLE", "MAX_BOOTSTRAP", "MAX_SEED", "check_int_flag",
-           "check_seed", "check_bootstrap", "check_name_list", "check_text", "check_n_params", "check_tokens",
-           "check_fraction", "check_finite", "check_output_file", "check_output_folder", "safetensors_problem",
+           "check_seed", "check_bootstrap", "check_name_list", "check_n_params", "check_tokens",
+           "check_fraction", "check_output_file", "check_output_folder", "safetensors_problem",
            "has_control_characters", "check_run_spec", "check_distinct_files", "check_imported_run"]
 
 #: Largest parameter count accepted: 10^15, a thousand times today's largest dense models.
@@ -75,16 +75,6 @@ def check_bootstrap(value: int | None, flag: str = "--bootstrap") -> None:
     check_int_flag(value, flag, minimum=0, maximum=MAX_BOOTSTRAP, what="bootstrap resamples")
 
 
-def check_text(text: str, where: str) -> str:
-    """``text`` stripped; empty text or a control character is an error naming ``where``."""
-    stripped = text.strip()
-    if not stripped:
-        raise ConfigError(f"{where} is empty")
-    if has_control_characters(stripped):
-        raise ConfigError(f"{where} {stripped!r} holds a control character")
-    return stripped
-
-
 def check_name_list(text: str | None, flag: str) -> list[str] | None:
     """A comma-separated list of names given to ``flag``: no empty list, no repeats, no control characters.
 
@@ -128,22 +118,14 @@ def _show(number: float) -> str:
 
 def _number(value: Any, where: str, what: str) -> float:
     if isinstance(value, bool):
-        raise ConfigError(f"{where}: {value!r} is not {what}")
+        raise ConfigError(f"{where}: {value!r:.40} is not {what}")
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
-        raise ConfigError(f"{where}: {value!r} is not {what}") from None
+        raise ConfigError(f"{where}: {value!r:.40} is not {what}") from None
     if not math.isfinite(number):
-        raise ConfigError(f"{where}: {value!r} is not {what} (expected a finite number)")
+        raise ConfigError(f"{where}: {value!r:.40} is not {what} (expected a finite number)")
     return number
-
-
-def check_finite(values: Iterable[float], where: Sequence[str] | str) -> None:
-    """Every value must be finite; ``where`` names each value's place (or all of them)."""
-    for i, value in enumerate(values):
-        if not math.isfinite(value):
-            place = where if isinstance(where, str) else where[i]
-            raise DataError(f"{place}: {value!r} is not a finite number")
 
 
 def check_fraction(value: float, where: str) -> None:
@@ -304,6 +286,8 @@ def check_imported_run(run: Any) -> None:
         raise DataError(f"{where}: tokens seen must grow with the steps; step {steps[i]} has {tokens[i]:,.0f} after "
                         f"{tokens[i - 1]:,.0f} at step {steps[i - 1]} (a token counter reset on resume?)")
     for column in frame.columns[2:]:
+        if has_control_characters(str(column)):  # a task or metric name with one would break the spec
+            raise DataError(f"{where}: column {str(column)!r} holds a control character (a task or metric name?)")
         kind = _column_kind(str(column))
         values = frame[column].to_numpy(dtype=float)
         present = ~np.isnan(values)

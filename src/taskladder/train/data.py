@@ -70,7 +70,9 @@ def read_documents(paths: Sequence[str | Path], *, text_field: str = "text",
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
-            raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+            raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); every file of an input "
+                            "folder is read as text: move other files (images, archives) out, or name the text "
+                            "files themselves") from None
         if path.suffix in (".jsonl", ".json"):
             for number, line in enumerate(text.splitlines(), start=1):
                 if not line.strip():
@@ -260,10 +262,14 @@ class TokenData:
         if not meta_path.is_file():
             raise DataError(f"{self.path} is not a prepared data folder (no {_META}); "
                             "run 'taskladder data prepare' first")
-        self.meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
-        dtype = np.dtype(self.meta["dtype"])
-        self.train = np.memmap(self.path / "train.bin", dtype=dtype, mode="r")
-        self.val = np.memmap(self.path / "val.bin", dtype=dtype, mode="r")
+        try:
+            self.meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+            dtype = np.dtype(self.meta["dtype"])
+            int(self.meta["vocab_size"]), int(self.meta["eos_token_id"])
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{meta_path}: corrupt ({type(exc).__name__}: {exc}); prepare the data again") from None
+        self.train = self._tokens("train.bin", dtype, self.meta.get("train_tokens"))
+        self.val = self._tokens("val.bin", dtype, self.meta.get("val_tokens"))
         self.sequence_length = sequence_length
         self.seed = seed
         self.n_windows = (len(self.train) - 1) // sequence_length
@@ -272,6 +278,17 @@ class TokenData:
                             f"{sequence_length + 1}")
         self._epoch = -1
         self._perm = np.empty(0, dtype=np.int64)
+
+    def _tokens(self, name: str, dtype: np.dtype, expected: Any) -> np.ndarray:
+        """A token file, memory-mapped; its length must be what ``meta.json`` recorded."""
+        path = self.path / name
+        size = path.stat().st_size if path.is_file() else -1
+        count = size // dtype.itemsize if size >= 0 else -1
+        if size < 0 or size % dtype.itemsize or (expected is not None and count != expected) or count == 0:
+            found = "missing" if size < 0 else f"{size:,} bytes"
+            raise DataError(f"{path}: {found}, but {_META} records {expected} tokens of {dtype} (a truncated or "
+                            "replaced file?); prepare the data again")
+        return np.memmap(path, dtype=dtype, mode="r")
 
     @property
     def name(self) -> str:

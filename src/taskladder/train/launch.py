@@ -84,14 +84,22 @@ def run_dir(out: str | Path, name: str) -> Path:
 def prepare_ladder(plan: LadderPlan, *, data: str | Path, out: str | Path, only: Sequence[str] | None = None,
                    **options: Any) -> list[TrainConfig]:
     """Write plan, spec and per-run configs under ``out``; return the configs of the selected runs."""
-    from .trainer import data_fingerprint
+    from .trainer import check_run_data, data_fingerprint
 
     out = Path(out)
     runs = plan.runs if not only else tuple(plan.run(name) for name in only)
     configs = [config_from_plan(run, data=Path(data).resolve(), out=run_dir(out, run.name).resolve(), **options)
                for run in runs]
-    # A run folder that holds checkpoints of other settings is refused before any file is written.
+    # Data that is missing or too small, an unknown evaluation task, or a run folder that holds
+    # checkpoints of other settings, is refused before any file is written.
+    tasks = {(c.eval_tasks, c.eval_limit) for c in configs if c.eval_tasks}
+    if tasks:
+        from ..eval.engine import load_components
+
+        for names, limit in tasks:
+            load_components(list(names), limit=limit)
     for config in configs:
+        check_run_data(config)
         latest = latest_checkpoint(config.out)
         if latest is not None:
             check_compatible(latest, config, data_fingerprint(config))

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataError
+from ..io.files import write_if_changed
 from ..report.tables import atomic_write_text
 from ..io.toml_file import read_toml
 from ..sizes import get_size
@@ -382,7 +383,7 @@ def run_preset(preset: MicroPreset, out: str | Path, *, resume: bool = False, pr
     plan = plan_ladder(sizes=list(preset.sizes), multiples=list(preset.multiples),
                        batch_divisor=preset.batch_divisor, target_size=largest.size if largest else None,
                        target_tokens=get_size(largest.size).tokens_for_multiple(largest.multiple) if largest else None)
-    atomic_write_text(out / "plan.toml", plan_toml(plan))
+    write_if_changed(out / "plan.toml", plan_toml(plan))
     eval_tasks = tuple(str(task_files[t]) if t in task_files else t for t in preset.eval_tasks)
     configs = []
     for run in plan.runs:
@@ -426,7 +427,7 @@ def _export(preset: MicroPreset, plan: Any, out: Path, export: Path, *, meta: di
     entries: list[dict[str, object]] = []
     for run in plan.runs:
         source = out / "runs" / run.name / f"{run.name}.csv"
-        atomic_write_text(runs_dir / f"{run.name}.csv", source.read_text(encoding="utf-8"))
+        write_if_changed(runs_dir / f"{run.name}.csv", source.read_text(encoding="utf-8"))
         entries.append({"name": run.name, "file": f"runs/{run.name}.csv", "size": run.size, "role": "train",
                         "tokens": run.trained_tokens})
     for target in preset.targets:
@@ -435,8 +436,8 @@ def _export(preset: MicroPreset, plan: Any, out: Path, export: Path, *, meta: di
     header = (f"Ladder spec of the '{preset.name}' preset, written by 'taskladder ladder run --preset {preset.name}'.\n"
               "Train runs are the in-loop evaluation CSVs in runs/; targets have no data (predictions only).")
     spec = _toml.dumps({"name": preset.name, "description": preset.description, "run": entries}, header=header)
-    atomic_write_text(export / "ladder.toml", spec)
-    atomic_write_text(export / "plan.toml", plan_toml(plan))
+    write_if_changed(export / "ladder.toml", spec)
+    write_if_changed(export / "plan.toml", plan_toml(plan))
     import torch
 
     provenance = {

@@ -43,7 +43,7 @@ from .schedule import learning_rate
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["train", "TrainResult", "EvalHook", "resolve_device", "LADDER_COLUMNS", "csv_path", "data_fingerprint"]
+__all__ = ["train", "check_run_data", "TrainResult", "EvalHook", "resolve_device", "LADDER_COLUMNS", "csv_path", "data_fingerprint"]
 
 #: Called as ``hook(model, step)`` at each evaluation; returns ladder-CSV columns → values.
 EvalHook = Callable[["torch.nn.Module", int], Mapping[str, float]]
@@ -102,6 +102,17 @@ def _data_fingerprint(data: TokenData) -> dict[str, Any]:
     meta = data.meta
     return {"name": data.name, "train_tokens": meta["train_tokens"], "val_tokens": meta["val_tokens"],
             "vocab_size": meta["vocab_size"], "seed": meta.get("seed")}
+
+
+def check_run_data(config: TrainConfig) -> None:
+    """Check, before anything is written or trained, that ``config``'s data exists and suffices.
+
+    Raises
+    ------
+    DataError
+        Missing or unreadable data, a vocabulary larger than the size's, or too few tokens.
+    """
+    _check_data(config, TokenData(config.data, sequence_length=config.sequence_length, seed=config.seed))
 
 
 def _check_data(config: TrainConfig, data: TokenData) -> None:
