@@ -23,7 +23,7 @@ import numpy as np
 
 from .forms import Form
 from .lm import LMResult, batched_lm, solve_lm
-from .result import FitResult
+from .result import FitResult, degeneracy
 
 __all__ = ["fit_huber_log_lbfgsb", "fit_curve_fit", "fit_least_squares", "Bounds"]
 
@@ -298,6 +298,9 @@ def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence
     converged = bool(solved.converged[best])
     status = "converged" if converged else (
         "max iterations" if solved.iterations[best] >= max_iter else "stalled (no step lowers the cost)")
+    flat = degeneracy(J, names=form.params, n_iterations=int(solved.iterations[best]), free=free)
+    if converged and flat:
+        status = f"degenerate ({flat})"
     return FitResult(form=form, params=params, covariance=covariance, converged=converged, status=status,
                      message=f"{solved.iterations[best]} iterations; best of {len(P0)} starts "
                              f"({int(solved.converged.sum())} converged)",
