@@ -6,7 +6,7 @@ lists which heavy libraries (numpy, pandas, scipy, matplotlib, torch) each of th
 help screens should import none of them; predict needs numpy and pandas, never matplotlib or
 torch when it writes no figures.
 
-Usage: OPENBLAS_NUM_THREADS=1 python benchmarks/bench_cli.py [--repeats 7] [--data ../shared/data/olmo-ladder]
+Usage: OPENBLAS_NUM_THREADS=1 python benchmarks/bench_cli.py [--repeats 7] [--spec specs/olmo-paper.toml]
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -29,12 +30,20 @@ _PROBE = ("import sys, json; from taskladder.cli import main\n"
           "sys.exit(code)")
 
 
+def executable() -> list[str]:
+    """The installed ``taskladder`` script beside this Python (what a user runs)."""
+    script = shutil.which("taskladder", path=str(Path(sys.executable).parent)) or shutil.which("taskladder")
+    if script is None:
+        sys.exit("bench_cli: no 'taskladder' script found; install the package (pip install -e .)")
+    return [script]
+
+
 def wall(argv: list[str], repeats: int, env: dict[str, str]) -> float:
     """Median wall seconds of ``taskladder ARGV`` as a fresh process (output discarded)."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "taskladder", *argv], stdout=subprocess.DEVNULL,
+        subprocess.run([*executable(), *argv], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, env=env, check=True)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
@@ -49,12 +58,11 @@ def imported(argv: list[str], env: dict[str, str]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "olmo-ladder")
+    parser.add_argument("--spec", type=Path, default=ROOT / "specs" / "olmo-paper.toml",
+                        help="ladder spec for the predict case (default: the paper's, data in ../shared)")
     args = parser.parse_args()
-    from taskladder.analysis.paper import paper_spec
-
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    spec = str(paper_spec(args.data))
+    spec = str(args.spec)
     cases = [("help", ["--help"]), ("predict_help", ["predict", "--help"]),
              ("predict_json", ["predict", spec, "--json", "--no-intervals"])]
     print(f"CLI start-up, median of {args.repeats} fresh processes, wall clock "
