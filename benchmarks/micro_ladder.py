@@ -49,17 +49,20 @@ def design(plan: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def losses(ladder, tasks) -> str:
+def losses(ladder, tasks, plan: dict) -> str:
+    # The plan's multiple of each run: the ladder's own estimate rounds to 0.5, merging 0.25 and 0.5.
+    multiple = {r["name"]: r["multiple"] for r in plan["run"]}
     runs = ladder.train_runs
     sizes = list(dict.fromkeys(r.spec.size for r in sorted(runs, key=lambda r: r.n_params)))
-    multiples = _ordered(round(r.token_multiple, 2) for r in runs)
+    multiples = _ordered(multiple.values())
     out = []
     for task in tasks:
-        grid = {(r.spec.size, round(r.token_multiple, 2)): _final(r, task, "bpb") for r in runs}
+        grid = {(r.spec.size, multiple[r.name]): _final(r, task, "bpb") for r in runs}
         out.append(f"| {task.name} | " + " | ".join(f"{m:g} × 20N" for m in multiples) + " |")
         out.append("|---|" + "---:|" * len(multiples))
         for size in sizes:
-            out.append(f"| {size} | " + " | ".join(f"{grid[(size, m)]:.3f}" for m in multiples) + " |")
+            cells = [f"{grid[(size, m)]:.3f}" if (size, m) in grid else "—" for m in multiples]
+            out.append(f"| {size} | " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)
 
@@ -143,7 +146,7 @@ def main() -> None:
     ladder = load_ladder(spec)
     tasks = ladder.available_tasks()
     if args.table == "losses":
-        print(losses(ladder, tasks), end="")
+        print(losses(ladder, tasks, plan), end="")
         return
     print(facts(ladder, tasks, plan, provenance, folder), end="")
 

@@ -118,7 +118,7 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
     Source(id="micro-losses", shown=f"{_MICRO} --table losses", markdown=True),
     Source(id="micro-timings", shown=f"{_MICRO} --table timings", markdown=True),
     Source(id="micro-corpus", shown=f"{_MICRO} --table corpus", markdown=True),
-    Source(id="paper-plan", shown=_PAPER_PLAN, run=f"{_PAPER_PLAN} --out {{scratch}}/plan", figures={
+    Source(id="paper-plan", shown=_PAPER_PLAN, run=f"{_PAPER_PLAN} --out plan", cwd="scratch", figures={
         "compute_percent": r"FLOPs = (\S+) % of the target"}),
     Source(id="quality-olmo", shown="python benchmarks/quality_olmo.py", fast=False, markdown=True, needs_data=True,
            figures={f"{key}_{short}": rf"\*\*{target}\*\*[\s\S]*?" + pattern
@@ -144,6 +144,11 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
                "step2_c4": r"^step2_c4_main: max \|relative difference\| from the reference (\S+)",
                "step2_taskce": r"^step2_taskce_main: max \|relative difference\| from the reference (\S+)",
                "mae_7b": r"^two-step\s+paper\s+7B-4T\s+(\S+)", "mae_13b": r"^two-step\s+paper\s+13B-5T\s+(\S+)"}),
+    Source(id="noise", shown="taskladder noise specs/olmo-paper.toml --tasks all", needs_data=True, figures={
+        **{f"snr_{t}": rf"^{t}\s.*\s(\S+)$" for t in ("mmlu", "hellaswag", "arc_challenge", "arc_easy", "piqa",
+                                                        "csqa", "socialiqa", "openbookqa", "boolq", "winogrande")},
+        "boolq_acc_seed_sd": r"^boolq\s+BoolQ\s+\d+\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+(\S+)",
+        "boolq_acc_ckpt_sd": r"^boolq\s+BoolQ\s+\d+\s+\S+\s+\S+\s+\S+\s+\S+\s+(\S+)"}),
     Source(id="bench-fit", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/bench_fit.py", fast=False,
            needs_data=True),
     Source(id="bench-intervals", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/bench_intervals.py", fast=False,

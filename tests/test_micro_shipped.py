@@ -100,14 +100,17 @@ def test_tasks_have_distinct_losses():
 @pytest.mark.parametrize("task_name", TASKS)
 def test_step1_law_is_well_posed_and_larger_is_better(task_name):
     """The fitted step 1 has a real N term: at equal tokens a larger model reaches a lower task loss,
-    no parameter sits on a bound, and the fit is not degenerate."""
+    neither parameter of the N term sits on a bound, and the fit is not degenerate. (The
+    irreducible loss E may end on its bound, 0; the status says so.)"""
     from taskladder.predict import predict_ladder
 
     ladder = load_ladder(embedded_spec())
     law = predict_ladder(ladder, tasks=[get_task(task_name)], variant="two-step", intervals=False,
                          reliability=False).laws[task_name]
     fit = law.step1_
-    assert fit.status == "converged" and fit.at_bounds == (), (fit.status, fit.at_bounds, fit.describe())
+    assert fit.status == "converged" and not {"a", "alpha"} & set(fit.at_bounds), (fit.status, fit.at_bounds,
+                                                                                      fit.describe())
+    assert set(fit.at_bounds) <= {"E"}
     runs = ladder.train_runs
     n_small, n_large = min(r.n_params for r in runs), max(r.n_params for r in runs)
     for tokens in sorted({r.final_tokens for r in runs})[::3]:
