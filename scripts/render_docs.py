@@ -149,6 +149,11 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
                                                         "csqa", "socialiqa", "openbookqa", "boolq", "winogrande")},
         "boolq_acc_seed_sd": r"^boolq\s+BoolQ\s+\d+\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+(\S+)",
         "boolq_acc_ckpt_sd": r"^boolq\s+BoolQ\s+\d+\s+\S+\s+\S+\s+\S+\s+\S+\s+(\S+)"}),
+    Source(id="cheaper-ladder", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/cheaper_ladder.py", markdown=True,
+           needs_data=True, figures={
+               "share_10x": r"^\| 10 × C runs only \(3\) \| (\d+) %",
+               "lr_10x": r"^\| 10 × C runs only \(3\) \| \d+ % \| [^|]+ \| (\S+) ",
+               "two_step_all": r"^\| all 12 runs [^|]+ \| \d+ % \| [^|]+ \| [^|]+ \| (\S+) "}),
     Source(id="bench-fit", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/bench_fit.py", fast=False,
            needs_data=True),
     Source(id="bench-intervals", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/bench_intervals.py", fast=False,

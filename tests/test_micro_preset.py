@@ -1,9 +1,9 @@
 """'taskladder ladder run --preset': the whole pipeline on a tiny slice (a few synthetic pages, a few steps).
 
-The packaged preset trains for several minutes (docs/micro-ladder.md); these tests run the same code path with a
-preset file of the same layout whose corpus is a folder of generated HTML pages, two sizes and
-a few dozen steps, so CI proves that corpus extraction, tokenizer, cloze tasks, plan, training
-with in-loop evaluation and export still work together.
+The packaged preset trains for many minutes (docs/micro-ladder.md); these tests run the same
+code path with a preset file of the same layout whose corpus is a folder of generated HTML pages,
+two sizes and a few dozen steps, so CI proves that corpus extraction, tokenizer, cloze tasks,
+plan, training with in-loop evaluation and export still work together.
 """
 
 from __future__ import annotations
