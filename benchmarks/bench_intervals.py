@@ -11,6 +11,7 @@ Usage: OPENBLAS_NUM_THREADS=1 python benchmarks/bench_intervals.py [--repeats 3]
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
