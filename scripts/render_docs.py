@@ -154,6 +154,11 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
                "share_10x": r"^\| 10 × C runs only \(3\) \| (\d+) %",
                "lr_10x": r"^\| 10 × C runs only \(3\) \| \d+ % \| [^|]+ \| (\S+) ",
                "two_step_all": r"^\| all 12 runs [^|]+ \| \d+ % \| [^|]+ \| [^|]+ \| (\S+) "}),
+    Source(id="bench-eval", shown="python benchmarks/bench_eval.py", fast=False, figures={
+        **{f"{task}_speedup": rf"^{task}\s+\d+\s+\S+\s+\S+\s+\S+\s+(\S+)x" for task in ("arc_easy", "hellaswag")},
+        **{f"{task}_flat_rate": rf"^{task}\s+\d+\s+\S+\s+(\S+)" for task in ("arc_easy", "hellaswag")},
+        **{f"{task}_base_rate": rf"^{task}\s+\d+\s+(\S+)" for task in ("arc_easy", "hellaswag")},
+        **{f"{task}_diff": rf"^{task}\s+\d+\s+\S+\s+\S+\s+\S+\s+\S+x\s+(\S+)" for task in ("arc_easy", "hellaswag")}}),
     Source(id="bench-fit", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/bench_fit.py", fast=False,
            needs_data=True),
     Source(id="bench-intervals", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/bench_intervals.py", fast=False,
