@@ -10,6 +10,7 @@ Usage: OPENBLAS_NUM_THREADS=1 python benchmarks/bench_fit.py [--data ../shared/d
 from __future__ import annotations
 
 import argparse
+import os
 import gc
 import statistics
 import subprocess
@@ -61,6 +62,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "olmo-ladder")
     parser.add_argument("--repeats", type=int, default=9)
     args = parser.parse_args()
+    # Timings depend on what else the machine runs: say how busy it was.
+    print(f"load average {os.getloadavg()[0]:.1f} at start, {os.cpu_count()} CPUs")
     print("in-process CPU time, 16 runs + 2 targets, 8 tasks (median of", args.repeats, "runs)")
     for mode, variant in (("default", "loss-to-loss"), ("default", "ensemble"), ("default", "two-step"),
                           ("paper", "two-step")):

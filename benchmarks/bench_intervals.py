@@ -11,6 +11,7 @@ Usage: OPENBLAS_NUM_THREADS=1 python benchmarks/bench_intervals.py [--repeats 3]
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
@@ -22,6 +23,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--bootstrap", type=int, default=1000)
     args = parser.parse_args()
+    # Timings depend on what else the machine runs: say how busy it was.
+    print(f"load average {os.getloadavg()[0]:.1f} at start, {os.cpu_count()} CPUs")
 
     from taskladder.predict import predict_ladder
 

@@ -109,6 +109,19 @@ def test_cloze_items_are_deterministic_and_gold_positions_spread():
     assert set(positions) == {0, 1, 2, 3} and max(positions.values()) <= 20
 
 
+def test_excluded_paragraphs_give_tasks_of_their_own():
+    docs = _documents(8, 6)
+    first = build_cloze_items(docs, n_items=15, distractors="adjacent_swaps", seed=0)
+    second = build_cloze_items(docs, n_items=15, continuation_words=1, seed=1,
+                               exclude={item.paragraph for item in first})
+    assert len(second) == 15 and all(len(item.choices[item.gold].split()) == 1 for item in second)
+    assert not {item.paragraph for item in first} & {item.paragraph for item in second}
+    assert not {item.context for item in first} & {item.context for item in second}
+    # without the exclusion, the same seed draws from the same paragraphs
+    again = build_cloze_items(docs, n_items=15, continuation_words=1, seed=1)
+    assert {item.paragraph for item in again} & {item.paragraph for item in first}
+
+
 def test_cloze_errors_and_jsonl(tmp_path):
     with pytest.raises(DataError, match="at least two documents"):
         build_cloze_items(_documents(1), n_items=5)

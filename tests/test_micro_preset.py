@@ -1,9 +1,9 @@
 """'taskladder ladder run --preset': the whole pipeline on a tiny slice (a few synthetic pages, a few steps).
 
-The packaged preset trains for about half an hour; these tests run the same code path with a
-preset file of the same layout whose corpus is a folder of generated HTML pages, two sizes and
-a few dozen steps, so CI proves that corpus extraction, tokenizer, cloze tasks, plan, training
-with in-loop evaluation and export still work together.
+The packaged preset trains for many minutes (docs/micro-ladder.md); these tests run the same
+code path with a preset file of the same layout whose corpus is a folder of generated HTML pages,
+two sizes and a few dozen steps, so CI proves that corpus extraction, tokenizer, cloze tasks,
+plan, training with in-loop evaluation and export still work together.
 """
 
 from __future__ import annotations
@@ -65,6 +65,8 @@ items = 12
 [ladder]
 sizes = ["micro-3xs", "micro-2xs"]
 multiples = [0.06]
+batch_sequences = 4
+peak_lr = 0.03
 evals_per_run = 2
 eval_tasks = ["docs_order", "docs_cloze"]
 val_sequences = 4
@@ -122,7 +124,13 @@ def test_preset_pipeline_end_to_end_on_a_tiny_slice(tmp_path, capsys, one_thread
     provenance = json.loads((export / "provenance.json").read_text())
     assert provenance["corpus"]["sources"][0]["package"] == "fake-doc-package"
     assert [t["items"] for t in provenance["corpus_tasks"]] == [12, 12]
-    assert tomllib.loads((export / "plan.toml").read_text())["run"][0]["size"] == "micro-3xs"
+    plan = tomllib.loads((export / "plan.toml").read_text())
+    assert plan["run"][0]["size"] == "micro-3xs"
+    assert {(r["batch_sequences"], r["peak_lr"]) for r in plan["run"]} == {(4, 0.03)}  # the preset's, for every size
+    # no two tasks share a context
+    contexts = [{json.loads(line)["context"] for line in path.read_text().splitlines()}
+                for path in sorted((out / "tasks").glob("*.jsonl"))]
+    assert len(contexts) == 2 and not contexts[0] & contexts[1]
 
     # Same preset and seeds, fresh folder: the same numbers.
     again = tmp_path / "again"

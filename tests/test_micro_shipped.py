@@ -33,7 +33,9 @@ def test_shipped_spec_matches_the_preset_and_is_small():
     preset = load_preset(packaged_preset("micro"))
     assert spec.path.parent == MICRO
     train = spec.train_runs
-    assert len(train) == len(preset.sizes) * len(preset.multiples) >= 12
+    # every (size, multiple) pair, less those over the preset's token cap
+    assert len(train) == len(tomllib.loads((MICRO / "plan.toml").read_text())["run"]) >= 9
+    assert len({r.size for r in train}) == len(preset.sizes) >= 4
     assert {r.size for r in train} == set(preset.sizes)
     assert [(t.name, t.size, t.file) for t in spec.targets] == [
         (t.name, t.size, None) for t in preset.targets]
@@ -43,7 +45,8 @@ def test_shipped_spec_matches_the_preset_and_is_small():
         assert run.file.is_file() and run.file.stat().st_size < 20_000
         assert run.tokens == next(r["trained_tokens"] for r in plan["run"] if r["name"] == run.name)
     provenance = json.loads((MICRO / "provenance.json").read_text())
-    assert provenance["seconds"]["total"] < 3600  # the issue's budget: the whole ladder within an hour
+    # regenerating the whole ladder takes well under an hour here, even on a shared machine
+    assert provenance["seconds"]["total"] < 30 * 60
     assert not list(MICRO.rglob("*.safetensors")) and not list(MICRO.rglob("*.pt"))
 
 
@@ -56,25 +59,63 @@ def test_task_loss_falls_with_n_and_with_d(task_name):
     ladder = load_ladder(embedded_spec())
     task = get_task(task_name)
     runs = ladder.train_runs
+    # The plan's multiple of each run (the ladder's own estimate rounds to 0.5, merging 0.25 and 0.5).
+    multiple = {r["name"]: r["multiple"] for r in tomllib.loads((MICRO / "plan.toml").read_text())["run"]}
     sizes = sorted({r.n_params for r in runs})
-    multiples = sorted({r.token_multiple for r in runs})
-    grid = {(r.n_params, r.token_multiple): _final(r, task) for r in runs}
+    multiples = sorted(set(multiple.values()))
+    grid = {(r.n_params, multiple[r.name]): _final(r, task) for r in runs}
     for k in multiples:  # larger models are better at the same token multiple
-        losses = [grid[(n, k)] for n in sizes]
+        losses = [grid[(n, k)] for n in sizes if (n, k) in grid]
         assert all(b < a + TOLERANCE_BPB for a, b in zip(losses, losses[1:])), (k, losses)
     for n in sizes:  # more tokens are better at the same size
-        losses = [grid[(n, k)] for k in multiples]
+        losses = [grid[(n, k)] for k in multiples if (n, k) in grid]
         assert all(b < a + TOLERANCE_BPB for a, b in zip(losses, losses[1:])), (n, losses)
     # and over the whole ladder the fall is real, not within noise
-    assert grid[(sizes[-1], multiples[-1])] < grid[(sizes[0], multiples[0])] - 5 * TOLERANCE_BPB
+    assert grid[max(grid)] < grid[min(grid)] - 5 * TOLERANCE_BPB
 
 
-def test_the_word_order_task_rises_above_chance():
+def test_two_tasks_rise_well_above_chance_at_the_largest_run():
     ladder = load_ladder(embedded_spec())
-    task = get_task("docs_order")
-    best = max(float(np.mean(r.metric(task, "accuracy")[-5:])) for r in ladder.train_runs)
-    assert best > task.chance + 0.2
-    assert [t.name for t in ladder.available_tasks()] == ["docs_order", "docs_cloze", "hellaswag"]
+    assert [t.name for t in ladder.available_tasks()] == list(TASKS)
+    largest = max(ladder.train_runs, key=lambda r: r.n_params * r.final_tokens)
+    smallest = min(ladder.train_runs, key=lambda r: r.n_params * r.final_tokens)
+    above = {}
+    for name in TASKS:
+        task = get_task(name)
+        above[name] = float(np.mean(largest.metric(task, "accuracy")[-5:])) - task.chance
+        # and the rise is across the ladder, not a task the smallest model already solves
+        if above[name] >= 0.10:
+            assert float(np.mean(smallest.metric(task, "accuracy")[-5:])) < task.chance + above[name] - 0.05
+    assert sum(v >= 0.10 for v in above.values()) >= 2, above
+
+
+def test_tasks_have_distinct_losses():
+    """Each task has its own questions: no two tasks' task losses coincide on any run."""
+    ladder = load_ladder(embedded_spec())
+    for run in ladder.train_runs:
+        losses = [tuple(np.round(run.metric(get_task(name), "bpb"), 6)) for name in TASKS]
+        assert len(set(losses)) == len(losses), run.name
+
+
+@pytest.mark.parametrize("task_name", TASKS)
+def test_step1_law_is_well_posed_and_larger_is_better(task_name):
+    """The fitted step 1 has a real N term: at equal tokens a larger model reaches a lower task loss,
+    neither parameter of the N term sits on a bound, and the fit is not degenerate. (The
+    irreducible loss E may end on its bound, 0; the status says so.)"""
+    from taskladder.predict import predict_ladder
+
+    ladder = load_ladder(embedded_spec())
+    law = predict_ladder(ladder, tasks=[get_task(task_name)], variant="two-step", intervals=False,
+                         reliability=False).laws[task_name]
+    fit = law.step1_
+    assert fit.status == "converged" and not {"a", "alpha"} & set(fit.at_bounds), (fit.status, fit.at_bounds,
+                                                                                      fit.describe())
+    assert set(fit.at_bounds) <= {"E"}
+    runs = ladder.train_runs
+    n_small, n_large = min(r.n_params for r in runs), max(r.n_params for r in runs)
+    for tokens in sorted({r.final_tokens for r in runs})[::3]:
+        small, large = fit.predict(np.array([[n_small, tokens], [n_large, tokens]]))
+        assert large < small - 0.01, (tokens, small, large, fit.describe())
 
 
 def test_demo_runs_offline_without_torch_and_writes_its_outputs(tmp_path):

@@ -2,7 +2,10 @@
 
 Checks, on the paper's spec and on a synthetic ladder: no console errors or page errors, no
 network request of any kind (the report is self-contained), every figure loaded with a non-zero
-size, every task card present, no sideways scrolling at laptop widths. Screenshots go to
+size, every task card present, no sideways scrolling at laptop widths; at a desktop width no badge
+or figure runs out of its card and the predictions tables show every column without scrolling;
+at a phone width (390 px) nothing scrolls sideways and every cell of the predictions tables
+(Actual, Error, Reliability included) lies on screen, labelled with its column. Screenshots go to
 ``test-output/report/`` (git-ignored) for a person to look at.
 
 The test installs what it needs: Playwright's Python package (``pip``) when it is missing, and
@@ -85,7 +88,7 @@ def browser():
         try:
             context = manager.chromium.launch_persistent_context(
                 profile, executable_path=executable, headless=True, args=CHROMIUM_FLAGS,
-                viewport={"width": 1366, "height": 800})
+                viewport=DESKTOP)
         except Exception as exc:  # noqa: BLE001 - any launch failure means Chromium cannot run here
             _skip_loudly(f"Chromium at {executable} cannot start here: {' '.join(str(exc).split())[:400]}")
         yield context
@@ -93,6 +96,23 @@ def browser():
     finally:
         manager.stop()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+DESKTOP = {"width": 1366, "height": 800}
+PHONE = {"width": 390, "height": 844}
+# Badges and figures whose box leaves the card (or task card) they sit in.
+_OUTSIDE_CARD = """() => [...document.querySelectorAll('.badge, figure img')].filter(e => {
+    const card = e.closest('.card, section.task-card'); if (!card) return false;
+    const r = e.getBoundingClientRect(), c = card.getBoundingClientRect();
+    return r.right > c.right + 1 || r.left < c.left - 1; }).map(e => e.textContent || e.alt).slice(0, 5)"""
+_SCROLLING_PREDICTIONS = """() => [...document.querySelectorAll('.table-wrap')].filter(w =>
+    w.querySelector('table.predictions') && w.scrollWidth > w.clientWidth + 1).map(w => w.scrollWidth)"""
+# Every body cell of the predictions tables: its box and the column name shown beside it.
+_PREDICTION_CELLS = """() => [...document.querySelectorAll('table.predictions td')].map(td => {
+    const r = td.getBoundingClientRect();
+    const before = getComputedStyle(td, '::before').content;
+    return {label: td.dataset.label || '', left: r.left, right: r.right, width: r.width,
+            labelled: before.replace(/"/g, '') === (td.dataset.label || '')}; })"""
 
 
 def _check(context, html_path: Path, tasks: list[str], name: str) -> dict:
@@ -121,8 +141,17 @@ def _check(context, html_path: Path, tasks: list[str], name: str) -> dict:
     page.screenshot(path=str(OUTPUT / f"{name}-full.png"), full_page=True)
     page.locator(f'section.task-card[data-task="{tasks[0]}"]').scroll_into_view_if_needed(timeout=5000)
     page.screenshot(path=str(OUTPUT / f"{name}-card.png"))
+    # Desktop: badges and figures stay inside their cards; predictions tables need no scrolling.
+    outside = page.evaluate(_OUTSIDE_CARD)
+    clipped_tables = page.evaluate(_SCROLLING_PREDICTIONS)
     page.set_viewport_size({"width": 1024, "height": 768})
     narrow_overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    page.set_viewport_size(PHONE)
+    phone_overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    phone_cells = page.evaluate(_PREDICTION_CELLS)
+    if page.locator("table.predictions").count():
+        page.locator("table.predictions").first.scroll_into_view_if_needed(timeout=5000)
+    page.screenshot(path=str(OUTPUT / f"{name}-phone.png"))
     page.close()
     assert errors == [], errors
     assert requests == [], f"the report asked the network for {requests}"
@@ -133,6 +162,15 @@ def _check(context, html_path: Path, tasks: list[str], name: str) -> dict:
     assert [c["task"] for c in cards] == tasks
     assert all(c["h"] > 200 for c in cards)
     assert overflow <= 0 and narrow_overflow <= 0, (overflow, narrow_overflow)
+    assert outside == [], f"at {DESKTOP['width']} px these run out of their card: {outside}"
+    assert clipped_tables == [], f"at {DESKTOP['width']} px these predictions tables scroll sideways: {clipped_tables}"
+    assert phone_overflow <= 0, f"at {PHONE['width']} px the page scrolls sideways by {phone_overflow} px"
+    assert phone_cells, "no predictions table"
+    off = [c for c in phone_cells if not (c["left"] >= 0 and c["right"] <= PHONE["width"] and c["width"] > 0)]
+    assert off == [], f"at {PHONE['width']} px these prediction cells are off screen: {off[:5]}"
+    shown = {c["label"] for c in phone_cells}
+    assert {"Predicted", "Actual", "Error (pts)"} <= shown, shown
+    assert all(c["labelled"] for c in phone_cells), "prediction cells without their column's name"
     return {"images": len(images), "cards": len(cards)}
 
 
@@ -164,3 +202,17 @@ def test_the_checks_catch_a_broken_page(browser, tmp_path):
     with pytest.raises(AssertionError) as failure:
         _check(browser, path, ["piqa"], "broken")
     assert "boom" in str(failure.value) or "network" in str(failure.value)
+
+
+def test_the_phone_check_catches_a_table_that_hides_columns(browser, tmp_path):
+    """A predictions table without the report's stylesheet fits a desktop but leaves cells off a phone's screen."""
+    pixel = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==")
+    cells = "".join(f'<td data-label="c{i}">{"x" * 12}</td>' for i in range(8))
+    page = ('<!DOCTYPE html><html><body><section class="task-card" data-task="piqa" style="height:300px">'
+            f'<img src="{pixel}" alt="f" style="width:200px;height:100px">'
+            f'<div class="table-wrap" style="overflow-x:auto"><table class="predictions"><tr>{cells}</tr></table>'
+            "</div></section></body></html>")
+    path = atomic_write_text(tmp_path / "wide.html", page)
+    with pytest.raises(AssertionError) as failure:
+        _check(browser, path, ["piqa"], "wide")
+    assert "off screen" in str(failure.value), str(failure.value)

@@ -49,7 +49,13 @@ class _OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = "*") -> argparse.ArgumentParser:
+    """The argument parser; ``command`` says which commands get their full sub-parser.
+
+    ``"*"`` (default) builds every command's (the reference in docs/cli.md); a command's name
+    builds only that one; ``None`` builds none. The others are listed with their one-line help
+    but their modules are not imported, so ``taskladder --help`` and each command start fast.
+    """
     parser = _OneLineErrorParser(
         prog="taskladder",
         description=(
@@ -64,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"taskladder {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineErrorParser)
     for name, module_name, help_text in COMMANDS:
+        if command not in ("*", name):
+            sub.add_parser(name, help=help_text)
+            continue
         module = importlib.import_module(f".commands.{module_name}", __package__)
         command_parser = sub.add_parser(
             name, help=help_text, description=module.__doc__,
@@ -150,8 +159,15 @@ def _one_line_warnings(command: str):
     return show
 
 
+def _command_in(argv: list[str]) -> str | None:
+    """The command named by ``argv`` (its first word that is not an option), if it is one."""
+    first = next((word for word in argv if not word.startswith("-")), None)
+    return first if first in {name for name, _, _ in COMMANDS} else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -57,8 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--out", help="ladder folder (default: the plan's folder; with --preset: PRESET-ladder)")
     run.add_argument("--preset", choices=["micro"],
                      help="build a packaged ladder from scratch: corpus, tokenizer, tasks, plan, training and "
-                          "the exported CSVs and spec (micro: Debian documentation packages, about 30 minutes "
-                          "on 2 cores)")
+                          "the exported CSVs and spec (micro: Debian documentation packages; docs/micro-ladder.md "
+                          "gives the time it took on 2 cores)")
     run.add_argument("--preset-config", metavar="TOML",
                      help="a preset file of your own, in the layout of the packaged one "
                           "(taskladder/data/presets/micro.toml)")

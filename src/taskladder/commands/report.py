@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="leave out the backtest section (and, with it, the reliability verdict)")
     out = parser.add_argument_group("targets and output")
     out.add_argument("--target", action="append", default=[], metavar="NAME:N:D",
-                     help="extra target without data, e.g. 7B:6887575552:3.945e12 or 13B-5T:13B:5T; repeatable")
+                     help="extra target without data, e.g. 7B:6887575552:3.945e12 or 7B-8T:7B:8T; repeatable")
     out.add_argument("--only-cli-targets", action="store_true",
                      help="predict only the --target values, not the spec's targets")
     out.add_argument("-o", "--output", type=Path, default=Path("report.html"), metavar="FILE",

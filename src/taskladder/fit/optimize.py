@@ -23,7 +23,7 @@ import numpy as np
 
 from .forms import Form
 from .lm import LMResult, batched_lm, solve_lm
-from .result import FitResult
+from .result import FitResult, degeneracy
 
 __all__ = ["fit_huber_log_lbfgsb", "fit_curve_fit", "fit_least_squares", "Bounds"]
 
@@ -310,6 +310,9 @@ def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence
         # not identified by the data (e.g. two terms that only one point tells apart). The curve is
         # pinned where the data are; the status says that its parameters are not.
         converged, status = True, "converged, degenerate (parameters not identified by the data)"
+    flat = degeneracy(J, names=form.params, n_iterations=int(solved.iterations[best]), free=free)
+    if converged and flat and "degenerate" not in status:
+        status = f"degenerate ({flat})"
     return FitResult(form=form, params=params, covariance=covariance, converged=converged, status=status,
                      message=f"{solved.iterations[best]} iterations; best of {len(P0)} starts "
                              f"({int(solved.converged.sum())} converged)",

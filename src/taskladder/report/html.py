@@ -155,8 +155,13 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, numeric: Se
     """An HTML table from already-escaped cell strings; numeric columns are right-aligned."""
     numeric = list(numeric) if numeric is not None else [False] * len(headers)
 
+    # Each body cell carries its column's name, which a narrow screen shows beside the value when
+    # the table reflows into one card per row (see styles.REPORT_CSS).
+    labels = [f' data-label="{_esc(h)}"' if h else "" for h in headers]
+
     def cells(values: Sequence[str], tag: str) -> str:
-        return "".join(f'<{tag}{" class=num" if num else ""}>{v}</{tag}>' for v, num in zip(values, numeric))
+        return "".join(f'<{tag}{" class=num" if num else ""}{label if tag == "td" else ""}>{v}</{tag}>'
+                       for v, num, label in zip(values, numeric, labels))
 
     head = f"<thead><tr>{cells([_esc(h) for h in headers], 'th')}</tr></thead>" if any(headers) else ""
     body = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in rows)

@@ -2,7 +2,9 @@
 
 System fonts, a 1200 px column that reflows down to phone width, figure grids that put three
 panels to a row at laptop width, tables that scroll sideways inside their box rather than widen
-the page, and tabular digits so numbers line up.
+the page, and tabular digits so numbers line up. Badges wrap rather than run out of their card.
+On a phone (700 px and narrower) the predictions and fit tables reflow into one card per row,
+each value beside its column's name (the cells' ``data-label``), so no column hides off-screen.
 """
 
 from __future__ import annotations
@@ -58,10 +60,9 @@ table.predictions th { white-space: normal; }
 table.fits td:nth-child(2) { white-space: nowrap; }
 table.fits td:nth-child(3) { min-width: 250px; }
 table.fits td:nth-child(3) code { white-space: normal; }
-table.fits td:last-child { white-space: nowrap; }
 table.fits td:nth-child(4) { white-space: nowrap; font-size: 12.5px; }
-.badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12.5px; white-space: nowrap;
-         margin: 1px 2px 1px 0; }
+.badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12.5px; white-space: normal;
+         overflow-wrap: break-word; max-width: 100%; margin: 1px 2px 1px 0; }
 .nowrap { white-space: nowrap; }
 .reason { font-size: 12px; color: var(--muted); min-width: 150px; max-width: 220px; white-space: normal; margin-top: 2px; }
 .badge.good { color: var(--good); background: var(--good-bg); }
@@ -86,5 +87,18 @@ footer { font-size: 13px; padding-top: 28px; padding-bottom: 28px; }
   header > *, main, footer { padding-left: 12px; padding-right: 12px; }
   .card { padding: 4px 12px 12px; }
   .figures.two { grid-template-columns: 1fr; }
+  table.predictions, table.fits { background: transparent; }
+  table.predictions thead, table.fits thead { display: none; }
+  table.predictions, table.predictions tbody, table.predictions tr, table.predictions td,
+  table.fits, table.fits tbody, table.fits tr, table.fits td { display: block; width: 100%; }
+  table.predictions tr, table.fits tr { background: var(--card); border: 1px solid var(--line); border-radius: 8px;
+                                        margin: 8px 0; padding: 4px 10px; }
+  table.predictions td, table.fits td { padding: 5px 0; text-align: right; white-space: normal; min-width: 0;
+                                        max-width: none; overflow: hidden; }
+  table.predictions td:last-child, table.fits td:last-child { border-bottom: none; }
+  table.predictions td::before, table.fits td::before { content: attr(data-label); float: left; margin-right: 12px;
+                                                        font-weight: 600; color: var(--muted); text-align: left; }
+  table.fits td:nth-child(3) { min-width: 0; }
+  .reason { max-width: none; min-width: 0; clear: left; }
 }
 """

@@ -476,9 +476,15 @@ def targets_panel(law, ctx: FigureContext) -> Panel | None:
             ys.append(100 * float(p["acc_actual"]))
             rows.append({"task": name, "target": p["target"], "series": "actual", "tokens": x,
                          "accuracy": p["acc_actual"]})
-        ax.annotate(str(p["target"]), (x, y), xytext=(8, -12 if k % 2 else 8), textcoords="offset points",
+        # Centred over the widest interval for every other target and under it for the rest, so
+        # that neighbouring targets' labels never meet and none runs off the panel's side.
+        low, high = _interval(p, "acc_lo", "acc_hi") or (p["acc_pred"], p["acc_pred"])
+        above = k % 2 == 0
+        ax.annotate(str(p["target"]), (x, 100 * (high if above else low)), xytext=(0, 5 if above else -5),
+                    textcoords="offset points", ha="center", va="bottom" if above else "top",
                     fontsize=8, color="black", bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
                                                      "alpha": 0.8}, zorder=7)
+        ys.append(100 * high + 2.5 if above else 100 * low - 2.5)
     focus = [v for v in ys if np.isfinite(v)]
     near = [v for v in focus if abs(v - np.median(focus)) < 25]
     low, high = min(near), max(near)
@@ -486,6 +492,21 @@ def targets_panel(law, ctx: FigureContext) -> Panel | None:
     ax.set_ylim(low - pad, high + pad)
     ax.set_xscale("log")
     ax.set_xlim(d_lo, d_hi)
+    # Under a decade wide, matplotlib labels every minor tick (3, 4, 6 x 10^k) and the labels
+    # overlap: label 1, 2 and 5 x 10^k only, and none so close to an end that it runs off the panel.
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    def tick_label(value: float, _position: int) -> str:
+        where = (np.log(value) - np.log(d_lo)) / (np.log(d_hi) - np.log(d_lo))
+        if not 0.06 < where < 0.94:
+            return ""
+        exponent = int(np.floor(np.log10(value) + 1e-9))
+        mantissa = round(value / 10.0 ** exponent, 6)
+        return f"$10^{{{exponent}}}$" if mantissa == 1 else f"${mantissa:g}\\times10^{{{exponent}}}$"
+
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=20))
+    ax.xaxis.set_major_formatter(FuncFormatter(tick_label))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(TOKENS_LABEL)
     ax.set_ylabel(ACCURACY_LABEL)
     ax.set_title("Targets up close")

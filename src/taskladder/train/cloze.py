@@ -15,6 +15,14 @@ text). An *item* is a prose paragraph of a held-out document, cut at a point dra
     distractor): the same words and characters, so only word order tells them apart, which even
     a model that knows little more than which word follows which can learn.
 
+With ``continuation_words=1`` and ``"other_documents"`` the task is a next-word cloze: the
+paragraph's next word against words that follow the cut points of other documents' paragraphs,
+which a model that has learnt which words follow which already tells apart.
+
+Several tasks built from the same documents can be kept apart: ``exclude`` takes the paragraphs
+of earlier tasks' items (:attr:`ClozeItem.paragraph`), and no item is cut from them, so no two
+tasks share a context or an answer.
+
 The gold position is drawn uniformly, so always answering the same slot scores chance.
 Everything is drawn from ``numpy.random.default_rng(seed)``; the same documents and seed give the
 same items. The items are written as the JSONL multiple-choice format of ``taskladder eval``
@@ -26,7 +34,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +61,7 @@ class ClozeItem:
     choices: tuple[str, ...]
     gold: int
     document: int
+    paragraph: str = ""
 
     def record(self) -> dict[str, object]:
         return {"context": self.context, "choices": list(self.choices), "gold": self.gold}
@@ -80,7 +89,7 @@ def prose_paragraphs(document: str, *, min_words: int) -> list[list[str]]:
 
 def build_cloze_items(documents: Sequence[str], *, n_items: int, n_choices: int = 4, context_words: int = 12,
                       continuation_words: int = 6, distractors: str = "other_documents",
-                      seed: int = 0) -> list[ClozeItem]:
+                      seed: int = 0, exclude: Collection[str] = ()) -> list[ClozeItem]:
     """Build up to ``n_items`` cloze questions from ``documents`` (see the module docstring).
 
     Parameters
@@ -97,6 +106,9 @@ def build_cloze_items(documents: Sequence[str], *, n_items: int, n_choices: int 
         ``"other_documents"`` or ``"adjacent_swaps"``.
     seed
         Seed of every random draw.
+    exclude
+        Paragraphs (their words joined by single spaces, as in :attr:`ClozeItem.paragraph`) that
+        no item may be cut from: those of another task's items. They still supply distractors.
 
     Raises
     ------
@@ -116,20 +128,25 @@ def build_cloze_items(documents: Sequence[str], *, n_items: int, n_choices: int 
                           f"swaps, fewer than the {n_choices - 1} distractors needed")
     rng = np.random.default_rng(seed)
     min_words = context_words + continuation_words
-    # One span per paragraph: (document, context words, continuation words).
-    spans: list[tuple[int, list[str], list[str]]] = []
+    excluded = set(exclude)
+    # One span per paragraph: (document, context words, continuation words, paragraph).
+    spans: list[tuple[int, list[str], list[str], str]] = []
     for doc_index, document in enumerate(documents):
         for words in prose_paragraphs(document, min_words=min_words):
             cut = int(rng.integers(context_words, len(words) - continuation_words + 1))
-            spans.append((doc_index, words[:cut], words[cut:cut + continuation_words]))
-    if len({doc for doc, _, _ in spans}) < 2:
+            spans.append((doc_index, words[:cut], words[cut:cut + continuation_words], " ".join(words)))
+    if len({span[0] for span in spans}) < 2:
         raise DataError(f"cloze task: {len(spans)} prose paragraph(s) of at least {min_words} words in "
-                        f"{len({doc for doc, _, _ in spans})} document(s); distractors need paragraphs from at "
+                        f"{len({span[0] for span in spans})} document(s); distractors need paragraphs from at "
                         "least two documents (hold out more documents)")
     order = rng.permutation(len(spans))
     items = []
-    for index in order[:n_items]:
-        doc, context, gold_words = spans[index]
+    for index in order:
+        if len(items) == n_items:
+            break
+        doc, context, gold_words, paragraph = spans[index]
+        if paragraph in excluded:
+            continue
         gold_text = " ".join(gold_words)
         if distractors == "other_documents":
             wrong = _other_documents(spans, doc, gold_text, n_choices - 1, rng)
@@ -139,15 +156,16 @@ def build_cloze_items(documents: Sequence[str], *, n_items: int, n_choices: int 
             continue  # not enough distinct distractors (e.g. repeated words make swaps identical)
         gold = int(rng.integers(n_choices))
         choices = wrong[:gold] + [gold_text] + wrong[gold:]
-        items.append(ClozeItem(context=" ".join(context), choices=tuple(choices), gold=gold, document=doc))
+        items.append(ClozeItem(context=" ".join(context), choices=tuple(choices), gold=gold, document=doc,
+                               paragraph=paragraph))
     return items
 
 
-def _other_documents(spans: list[tuple[int, list[str], list[str]]], doc: int, gold: str, count: int,
+def _other_documents(spans: list[tuple[int, list[str], list[str], str]], doc: int, gold: str, count: int,
                      rng: np.random.Generator) -> list[str]:
     out: list[str] = []
     for other in rng.permutation(len(spans)):
-        other_doc, _, other_words = spans[other]
+        other_doc, _, other_words, _ = spans[other]
         text = " ".join(other_words)
         if other_doc != doc and text != gold and text not in out:
             out.append(text)

@@ -7,7 +7,7 @@
 2. **data** — ``taskladder data prepare`` on it: a seeded train/validation split of pages and a
    byte-level BPE trained on the training pages only (``data/``);
 3. **tasks** — the cloze tasks built from the held-out pages (:mod:`taskladder.train.cloze`),
-   e.g. ``tasks/docs_order_val_rc_0shot.jsonl``;
+   e.g. ``tasks/docs_order_val_rc_0shot.jsonl``, each from paragraphs no earlier task used;
 4. **plan** — the ladder plan of the preset's sizes and token multiples (``plan.toml``);
 5. **train** — every run with in-loop evaluation (``runs/NAME/``), several at once (longest
    first), each with a fixed number of threads;
@@ -127,6 +127,15 @@ class MicroPreset:
         Cloze tasks built from the held-out documents.
     sizes, multiples, batch_divisor
         The ladder plan.
+    batch_sequences, peak_lr
+        One batch (sequences) and one peak learning rate for every run instead of the reference
+        heuristics' (``None``: the heuristics). The heuristics grow the batch as N^(2/3) and
+        shrink the rate as N^(-1/3); at tens of thousands of parameters and a few million tokens
+        that leaves the larger sizes so few steps that, at equal tokens, they end behind the
+        smaller ones, and step 1 cannot tell N from D.
+    max_run_tokens
+        Leave out the runs whose token budget exceeds this (``None``: keep all): a wide range of
+        multiples then stays affordable, the largest sizes skipping the largest multiples.
     evals_per_run
         In-loop evaluations per run (every ``ceil(steps / evals_per_run)`` steps and at the end).
     eval_tasks
@@ -153,6 +162,9 @@ class MicroPreset:
     sizes: tuple[str, ...]
     multiples: tuple[float, ...]
     batch_divisor: int = 1
+    batch_sequences: int | None = None
+    peak_lr: float | None = None
+    max_run_tokens: int | None = None
     evals_per_run: int = 12
     eval_tasks: tuple[str, ...] = ()
     eval_limit: int | None = None
@@ -168,6 +180,12 @@ class MicroPreset:
             raise ConfigError(f"preset {self.name!r}: no corpus sources")
         if not self.sizes or not self.multiples:
             raise ConfigError(f"preset {self.name!r}: give at least one size and one token multiple")
+        if self.batch_sequences is not None and self.batch_sequences < 1:
+            raise ConfigError(f"preset {self.name!r}: batch_sequences must be positive, got {self.batch_sequences}")
+        if self.max_run_tokens is not None and self.max_run_tokens < 1:
+            raise ConfigError(f"preset {self.name!r}: max_run_tokens must be positive, got {self.max_run_tokens}")
+        if self.peak_lr is not None and not self.peak_lr > 0:
+            raise ConfigError(f"preset {self.name!r}: peak_lr must be positive, got {self.peak_lr}")
         if self.evals_per_run < 1:
             raise ConfigError(f"preset {self.name!r}: evals_per_run must be positive, got {self.evals_per_run}")
         built = {t.name for t in self.corpus_tasks}
@@ -180,7 +198,7 @@ class MicroPreset:
 _SECTIONS = {"name", "description", "corpus", "task", "ladder", "target"}
 _CORPUS_KEYS = {"name": "corpus_name", "min_chars": "min_chars", "val_fraction": "val_fraction",
                 "bpe_vocab": "bpe_vocab", "seed": "data_seed", "source": None}
-_LADDER_KEYS = {"sizes", "multiples", "batch_divisor", "evals_per_run", "eval_tasks", "eval_limit", "val_sequences",
+_LADDER_KEYS = {"sizes", "multiples", "batch_divisor", "batch_sequences", "peak_lr", "max_run_tokens", "evals_per_run", "eval_tasks", "eval_limit", "val_sequences",
                 "max_epochs", "seed", "parallel", "threads"}
 
 
@@ -367,10 +385,12 @@ def run_preset(preset: MicroPreset, out: str | Path, *, resume: bool = False, pr
     _, held_out = split_documents(documents, val_fraction=preset.val_fraction, seed=preset.data_seed)
     task_files: dict[str, Path] = {}
     task_records = []
+    used: set[str] = set()  # paragraphs of earlier tasks' items: every task gets contexts of its own
     for spec in preset.corpus_tasks:
         items = build_cloze_items(held_out, n_items=spec.items, n_choices=spec.choices,
                                   context_words=spec.context_words, continuation_words=spec.continuation_words,
-                                  distractors=spec.distractors, seed=spec.seed)
+                                  distractors=spec.distractors, seed=spec.seed, exclude=used)
+        used |= {item.paragraph for item in items}
         path = write_cloze_jsonl(items, out / "tasks" / cloze_file_name(spec.name)).resolve()
         task_files[spec.name] = path
         task_records.append({"task": spec.name, "distractors": spec.distractors, "items": len(items),
@@ -383,6 +403,8 @@ def run_preset(preset: MicroPreset, out: str | Path, *, resume: bool = False, pr
     plan = plan_ladder(sizes=list(preset.sizes), multiples=list(preset.multiples),
                        batch_divisor=preset.batch_divisor, target_size=largest.size if largest else None,
                        target_tokens=get_size(largest.size).tokens_for_multiple(largest.multiple) if largest else None)
+    plan = _with_recipe(plan, batch_sequences=preset.batch_sequences, peak_lr=preset.peak_lr,
+                        max_tokens=preset.max_run_tokens)
     write_if_changed(out / "plan.toml", plan_toml(plan))
     eval_tasks = tuple(str(task_files[t]) if t in task_files else t for t in preset.eval_tasks)
     configs = []
@@ -414,6 +436,37 @@ def run_preset(preset: MicroPreset, out: str | Path, *, resume: bool = False, pr
                 statuses=statuses, timings=timings)
         log(f"export: {export}")
     return PresetResult(out=out, export=export, statuses=statuses, timings=timings)
+
+
+def _with_recipe(plan: Any, *, batch_sequences: int | None, peak_lr: float | None,
+                 max_tokens: int | None = None) -> Any:
+    """``plan`` with one batch and one peak rate for every run, without the runs above ``max_tokens``.
+
+    Steps cover each run's token budget at the new batch; warmup stays about N tokens (the
+    heuristics' rule).
+    """
+    from dataclasses import replace
+
+    from .plan import warmup_steps
+
+    kept = [run for run in plan.runs if max_tokens is None or run.tokens <= max_tokens]
+    if not kept:
+        raise ConfigError(f"max_run_tokens = {max_tokens:,} leaves no run of the plan (smallest budget "
+                          f"{min(r.tokens for r in plan.runs):,} tokens)")
+    runs = []
+    for run in kept:
+        batch = batch_sequences or run.batch_sequences
+        batch_tokens = batch * run.sequence_length
+        if run.tokens < batch_tokens:
+            raise ConfigError(f"run {run.name}: token budget {run.tokens:,} is smaller than one batch of {batch} "
+                              f"sequences ({batch_tokens:,} tokens)")
+        if batch_sequences is None:
+            runs.append(replace(run, peak_lr=peak_lr or run.peak_lr))
+            continue
+        runs.append(replace(run, batch_sequences=batch, peak_lr=peak_lr or run.peak_lr,
+                            steps=math.ceil(run.tokens / batch_tokens),
+                            warmup_steps=warmup_steps(run.n_params, batch_tokens)))
+    return replace(plan, runs=tuple(runs))
 
 
 def _export(preset: MicroPreset, plan: Any, out: Path, export: Path, *, meta: dict[str, Any],
