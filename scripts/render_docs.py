@@ -154,6 +154,13 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
                "share_10x": r"^\| 10 × C runs only \(3\) \| (\d+) %",
                "lr_10x": r"^\| 10 × C runs only \(3\) \| \d+ % \| [^|]+ \| (\S+) ",
                "two_step_all": r"^\| all 12 runs [^|]+ \| \d+ % \| [^|]+ \| [^|]+ \| (\S+) "}),
+    Source(id="gadre", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/gadre.py", fast=False, markdown=True,
+           needs_data=True, figures={
+               "avg17_mean": r"^mean over the 6 targets: (\S+) %",
+               "paper_avg17": r"\(the paper's: (\S+) %\)",
+               "coverage": r"^paper split, default law, per task: (\d+) % of actuals",
+               "misses": r"intervals; (\d+) misses above 5 points",
+               "flagged": r"misses above 5 points, (\d+) flagged unreliable"}),
     Source(id="bench-eval", shown="python benchmarks/bench_eval.py", fast=False, figures={
         **{f"{task}_speedup": rf"^{task}\s+\d+\s+\S+\s+\S+\s+\S+\s+(\S+)x" for task in ("arc_easy", "hellaswag")},
         **{f"{task}_flat_rate": rf"^{task}\s+\d+\s+\S+\s+(\S+)" for task in ("arc_easy", "hellaswag")},
