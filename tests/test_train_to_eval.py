@@ -75,7 +75,7 @@ def test_ladder_run_then_eval_every_run_folder_then_predict(trained, tmp_path, c
     capsys.readouterr()
 
     # predict reads the spec 'ladder plan' wrote, on the CSVs 'ladder run' and 'eval' filled
-    assert main(["predict", str(ladder / "ladder.toml"), "--tasks", "docs_order", "--variant", "loss-to-loss-lr",
+    assert main(["predict", str(ladder / "ladder.toml"), "--tasks", "docs_order", "--variant", "two-step-lr",
                  "--target", "bigger:micro-s:2000000", "--json", "--bootstrap", "20"]) == 0
     (row,) = json.loads(capsys.readouterr().out)["predictions"]
     assert row["target"] == "bigger" and row["task"] == "docs_order"

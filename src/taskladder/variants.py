@@ -25,7 +25,7 @@ VARIANT_HELP: dict[str, str] = {
     "direct": "accuracy as a negated power law in (N, D)",
     "direct-compute": "-log accuracy as a power law in compute C (after Krajewski et al. 2025)",
     "loss-to-loss": ("(N, D) -> C4 loss -> task bpb (power map) -> accuracy (after Brandfonbrener et al. 2024; "
-                     "the default method's variant; without C4 loss in the data, the paper's two-step law)"),
+                     "the default method's first choice)"),
     "two-step-lr": ("the paper's two-step law with step 1 fitted on every checkpoint, each corrected for its "
                     "learning rate (needs the LR column)"),
     "loss-to-loss-lr": "the loss-to-loss law with its C4 law fitted on every checkpoint, corrected for the learning rate",
