@@ -219,14 +219,19 @@ def _number(value: object, *, where: str, key: str, integer: bool = False) -> fl
     return number
 
 
-def _run_from_table(table: dict, index: int, base: Path, source: str) -> RunSpec:
-    where = f"{source}: run #{index + 1}"
+def _check_table(table: object, where: str, kind: str, allowed: set[str]) -> None:
+    """A ``[[kind]]`` entry must be a table with only ``allowed`` keys."""
     if not isinstance(table, dict):
-        raise ConfigError(f"{where}: expected a [[run]] table, got {table!r}")
-    unknown = sorted(set(table) - _RUN_KEYS)
+        raise ConfigError(f"{where}: expected a [[{kind}]] table, got {table!r}")
+    unknown = sorted(set(table) - allowed)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed keys: "
-                          f"{', '.join(sorted(_RUN_KEYS))}")
+                          f"{', '.join(sorted(allowed))}")
+
+
+def _run_from_table(table: dict, index: int, base: Path, source: str) -> RunSpec:
+    where = f"{source}: run #{index + 1}"
+    _check_table(table, where, "run", _RUN_KEYS)
     file_value = table.get("file")
     path = None
     if file_value is not None:
@@ -282,12 +287,7 @@ def _tasks_from_tables(tables: object, source: str) -> tuple[Task, ...]:
     raw: dict[str, dict] = {}
     for index, table in enumerate(tables):
         where = f"{source}: task #{index + 1}"
-        if not isinstance(table, dict):
-            raise ConfigError(f"{where}: expected a [[task]] table, got {table!r}")
-        unknown = sorted(set(table) - _TASK_KEYS)
-        if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed keys: "
-                              f"{', '.join(sorted(_TASK_KEYS))}")
+        _check_table(table, where, "task", _TASK_KEYS)
         name = table.get("name")
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{where}: needs a name (a string)")

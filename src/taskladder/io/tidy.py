@@ -244,12 +244,18 @@ def read_tidy_csv(path: str | Path, *, targets: Sequence[str] = ()) -> list[Impo
     resolved_pairs: dict[tuple[str, str], tuple[str, ...]] = {}
     units = frame["unit"].str.strip().str.lower() if "unit" in frame else pd.Series("", index=frame.index)
     declared: dict[str, dict] = {}
+    declared_pairs: dict[tuple[str, str, str], tuple[str]] = {}
     for i, (task, metric) in enumerate(zip(frame["task"].str.strip(), frame["metric"].str.strip())):
-        if (task, metric) in resolved_pairs and (task in TASKS or not task):
-            columns.append(resolved_pairs[(task, metric)])
-            continue
         if task and task not in TASKS and task not in CORPUS_TASKS:
-            columns.append(_declared_metric(path, i, task, metric, units.iloc[i], declared))
+            # A task of one's own: each (task, metric, unit) is resolved once; only a new combination
+            # can clash with what the task declared on earlier rows.
+            key = (task, metric, units.iloc[i])
+            if key not in declared_pairs:
+                declared_pairs[key] = _declared_metric(path, i, task, metric, units.iloc[i], declared)
+            columns.append(declared_pairs[key])
+            continue
+        if (task, metric) in resolved_pairs:
+            columns.append(resolved_pairs[(task, metric)])
             continue
         if metric.strip().lower() == "task_loss":
             unit = units.iloc[i]
