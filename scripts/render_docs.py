@@ -161,6 +161,21 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
                "coverage": r"^paper split, default law, per task: (\d+) % of actuals",
                "misses": r"intervals; (\d+) misses above 5 points",
                "flagged": r"misses above 5 points, (\d+) flagged unreliable"}),
+    Source(id="honesty", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/honesty.py --recipe", fast=False,
+           markdown=True, needs_data=True, figures={
+               "pooled_90": r"^\| pooled \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| (\S+) \|",
+               "pooled_50": r"^\| pooled \| [^|]+ \| [^|]+ \| [^|]+ \| (\S+) \|",
+               "pooled_n": r"^\| pooled \| (\S+) \|",
+               "pooled_big": r"^\| pooled \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| (\S+) \|",
+               "pooled_ok": r"^\| pooled \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| (\S+) \|",
+               "pooled_boot_90": r"^\| pooled \| [^|]+ \| (\S+) \| [^|]+ \| [^|]+ \| [^|]+ \|$",
+               "recipe_c4": r"c4 (\S+) pts",
+               "recipe_accuracy": r"median over tasks: accuracy (\S+) pts"}),
+    Source(id="step2-forms", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/step2_forms.py", fast=False,
+           markdown=True, needs_data=True, figures={
+               "sigmoid": r"mean over suites: exponential \S+, sigmoid (\S+);",
+               "exponential": r"mean over suites: exponential (\S+),",
+               "wins": r"the exponential is lower on (\d+) of"}),
     Source(id="bench-eval", shown="python benchmarks/bench_eval.py", fast=False, figures={
         **{f"{task}_speedup": rf"^{task}\s+\d+\s+\S+\s+\S+\s+\S+\s+(\S+)x" for task in ("arc_easy", "hellaswag")},
         **{f"{task}_flat_rate": rf"^{task}\s+\d+\s+\S+\s+(\S+)" for task in ("arc_easy", "hellaswag")},

@@ -41,9 +41,12 @@ BATCH_TOKENS = 1_048_576
 
 
 def step1_loss(n_params: np.ndarray | float, tokens: np.ndarray | float, step1: dict = STEP1) -> np.ndarray:
-    """The step-1 truth ``A/N^α + B/D^β + E``."""
+    """The step-1 truth ``A/N^α + B/D^β + E``, or with ``drift`` in ``step1`` ``A/N^α + B/D^β +
+    E (ND/10¹⁸)^(−drift)``: a form the fitted law does not have, which it matches inside the ladder
+    and misses by more the further out it predicts."""
     n_params, tokens = np.asarray(n_params, float), np.asarray(tokens, float)
-    return step1["A"] / n_params ** step1["alpha"] + step1["B"] / tokens ** step1["beta"] + step1["E"]
+    irreducible = step1["E"] * (n_params * tokens / 1e18) ** -step1.get("drift", 0.0)
+    return step1["A"] / n_params ** step1["alpha"] + step1["B"] / tokens ** step1["beta"] + irreducible
 
 
 def sigmoid_acc(loss: np.ndarray | float, sigmoid: dict = SIGMOID) -> np.ndarray:

@@ -66,10 +66,12 @@ def fit_law(variant: str, task: Task, ladder: Ladder, *, mode: str = "default",
     law = make_law(variant, task, mode=mode, selection=selection)
     try:
         with np.errstate(all="ignore"):
-            return law.fit(ladder)
+            law.fit(ladder)
     except (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
         reason = f"singular or degenerate data ({exc})"
-        return FailedLaw(task=task, variant=variant, reason=reason, mode=mode, selection=selection).fit(ladder)
+        law = FailedLaw(task=task, variant=variant, reason=reason, mode=mode, selection=selection).fit(ladder)
+    law.variant_ = variant  # what refits of the same law (nested backtests) build
+    return law
 
 
 def drop_impossible(pred: pd.DataFrame) -> pd.DataFrame:
@@ -87,6 +89,24 @@ def drop_impossible(pred: pd.DataFrame) -> pd.DataFrame:
                                                               (acc if what == "accuracy" else loss)[rows])]
             pred.loc[rows, ["acc_pred", "abs_error", "task_loss_pred"]] = np.nan
     return pred
+
+
+def heldout_error(law, ladder: Ladder) -> float:
+    """The law's held-out-rung backtest error: the larger over :data:`~taskladder.fit.backtest.HOLDOUTS`
+    of the mean absolute accuracy error on the held-out runs (NaN when no holdout gave a number).
+    The refits are the nested backtests' own (:func:`~taskladder.fit.extrapolation.heldout_predictions`),
+    shared with the interval's extrapolation term."""
+    from .fit.backtest import HOLDOUTS
+    from .fit.extrapolation import heldout_predictions
+
+    if isinstance(law, FailedLaw):
+        return np.nan
+    errors = []
+    for holdout in HOLDOUTS:
+        pred = heldout_predictions(ladder, holdout, law)
+        if pred is not None and pred["abs_error"].notna().any():
+            errors.append(float(pred["abs_error"].mean()))
+    return max(errors) if errors else np.nan
 
 
 @dataclass
@@ -168,7 +188,7 @@ def predict_ladder(ladder: Ladder, *, tasks: str | Sequence[str] | Sequence[Task
                    variant: str | None = None, mode: str = "default", selection: Selection | None = None,
                    targets: Sequence[RunData] | None = None, intervals: bool = False,
                    levels: Sequence[float] = (0.5, 0.9), n_bootstrap: int = 1000, seed: int = 0,
-                   reliability: bool = False) -> PredictionResult:
+                   reliability: bool = False, interval_terms: bool = True) -> PredictionResult:
     """Fit one law per task on the ladder's train runs and predict every target.
 
     Parameters
@@ -184,7 +204,10 @@ def predict_ladder(ladder: Ladder, *, tasks: str | Sequence[str] | Sequence[Task
         Data selection; default: the variant's paper preset (:func:`paper_selection`).
     intervals
         Add prediction intervals at ``levels`` (bootstrap over runs with ``n_bootstrap``
-        resamples, seeded by ``seed``; see :mod:`taskladder.fit.uncertainty`).
+        resamples, seeded by ``seed``; see :mod:`taskladder.fit.uncertainty`), widened by the
+        extrapolation error the ladder's nested backtests show (:mod:`taskladder.fit.extrapolation`)
+        and, for a target with ``recipe = "different"``, the recipe shift of step 2;
+        ``interval_terms=False`` leaves both out (the bootstrap alone).
     reliability
         Add ``reliability`` and ``reliability_reason`` (see :mod:`taskladder.analysis.reliability`),
         which needs a backtest of the same law on the ladder.
@@ -210,14 +233,7 @@ def predict_ladder(ladder: Ladder, *, tasks: str | Sequence[str] | Sequence[Task
             for task in resolved}
     backtest_errors: dict[str, float] = {}
     if reliability and targets:
-        from .fit.backtest import backtest, summarize_backtest
-
-        for name in dict.fromkeys(v for v, _ in chosen.values()):
-            group = [t for t in resolved if chosen[t.name][0] == name]
-            table = backtest(ladder, group, variants=[name], modes=[mode], selection=chosen[group[0].name][1])
-            summary = summarize_backtest(table)
-            if not summary.empty:
-                backtest_errors.update((summary.groupby("task")["mae_points"].max() / 100).to_dict())
+        backtest_errors = {task.name: heldout_error(laws[task.name], ladder) for task in resolved}
     frames = []
     for task in resolved:
         law = laws[task.name]
@@ -225,7 +241,8 @@ def predict_ladder(ladder: Ladder, *, tasks: str | Sequence[str] | Sequence[Task
         if intervals and targets and not isinstance(law, FailedLaw):
             from .fit.uncertainty import add_intervals
 
-            pred = add_intervals(law, ladder, targets, pred, levels=levels, n_bootstrap=n_bootstrap, seed=seed)
+            pred = add_intervals(law, ladder, targets, pred, levels=levels, n_bootstrap=n_bootstrap, seed=seed,
+                                 extrapolation=interval_terms)
         if reliability and targets:
             from .analysis.reliability import (ReliabilityRules, assess_reliability, curve_bounds, include_chance,
                                                ladder_signal)

@@ -10,7 +10,12 @@ Nothing here looks at the targets' actual values. The verdict is one of:
     fit the ladder give different answers, so the extrapolation is not pinned down), or the
     interval is wider than ``max_interval_width``, or the ladder sits at chance (its best run
     within ``near_chance`` of it: the curve above chance is not seen, and :func:`include_chance`
-    widens the interval to chance), or the prediction sits at a bound of its curve (within
+    widens the interval to chance), or the ladder's accuracies span less than
+    ``min_signal_to_scatter`` times the runs' scatter around the law (a curve drawn through
+    scatter: its slope, and so its extrapolation, is not pinned down; this needs no checkpoint
+    noise, so it also holds on ladders evaluated once per run), or accuracy does not rise steadily
+    as the loss falls across the runs (rank correlation of the runs' final loss and accuracy above
+    ``max_loss_rank_correlation``: a loss-to-accuracy map the ladder does not show), or the prediction sits at a bound of its curve (within
     ``at_bound`` of accuracy 1 or of the curve's floor: the curve saturates there, and the
     number says more about the form than about the data), or a fit is degenerate (a minimum along
     which the data do not identify its parameters);
@@ -45,6 +50,8 @@ class ReliabilityRules:
     max_member_gap_z: float = 2.0
     max_interval_width: float = 0.20
     min_signal_to_noise: float = 10.0
+    min_signal_to_scatter: float = 3.0
+    max_loss_rank_correlation: float = -0.7
     near_chance: float = 0.03
     at_bound: float = 0.005
     max_extrapolation: float = 100.0
@@ -68,9 +75,48 @@ def ladder_signal(law, ladder: Ladder, rules: ReliabilityRules = ReliabilityRule
     noise = largest_run_noise(law, ladder, last_n=rules.last_n) if largest.n_checkpoints >= 3 else np.nan
     signal = float(finals.max() - finals.min())
     snr = np.nan if not np.isfinite(noise) else (signal / noise if noise > 0 else np.inf)
-    return {"signal": signal, "noise": noise, "snr": snr, "max_above_chance": float(finals.max() - task.chance),
+    scatter = run_scatter_of(law)
+    return {"loss_rank_correlation": loss_rank_correlation(law),"signal": signal, "noise": noise, "snr": snr, "max_above_chance": float(finals.max() - task.chance),
+            "scatter": scatter,
             "n_range": (min(r.n_params for r in runs), max(r.n_params for r in runs)),
             "d_range": (min(r.final_tokens for r in runs), max(r.final_tokens for r in runs))}
+
+
+def loss_rank_correlation(law) -> float:
+    """Spearman correlation of the runs' last intermediate loss and accuracy (step 2's points; NaN
+    for a law straight to accuracy or with fewer than four runs). Near −1 when accuracy rises
+    steadily as the loss falls."""
+    points = getattr(law, "step2_points_", None)
+    if points is None:
+        return np.nan
+    codes = points.codes
+    last = np.array([np.flatnonzero(codes == c)[-1] for c in np.unique(codes)])
+    if len(last) < 4:
+        return np.nan
+    x, y = points["x"][last], points["y"][last]
+    rank = lambda v: np.argsort(np.argsort(v)).astype(float)  # noqa: E731 - ties are rare in real data
+    rx, ry = rank(x), rank(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return np.nan
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def run_scatter_of(law) -> float:
+    """SD across the ladder's runs of their accuracy's offset from the law (NaN if not known): the
+    step-2 run scatter of a law through a loss, the residual scale of a law straight to accuracy."""
+    from ..fit.laws import AccuracyLaw
+    from ..fit.uncertainty import run_scatter
+
+    if isinstance(law, AccuracyLaw):
+        points = law.step1_points_
+        fitted = law.from_fitted(law.fit_.form.function(law.inputs(points["n_params"], points["tokens"],
+                                                                    points["flops"]), law.fit_.params))
+        resid = fitted - points["y"]
+        return float(np.sqrt(np.mean(resid**2))) if len(resid) > 1 else np.nan
+    step2, points = getattr(law, "step2_", None), getattr(law, "step2_points_", None)
+    if step2 is None or points is None:
+        return np.nan
+    return run_scatter(step2, points)
 
 
 def outside_ladder(n_params: float, tokens: float, signal: dict,
@@ -123,6 +169,12 @@ def assess_reliability(row: pd.Series, signal: dict, backtest_error: float | Non
         problems.append("a fit's parameters are not identified by the data (degenerate)")
     if signal["max_above_chance"] < rules.near_chance:
         problems.append(f"ladder at chance (best run {100 * signal['max_above_chance']:+.1f} pts from it)")
+    elif signal.get("scatter", 0) > 0 and signal["signal"] < rules.min_signal_to_scatter * signal["scatter"]:
+        problems.append(f"ladder spans {100 * signal['signal']:.1f} pts, under {rules.min_signal_to_scatter:g}x the "
+                        f"runs' scatter around the law ({100 * signal['scatter']:.1f} pts)")
+    elif signal.get("loss_rank_correlation", np.nan) > rules.max_loss_rank_correlation:
+        problems.append(f"accuracy does not rise steadily as the loss falls across the runs (rank correlation "
+                        f"{signal['loss_rank_correlation']:+.2f})")
     acc = row.get("acc_pred", np.nan)
     if bounds is not None and acc is not None and np.isfinite(acc):
         floor, ceiling = bounds
@@ -142,16 +194,31 @@ def assess_reliability(row: pd.Series, signal: dict, backtest_error: float | Non
         problems.append("no converged fit")
     if np.isfinite(signal["snr"]) and signal["snr"] < rules.min_signal_to_noise:
         noise.append(f"ladder signal only {signal['snr']:.1f}x checkpoint noise")
+    term = _interval_term(row)
     if problems:
-        return "unreliable", "; ".join(problems + noise)
+        return "unreliable", "; ".join(problems + noise + term)
     if noise:
-        return "noisy", "; ".join(noise)
+        return "noisy", "; ".join(noise + term)
     bt = "" if backtest_error is None or not np.isfinite(backtest_error) else \
         f"backtest error {100 * backtest_error:.1f} pts, "
     if not np.isfinite(signal["snr"]):
-        return "reliable", f"{bt}ladder spans {100 * signal['signal']:.1f} pts (checkpoint noise not measured: too few " \
-                           "checkpoints per run)"
-    return "reliable", f"{bt}signal {signal['snr']:.0f}x noise"
+        return "reliable", "; ".join([f"{bt}ladder spans {100 * signal['signal']:.1f} pts (checkpoint noise not "
+                                      "measured: too few checkpoints per run)"] + term)
+    return "reliable", "; ".join([f"{bt}signal {signal['snr']:.0f}x noise"] + term)
+
+
+def _interval_term(row: pd.Series) -> list[str]:
+    """Which of the interval's terms sets its width (:func:`~taskladder.fit.uncertainty.add_intervals`),
+    as a phrase for the verdict's reason (none without intervals)."""
+    term = row.get("interval_term")
+    if not isinstance(term, str) or not term:
+        return []
+    sds = {t: float(row.get(f"acc_sd_{'params' if t == 'parameters' else t}", np.nan))
+           for t in ("parameters", "noise", "extrapolation", "recipe")}
+    total = np.sqrt(sum(v**2 for v in sds.values() if np.isfinite(v)))
+    if not total > 0:
+        return []
+    return [f"interval set mostly by {term} ({100 * sds[term]:.1f} of {100 * total:.1f} pts SD)"]
 
 
 def rules_dict(rules: ReliabilityRules = ReliabilityRules()) -> dict:

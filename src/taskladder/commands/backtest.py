@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated laws to compare (default: all: %(default)s)")
     parser.add_argument("--methods", default="default", help="comma-separated: default, paper (default: %(default)s)")
     parser.add_argument("--holdouts", default="largest_size,largest_multiple",
-                        help="comma-separated holdouts, or '' for none (default: %(default)s)")
+                        help="comma-separated holdouts, or '' for none (default: %(default)s; also "
+                             "two_largest_sizes, two_largest_multiples: the top two rungs held out)")
     parser.add_argument("--step2", action="store_true",
                         help="also test step 2 alone, extrapolated as far as the targets need (default law; "
                              "writes backtest_step2.csv)")
@@ -68,7 +69,7 @@ def summary_by_law(by_task):
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
-    from ..fit.backtest import HOLDOUTS, backtest, no_fit_succeeded, summarize_backtest
+    from ..fit.backtest import ALL_HOLDOUTS, backtest, no_fit_succeeded, summarize_backtest
     from ..ladder import load_ladder
     from ..predict import VARIANTS
     from ..report.tables import render_table, write_table
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     holdouts = [h.strip() for h in args.holdouts.split(",") if h.strip()]
     for name, values, allowed in (("variant", variants, VARIANTS), ("method", methods, ("default", "paper")),
-                                  ("holdout", holdouts, HOLDOUTS)):
+                                  ("holdout", holdouts, ALL_HOLDOUTS)):
         unknown = [v for v in values if v not in allowed]
         if unknown:
             raise ConfigError(f"unknown {name}(s) {', '.join(unknown)}; known: {', '.join(allowed)}")

@@ -4,7 +4,10 @@ This is how methods and settings are compared without touching the real targets:
 
 ``largest_size``      fit on every run of the smaller sizes, predict each run of the largest;
 ``largest_multiple``  fit on every run with a smaller token multiple, predict each run of the
-                      largest multiple.
+                      largest multiple;
+``two_largest_sizes``, ``two_largest_multiples``  the same with the top two rungs held out: an
+                      extrapolation twice as far (used to measure how the error grows with
+                      distance, :mod:`.extrapolation`).
 
 Each held-out run's actual values are its own (last-``moving_avg`` averaged) task loss and
 accuracy, exactly as for a target.
@@ -23,22 +26,25 @@ from ..tasks import Task
 from .laws import FailedLaw
 from .selection import Selection
 
-__all__ = ["HOLDOUTS", "holdout_split", "backtest", "summarize_backtest", "no_fit_succeeded"]
+__all__ = ["HOLDOUTS", "ALL_HOLDOUTS", "holdout_split", "backtest", "summarize_backtest", "no_fit_succeeded"]
 
 HOLDOUTS = ("largest_size", "largest_multiple")
+#: Every holdout :func:`holdout_split` knows (the default backtest runs :data:`HOLDOUTS`).
+ALL_HOLDOUTS = (*HOLDOUTS, "two_largest_sizes", "two_largest_multiples")
 
 
 def holdout_split(ladder: Ladder, holdout: str) -> tuple[list[str], list[RunData]]:
     """Names of the runs to fit on and the held-out runs to predict."""
     runs = ladder.train_runs
-    if holdout not in HOLDOUTS:
-        raise ConfigError(f"unknown holdout {holdout!r}; use one of {', '.join(HOLDOUTS)}")
-    if holdout == "largest_size":
-        key = max(r.n_params for r in runs)
-        held = [r for r in runs if r.n_params == key]
+    if holdout not in ALL_HOLDOUTS:
+        raise ConfigError(f"unknown holdout {holdout!r}; use one of {', '.join(ALL_HOLDOUTS)}")
+    rungs = 2 if holdout.startswith("two_") else 1
+    if holdout.endswith(("size", "sizes")):
+        top = sorted({r.n_params for r in runs})[-rungs:]
+        held = [r for r in runs if r.n_params in top]
     else:
-        key = max(r.token_multiple for r in runs)
-        held = [r for r in runs if r.token_multiple == key]
+        top = sorted({r.token_multiple for r in runs})[-rungs:]
+        held = [r for r in runs if r.token_multiple in top]
     kept = [r.name for r in runs if r not in held]
     if not kept:
         raise DataError(f"holdout {holdout!r} leaves no run to fit on (every train run is in the held-out rung)")
@@ -48,7 +54,8 @@ def holdout_split(ladder: Ladder, holdout: str) -> tuple[list[str], list[RunData
 def backtest(ladder: Ladder, tasks: Sequence[Task], *, variants: Sequence[str] = ("two-step",),
              modes: Sequence[str] = ("default",), holdouts: Sequence[str] = HOLDOUTS,
              selection: Selection | None = None, intervals: bool = False, level: float = 0.9,
-             n_bootstrap: int = 200, seed: int = 0, progress: bool = False) -> pd.DataFrame:
+             n_bootstrap: int = 200, seed: int = 0, progress: bool = False,
+             interval_terms: bool = True) -> pd.DataFrame:
     """Predictions of every held-out run, for every holdout × variant × mode × task.
 
     ``progress`` shows a bar on stderr over the ``holdouts × variants × modes × tasks`` fits.
@@ -58,7 +65,9 @@ def backtest(ladder: Ladder, tasks: Sequence[Task], *, variants: Sequence[str] =
     pandas.DataFrame
         The prediction columns of :data:`~taskladder.fit.laws.PREDICTION_COLUMNS` plus
         ``holdout, variant, method, status`` (``ok`` or why the holdout or fit failed) and, with
-        ``intervals=True``, ``acc_lo, acc_hi, level``.
+        ``intervals=True``, ``acc_lo, acc_hi, level`` (and the 50 % interval ``acc_lo_50,
+        acc_hi_50``), each fold's interval terms measured on the fold's own runs
+        (``interval_terms=False``: the bootstrap alone).
     """
     from ..predict import drop_impossible, fit_law, paper_selection
     from ..progress import progress as progress_bar
@@ -89,7 +98,8 @@ def backtest(ladder: Ladder, tasks: Sequence[Task], *, variants: Sequence[str] =
             law = fit_law(variant, task, sub, mode=mode, selection=selection or paper_selection(variant))
             pred = drop_impossible(law.predict(held))
             if intervals and not isinstance(law, FailedLaw):
-                pred = add_intervals(law, sub, held, pred, levels=(level,), n_bootstrap=n_bootstrap, seed=seed)
+                pred = add_intervals(law, sub, held, pred, levels=tuple(sorted({0.5, level})),
+                                     n_bootstrap=n_bootstrap, seed=seed, extrapolation=interval_terms)
             pred["status"] = [_row_status(law, row) for _, row in pred.iterrows()]
         except TaskLadderError as exc:
             pred = pd.DataFrame([{"target": r.name, "task": task.name, "status": f"failed: {exc}"} for r in held])

@@ -47,9 +47,19 @@ from .selection import target_actual
 
 __all__ = ["bootstrap_predictions", "accuracy_law_draws", "add_intervals", "check_interval_options", "noise_components",
            "checkpoint_noise", "interval_draws", "resample_counts", "step2_refits", "run_scatter",
-           "largest_run_noise"]
+           "largest_run_noise", "interval_terms", "recipe_shift_sd", "RECIPE_SHIFT_SD", "TERMS"]
 
 _MAX_BOOTSTRAP_POINTS = 160
+
+#: Recipe-shift SD of step 2 (accuracy), by what the step maps to accuracy: how far a run trained
+#: with another recipe sits off the ladder's loss-to-accuracy curve. Sized on evidence that is not
+#: any target: the RMS gap between the step-2 curves of the open_lm testbed's three pretraining
+#: datasets, each curve fitted on one dataset and read at another's runs (``benchmarks/honesty.py
+#: --recipe``). That testbed has no per-task loss, so the task-loss value is the same evidence read
+#: through the C4 loss, an upper bound: a task's own loss absorbs part of a data shift. Each value
+#: is the median over tasks of the median over the six dataset pairs of the gap's excess over the
+#: curve's own run scatter (measured: 1.76 points through the C4 loss, 0.64 for the direct law).
+RECIPE_SHIFT_SD = {"c4": 0.018, "task_loss": 0.018, "accuracy": 0.007}
 
 
 def _bounds(fit: FitResult, default_lower: Sequence[float], default_upper: Sequence[float]):
@@ -64,6 +74,18 @@ def target_normal(seed: int, salt: int, task: str, targets: Sequence[RunData], n
     are predicted with it, nor on their order."""
     columns = [np.random.default_rng([seed, salt, zlib.crc32(task.encode()), zlib.crc32(t.name.encode())])
                .standard_normal(n) for t in targets]
+    return np.asarray(scale, float) * (np.column_stack(columns) if columns else np.zeros((n, 0)))
+
+
+def target_student_t(seed: int, salt: int, task: str, targets: Sequence[RunData], n: int, scale,
+                     dof: float) -> np.ndarray:
+    """Student-t draws ``(n, T)`` with ``dof`` degrees of freedom and scale ``scale``, per target as
+    :func:`target_normal`: the predictive distribution of a miss whose SD was estimated from
+    ``dof`` observations, wider in the tails than a normal when they are few."""
+    columns = []
+    for t in targets:
+        rng = np.random.default_rng([seed, salt, zlib.crc32(task.encode()), zlib.crc32(t.name.encode())])
+        columns.append(rng.standard_normal(n) / np.sqrt(rng.chisquare(dof, n) / dof))
     return np.asarray(scale, float) * (np.column_stack(columns) if columns else np.zeros((n, 0)))
 
 
@@ -155,11 +177,13 @@ def _run_level_sd(fit: FitResult, points, last_n: int = 5) -> float:
 
 
 def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstrap: int = 1000,
-                          seed: int = 0) -> dict[str, np.ndarray]:
+                          seed: int = 0, extra_log_sd=None) -> dict[str, np.ndarray]:
     """Chained accuracy and task loss of each target under ``n_bootstrap`` resamples of the runs.
 
     Returns ``{"acc": (B, T), "loss": (B, T), "converged": (B,)}``; the law must be a fitted
-    two-step or loss-to-loss law. Replicates are centred on the law's own prediction
+    two-step or loss-to-loss law. ``extra_log_sd`` (per target) adds the extrapolation term of
+    :mod:`.extrapolation` to each draw's log task loss, before step 2; ``"acc_within"`` are the same
+    draws without it. Replicates are centred on the law's own prediction
     (``pred + (b − b₀)`` with ``b₀`` the batched solver's unweighted solution), so thinning the
     checkpoints for speed moves no interval.
 
@@ -207,8 +231,15 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
             loss = transfer.form.function(general[:, :, None], Pt.T[:, :, None, None])[..., 0]
             loss[1:] *= np.exp(target_normal(seed, 2, law.task.name, targets, n_bootstrap,
                                              _run_level_sd(transfer, law.transfer_points_)))
+        within = loss.copy()
+        if extra_log_sd is not None:
+            # The law's form may not hold as far out as the target: the miss measured by nested
+            # backtests, grown to the target's distance (see .extrapolation).
+            sd, dof = extra_log_sd
+            loss[1:] *= np.exp(target_student_t(seed, 6, law.task.name, targets, n_bootstrap, sd, dof))
         # A 3-D input is taken as the input column itself, so each resample gets its own losses.
         acc = step2.form.function(loss[:, :, None], P2.T[:, :, None, None])[..., 0]
+        acc_within = step2.form.function(within[:, :, None], P2.T[:, :, None, None])[..., 0]
     loss_full = law.predict_task_loss(np.array([t.n_params for t in targets], float),
                                       np.array([t.final_tokens for t in targets], float),
                                       np.array([t.spec.flops_per_token or np.nan for t in targets], float))
@@ -220,12 +251,13 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
         step2_only = step2.form.function(measured[None, :, None], P2.T[:, :, None, None])[..., 0]
         step2_full = law.predict_accuracy(measured)
     return {"acc": acc[1:] - acc[0] + acc_full, "loss": loss[1:] - loss[0] + loss_full,
+            "acc_within": acc_within[1:] - acc_within[0] + acc_full,
             "converged": converged[1:], "acc_point": acc_full,
             "acc_step2": step2_only[1:] - step2_only[0] + step2_full}
 
 
 def accuracy_law_draws(law, targets: Sequence[RunData], *, n_bootstrap: int = 1000,
-                       seed: int = 0) -> dict[str, np.ndarray]:
+                       seed: int = 0, extra_sd=None, recipe_sd=None) -> dict[str, np.ndarray]:
     """Predictive draws ``(B, T)`` of a law fitted straight to accuracy (single-step, direct, compute).
 
     Such a law has one point per run, so resampling whole runs is resampling its points: each
@@ -233,7 +265,9 @@ def accuracy_law_draws(law, targets: Sequence[RunData], *, n_bootstrap: int = 10
     started at the fit, in the space and with the bounds the fit used). The target is one more
     run, off the law as much as the ladder's runs are, so each draw also gets the law's residual
     scatter. The ladder's points are final accuracies averaged like the target's actual, so that
-    scatter already holds the run-to-run and the checkpoint noise.
+    scatter already holds the run-to-run and the checkpoint noise. ``extra_sd`` (per target, in
+    the fitted quantity) adds the extrapolation term of :mod:`.extrapolation`; ``recipe_sd`` (per
+    target, accuracy) the recipe-shift term.
 
     Notes
     -----
@@ -269,9 +303,18 @@ def accuracy_law_draws(law, targets: Sequence[RunData], *, n_bootstrap: int = 10
         noisy = value[1:] * np.exp(eps) if log else value[1:] + eps
         point = law.from_fitted(fit.form.function(Xt, fit.params))
         # centred on the law's own prediction, like the two-step draws
-        params = law.from_fitted(value[1:]) - law.from_fitted(value[0]) + point
+        within = law.from_fitted(value[1:]) - law.from_fitted(value[0]) + point
+        params = within
+        if extra_sd is not None:
+            sd, dof = extra_sd
+            shifted = value[1:] + target_student_t(seed, 6, law.task.name, targets, value.shape[0] - 1, sd, dof)
+            params = law.from_fitted(shifted) - law.from_fitted(value[0]) + point
+            noisy = noisy + (shifted - value[1:])
         acc = law.from_fitted(noisy) - law.from_fitted(value[0]) + point
-    return {"acc": np.clip(acc, 0.0, 1.0), "acc_params": params, "loss": None, "acc_step2": None, "member_acc": [params],
+        if recipe_sd is not None:
+            acc = acc + target_normal(seed, 7, law.task.name, targets, acc.shape[0], recipe_sd)
+    return {"acc": np.clip(acc, 0.0, 1.0), "acc_params": params, "acc_within": within, "loss": None,
+            "acc_step2": None, "member_acc": [params],
             "member_point": [point], "sigma_noise": np.nanstd(acc - params, axis=0),
             "method": f"bootstrap over runs ({n_bootstrap} resamples) + the law's run scatter"}
 
@@ -311,7 +354,7 @@ def checkpoint_noise(values: np.ndarray) -> float:
 
 
 def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstrap: int = 1000,
-                   seed: int = 0) -> dict[str, np.ndarray] | None:
+                   seed: int = 0, terms: dict | None = None) -> dict[str, np.ndarray] | None:
     """Draws ``(B, T)`` from the predictive distribution of each target's accuracy.
 
     For an ensemble, each member contributes ``n_bootstrap`` draws of its own, so the pooled
@@ -319,11 +362,15 @@ def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstr
     the two-step laws through task bpb and through C4 loss are bootstrapped too, only for the
     reliability verdict's comparison of the two (``member_acc``/``member_point``: bpb first, then
     C4). A law fitted straight to accuracy has draws of its own (:func:`accuracy_law_draws`).
+    ``terms`` (:func:`interval_terms`) adds the extrapolation and recipe-shift terms.
     """
     from .laws import EnsembleLaw, LossToLossLaw, TwoStepLaw, AccuracyLaw
 
+    extra = None if terms is None else (terms["extrapolation_sd"], terms["extrapolation"].dof)
+    recipe = np.zeros(len(targets)) if terms is None else terms["recipe_sd"]
     if isinstance(law, AccuracyLaw):
-        return accuracy_law_draws(law, targets, n_bootstrap=n_bootstrap, seed=seed)
+        return accuracy_law_draws(law, targets, n_bootstrap=n_bootstrap, seed=seed, extra_sd=extra,
+                                  recipe_sd=recipe)
     if isinstance(law, EnsembleLaw):
         members = law.members_
     elif isinstance(law, (TwoStepLaw, LossToLossLaw)):
@@ -331,8 +378,8 @@ def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstr
     else:
         raise TypeError(f"no intervals for a {type(law).__name__}")
     sigma_run, sigma_ckpt = noise_components(members[0], ladder)
-    boots = [bootstrap_predictions(member, ladder, targets, n_bootstrap=n_bootstrap, seed=seed + 17 * i)
-             for i, member in enumerate(members)]
+    boots = [bootstrap_predictions(member, ladder, targets, n_bootstrap=n_bootstrap, seed=seed + 17 * i,
+                                   extra_log_sd=extra) for i, member in enumerate(members)]
     compared = boots
     if _through_c4(law):
         # The reliability verdict compares the two-step laws through task bpb and through C4 loss
@@ -347,12 +394,15 @@ def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstr
     params = np.concatenate(accs, axis=0)
     # Pooling the members' draws gives a mixture centred on the ensemble mean whose spread also
     # holds the members' disagreement.
-    noise = target_normal(seed, 4, law.task.name, targets, params.shape[0], np.hypot(sigma_run, sigma_ckpt))
+    # Each target: run scatter and checkpoint noise, and the recipe shift if it was trained otherwise.
+    noise_sd = np.sqrt(sigma_run**2 + sigma_ckpt**2 + recipe**2)
+    noise = target_normal(seed, 4, law.task.name, targets, params.shape[0], noise_sd)
     # Step 2 alone (the first member's, as ``acc_from_actual_loss``), with the same noise.
     step2 = boots[0]["acc_step2"]
-    step2 = np.clip(step2 + target_normal(seed, 5, law.task.name, targets, step2.shape[0],
-                                          np.hypot(sigma_run, sigma_ckpt)), 0.0, 1.0)
-    return {"acc": np.clip(params + noise, 0.0, 1.0), "acc_params": params, "loss": boots[0]["loss"],
+    step2 = np.clip(step2 + target_normal(seed, 5, law.task.name, targets, step2.shape[0], noise_sd), 0.0, 1.0)
+    within = np.concatenate([boot["acc_within"] for boot in boots], axis=0)
+    return {"acc": np.clip(params + noise, 0.0, 1.0), "acc_params": params, "acc_within": within,
+            "loss": boots[0]["loss"],
             "acc_step2": step2,
             "member_acc": member_acc, "member_point": member_point, "sigma_noise": float(np.hypot(sigma_run, sigma_ckpt)),
             "sigma_run": sigma_run, "sigma_ckpt": sigma_ckpt,
@@ -373,20 +423,58 @@ def check_interval_options(levels: Sequence[float], n_bootstrap: int) -> None:
                           "interval's ends are quantiles of the draws")
 
 
+def recipe_shift_sd(law) -> float:
+    """The recipe-shift SD (accuracy) of the law's step 2 (:data:`RECIPE_SHIFT_SD`, by what it maps to accuracy)."""
+    from .laws import AccuracyLaw
+
+    if isinstance(law, AccuracyLaw):
+        return RECIPE_SHIFT_SD["accuracy"]
+    feature = getattr(law, "feature", None) or (getattr(law, "features", None) or ("bpb",))[0]
+    return RECIPE_SHIFT_SD["c4" if feature == "c4" else "task_loss"]
+
+
+def interval_terms(law, ladder: Ladder, targets: Sequence[RunData]) -> dict:
+    """The two terms a bootstrap over the ladder cannot see, per target.
+
+    ``extrapolation``: the law's :class:`~taskladder.fit.extrapolation.Extrapolation` model from
+    nested backtests on ``ladder``; ``distance``: each target's decades beyond the fitted runs;
+    ``extrapolation_sd``: ``τ d`` (in the law's extrapolated quantity; drawn from a Student t with
+    the model's degrees of freedom); ``recipe_sd``: the
+    recipe-shift SD (accuracy) for targets whose spec says ``recipe = "different"``, else 0.
+    """
+    from .extrapolation import box_of, calibrate_extrapolation, distance
+
+    model = calibrate_extrapolation(law, ladder)
+    fitted = [ladder.runs[name] for name in law.fitted_on_ if name in ladder.runs]
+    dist = distance([t.n_params for t in targets], [t.final_tokens for t in targets], box_of(fitted))
+    shift = recipe_shift_sd(law)
+    recipe = np.array([shift if t.spec.recipe == "different" else 0.0 for t in targets], float)
+    return {"extrapolation": model, "distance": dist, "extrapolation_sd": model.sd(dist), "recipe_sd": recipe}
+
+
+#: Interval terms, in the order a verdict names the largest.
+TERMS = ("parameters", "noise", "extrapolation", "recipe")
+
+
 def add_intervals(law, ladder: Ladder, targets: Sequence[RunData], predictions: pd.DataFrame, *,
-                  levels: Sequence[float] = (0.5, 0.9), n_bootstrap: int = 1000, seed: int = 0) -> pd.DataFrame:
+                  levels: Sequence[float] = (0.5, 0.9), n_bootstrap: int = 1000, seed: int = 0,
+                  extrapolation: bool = True) -> pd.DataFrame:
     """Add interval columns to one law's predictions (rows in ``targets`` order).
 
     For each level ``q`` (e.g. 0.9): ``acc_lo_90, acc_hi_90``; the widest level also goes to
     ``acc_lo, acc_hi, level``. Also ``task_loss_lo, task_loss_hi`` (step 1 alone, widest level),
     ``acc_from_actual_loss_lo, acc_from_actual_loss_hi`` (step 2 alone at the target's measured
     task loss, with run scatter and checkpoint noise; missing without data or a step 2),
-    ``acc_sd_params`` (bootstrap SD), ``acc_sd_noise`` (run scatter and checkpoint noise) and
-    ``interval_method``. Laws straight to accuracy have no task loss: its interval is missing.
+    ``acc_sd_params`` (bootstrap SD), ``acc_sd_noise`` (run scatter and checkpoint noise),
+    ``acc_sd_extrapolation`` and ``acc_sd_recipe`` (the terms of :func:`interval_terms`, in
+    accuracy), ``extrapolation_distance`` (decades beyond the fitted runs), ``interval_term`` (the
+    largest of the four) and ``interval_method``. Laws straight to accuracy have no task loss: its
+    interval is missing. ``extrapolation=False`` leaves out both terms (the bootstrap alone).
     """
     check_interval_options(levels, n_bootstrap)
     out = predictions.copy()
-    draws = interval_draws(law, ladder, targets, n_bootstrap=n_bootstrap, seed=seed)
+    terms = interval_terms(law, ladder, targets) if extrapolation else None
+    draws = interval_draws(law, ladder, targets, n_bootstrap=n_bootstrap, seed=seed, terms=terms)
     widest = max(levels)
     ok = out["acc_pred"].notna().to_numpy()
     for q in sorted(levels):
@@ -408,13 +496,24 @@ def add_intervals(law, ladder: Ladder, targets: Sequence[RunData], predictions: 
     out["task_loss_hi"] = np.where(ok, loss_hi, np.nan)
     out["acc_from_actual_loss_lo"] = step2_lo
     out["acc_from_actual_loss_hi"] = step2_hi
-    out["acc_sd_params"] = np.nanstd(draws["acc_params"], axis=0)
-    out["acc_sd_noise"] = draws["sigma_noise"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        within_sd = np.nanstd(draws["acc_within"], axis=0)
+        out["acc_sd_params"] = within_sd
+        out["acc_sd_noise"] = draws["sigma_noise"]
+        # What the extrapolation term adds to the spread, in accuracy (its draws go through step 2).
+        out["acc_sd_extrapolation"] = np.sqrt(np.fmax(np.nanvar(draws["acc_params"], axis=0) - within_sd**2, 0.0))
+    out["acc_sd_recipe"] = 0.0 if terms is None else terms["recipe_sd"]
+    out["extrapolation_distance"] = np.nan if terms is None else terms["distance"]
+    sds = out[["acc_sd_params", "acc_sd_noise", "acc_sd_extrapolation", "acc_sd_recipe"]].to_numpy(float)
+    out["interval_term"] = [TERMS[int(np.nanargmax(row))] if np.isfinite(row).any() else "" for row in sds]
     if len(draws["member_acc"]) > 1:
         # Disagreement of the first two members' predictions in units of their combined bootstrap SD.
         a, b = draws["member_acc"][0], draws["member_acc"][1]
         gap = np.abs(np.asarray(draws["member_point"][0]) - np.asarray(draws["member_point"][1]))
         out["member_gap"] = gap
         out["member_gap_z"] = gap / np.sqrt(np.nanvar(a, axis=0) + np.nanvar(b, axis=0))
-    out["interval_method"] = draws["method"]
+    out["interval_method"] = draws["method"] + ("" if terms is None else
+                                                "; " + terms["extrapolation"].describe() + "; recipe shift for "
+                                                "targets with recipe = \"different\"")
     return out

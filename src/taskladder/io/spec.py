@@ -51,10 +51,12 @@ __all__ = ["RunSpec", "LadderSpec", "load_spec", "parse_target", "parse_token_co
 
 ROLES = ("train", "target")
 _TOP_KEYS = {"name", "description", "run", "task"}
-_RUN_KEYS = {"name", "file", "size", "n_params", "flops_per_token", "tokens", "role"}
+_RUN_KEYS = {"name", "file", "size", "n_params", "flops_per_token", "tokens", "role", "recipe"}
 _TASK_KEYS = {"name", "display_name", "accuracy", "loss", "loss_unit", "chance", "average_of"}
 #: Where a run's FLOPs per token came from.
 FLOPS_SOURCES = ("size", "spec", "6N")
+#: Whether a target was trained like the ladder's runs (data, optimizer, schedule) or not.
+RECIPES = ("same", "different")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,6 +82,11 @@ class RunSpec:
         (the standard estimate 6 N, when neither was given).
     tokens
         Tokens D to predict at (targets) or the final token count; ``None``: the file's last row.
+    recipe
+        ``"same"`` (default: the target is trained like the ladder's runs, only longer and larger)
+        or ``"different"`` (another data mix, batch size, learning rate or schedule, e.g. a final
+        anneal): its interval then also holds the recipe-shift term of step 2
+        (:data:`taskladder.fit.uncertainty.RECIPE_SHIFT_SD`).
     """
 
     name: str
@@ -90,10 +97,14 @@ class RunSpec:
     flops_per_token: float | None = None
     tokens: float | None = None
     flops_source: str = "spec"
+    recipe: str = "same"
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise ConfigError(f"run {self.name!r}: role must be one of {ROLES}, got {self.role!r}")
+        if self.recipe not in RECIPES:
+            raise ConfigError(f"run {self.name!r}: recipe must be one of {', '.join(map(repr, RECIPES))}, "
+                              f"got {self.recipe!r}")
         if self.n_params <= 0:
             raise ConfigError(f"run {self.name!r}: n_params must be positive, got {self.n_params}")
         if self.tokens is not None and not (math.isfinite(self.tokens) and self.tokens > 0):
@@ -272,7 +283,8 @@ def _run_from_table(table: dict, index: int, base: Path, source: str) -> RunSpec
     role = table.get("role", "train")
     try:
         return RunSpec(name=name, role=role, file=path, n_params=n_params, size=size_label,
-                       flops_per_token=flops, tokens=tokens, flops_source=flops_source)
+                       flops_per_token=flops, tokens=tokens, flops_source=flops_source,
+                       recipe=table.get("recipe", "same"))
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
 

@@ -1,0 +1,256 @@
+"""Extrapolation error, measured on the ladder itself: how far off a law lands when it predicts
+beyond the runs it was fitted on, as a function of how far beyond.
+
+The bootstrap of :mod:`.uncertainty` says how well the ladder pins the law's parameters; it says
+nothing about whether the law's *form* still holds an order of magnitude further out. Nested
+backtests do: hold out the top rung (or the top two, by size or by token multiple, as long as
+:data:`MIN_RUNGS` sizes and multiples remain), refit the same law on the rest, predict the
+held-out runs, and record each miss ``r`` with its distance ``d`` from the runs the fit saw.
+
+Distance
+--------
+``d = max(0, log10 N/N_max, log10 D/D_max, log10 ND/(ND)_max, log10 M/M_max, log10 M_min/M)``
+with ``M = D/N`` the tokens per parameter and the extremes taken over the fitted runs: how many
+decades beyond the ladder the run lies along its worst axis. Compute ``∝ N D`` counts as an axis,
+so a target larger in both is further than in either; so does ``M``, so a small model trained
+four times longer than any ladder run of its size is an extrapolation although neither its N nor
+its D exceeds the ladder's. A held-out run inside (``d < MIN_DISTANCE``) measures interpolation,
+which the bootstrap already covers, and is left out.
+
+Error model
+-----------
+A held-out run's miss ``r`` (in the quantity the law extrapolates: the log of its intermediate
+loss for laws through a loss, ``r = ln L̂ − ln L``, or the law's own fitted quantity for laws
+straight to accuracy) has two parts: what the fold's own bootstrap expects (its parameters, and
+the run's scatter around the law: SD ``s``, from :func:`~taskladder.fit.uncertainty.bootstrap_predictions`
+on the fold) and what it does not, the form's error, which grows with distance:
+``E[r²] = s² + (τ d)²``. The misses' summed excess over what the bootstrap expects,
+``Σ (r² − s²)``, measures the second, but noisily: with the form exact it still scatters around 0
+with SD ``√(2 Σ s⁴)`` (``r² / s²`` is then χ²₁). Only the excess beyond one such SD counts as form
+error, so an exact law gets no term five times out of six instead of half the time:
+
+.. math:: \\hat τ^2 = \\frac{\\max\\left(\\sum_i (r_i^2 - s_i^2) - \\sqrt{2 \\sum_i s_i^4},\\ 0\\right)}{\\sum_i d_i^2}
+
+per task, from at least :data:`MIN_MISSES` misses. A ladder too small for that (no fold keeps
+enough rungs) gets a conservative prior instead, ``τ₀`` (:data:`PRIOR_TAU`, per quantity): the
+upper quartile of the raw miss rate ``√(Σ r² / Σ d²)`` (the whole miss, the bootstrap's share
+included) over the tasks of the real suites' nested backtests (``benchmarks/honesty.py``: the OLMo
+ladder, the open_lm testbed's three datasets, the micro-ladder), no target read.
+
+A target at distance ``d`` gets an extra draw ``τ d t_ν`` on that quantity
+(:func:`~taskladder.fit.uncertainty.interval_draws`): a scale estimated from ``n`` misses makes the
+predictive miss a Student t with ``ν = n`` degrees of freedom, not a normal (at 90 %, ×1.3 wider
+for ν = 4), and the prior's t has ``ν =`` :data:`PRIOR_DOF`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, TaskLadderError
+from ..ladder import Ladder, RunData
+
+__all__ = ["NESTED_HOLDOUTS", "MIN_DISTANCE", "PRIOR_TAU", "MIN_MISSES", "PRIOR_DOF", "Extrapolation",
+           "distance", "box_of", "calibrate_extrapolation", "estimate_tau", "extrapolation_misses"]
+
+#: The nested holdouts: the top rung, then the top two, by size and by token multiple.
+NESTED_HOLDOUTS = ("largest_size", "largest_multiple", "two_largest_sizes", "two_largest_multiples")
+#: Held-out runs nearer than this (decades) to the fitted box measure interpolation: left out.
+MIN_DISTANCE = 0.05
+#: Prior ``τ₀`` per extrapolated quantity (per decade), for a ladder whose nested backtests cannot
+#: be fitted: the upper quartile of the raw miss rate over the tasks of the real suites
+#: (``benchmarks/honesty.py``: OLMo ladder, the open_lm testbed's three datasets, the
+#: micro-ladder), rounded up to two decimals (measured: 0.085, 0.102, 0.230).
+PRIOR_TAU = {"log_loss": 0.09, "accuracy": 0.11, "neg_log_accuracy": 0.23}
+#: Fewest nested-backtest misses that set ``τ`` by themselves (fewer: the prior).
+MIN_MISSES = 4
+#: Degrees of freedom of the prior's predictive t: heavy tails, finite variance.
+PRIOR_DOF = 3.0
+
+
+def box_of(runs: Sequence[RunData]) -> tuple[float, float, float, float, float]:
+    """``(N_max, D_max, (ND)_max, M_max, M_min)`` of the runs a law was fitted on (``M = D/N``)."""
+    n = np.array([float(r.n_params) for r in runs])
+    d = np.array([float(r.final_tokens) for r in runs])
+    return float(n.max()), float(d.max()), float((n * d).max()), float((d / n).max()), float((d / n).min())
+
+
+def distance(n_params, tokens, box: tuple[float, float, float, float, float]) -> np.ndarray:
+    """Decades beyond the fitted runs along the worst axis (see the module docstring); 0 inside."""
+    n, d = np.asarray(n_params, float), np.asarray(tokens, float)
+    n_max, d_max, c_max, m_max, m_min = box
+    with np.errstate(all="ignore"):
+        steps = np.stack([np.log10(n / n_max), np.log10(d / d_max), np.log10(n * d / c_max),
+                          np.log10(d / n / m_max), np.log10(m_min * n / d), np.zeros_like(n)])
+    return np.nanmax(steps, axis=0)
+
+
+def extrapolated_quantity(law) -> str:
+    """What the law extrapolates: ``log_loss`` (a law through a loss), ``accuracy`` or
+    ``neg_log_accuracy`` (laws fitted straight to accuracy, in the space they are fitted in)."""
+    from .laws import AccuracyLaw, ComputeAccuracyLaw
+
+    if isinstance(law, ComputeAccuracyLaw):
+        return "neg_log_accuracy"
+    if isinstance(law, AccuracyLaw):
+        return "accuracy"
+    return "log_loss"
+
+
+def _miss(quantity: str, pred: pd.DataFrame) -> np.ndarray:
+    """Each held-out run's miss in the extrapolated quantity (NaN where either side is missing)."""
+    with np.errstate(all="ignore"):
+        if quantity == "log_loss":
+            return np.log(pred["task_loss_pred"].astype(float)) - np.log(pred["task_loss_actual"].astype(float))
+        acc, actual = pred["acc_pred"].astype(float), pred["acc_actual"].astype(float)
+        if quantity == "neg_log_accuracy":
+            return np.log(actual) - np.log(acc)
+        return acc - actual
+
+
+def heldout_predictions(ladder: Ladder, holdout: str, law) -> pd.DataFrame | None:
+    """Point predictions of a holdout's runs by the same law refitted on the rest (memoized on the
+    ladder); ``None`` when the holdout or the fit is not possible on this ladder."""
+    from ..predict import drop_impossible, fit_law
+    from .backtest import holdout_split
+    from .choice import check_variant
+    from .laws import FailedLaw
+
+    def compute():
+        try:
+            kept, held = holdout_split(ladder, holdout)
+            sub = ladder.memoize(("holdout ladder", holdout), lambda: ladder.subset(kept))
+            check_variant(sub, law.task, law.variant_)
+            refit = fit_law(law.variant_, law.task, sub, mode=law.mode, selection=law.selection)
+            if isinstance(refit, FailedLaw):
+                return None
+            pred = drop_impossible(refit.predict(held))
+        except (TaskLadderError, DataError):
+            return None
+        pred["distance"] = distance(pred["n_params"], pred["tokens"],
+                                    box_of([sub.runs[name] for name in refit.fitted_on_]))
+        pred["expected_sd"] = _expected_sd(refit, sub, held)
+        return pred
+
+    key = ("heldout", holdout, law.variant_, law.mode, law.selection, law.task)
+    return ladder.memoize(key, compute)
+
+
+#: Fewest distinct sizes and token multiples a fold must keep: a power law with an asymptote needs
+#: three values along an axis to pin its exponent; a fold with two extrapolates worse than the
+#: whole ladder ever would (its misses measure the missing rungs, not the form).
+MIN_RUNGS = 3
+#: Resamples of each fold's bootstrap (only its SD is used).
+FOLD_BOOTSTRAP = 100
+
+
+def _expected_sd(law, ladder: Ladder, held: Sequence[RunData]) -> np.ndarray:
+    """SD of each held-out run's prediction, in the extrapolated quantity, that the fold's own
+    bootstrap gives (parameters and run scatter); 0 where it cannot be drawn (the miss then
+    counts whole, which errs on the wide side)."""
+    from .uncertainty import accuracy_law_draws, bootstrap_predictions
+
+    quantity = extrapolated_quantity(law)
+    try:
+        with np.errstate(all="ignore"):
+            if quantity == "log_loss":
+                member = getattr(law, "primary_", law)
+                draws = np.log(bootstrap_predictions(member, ladder, held, n_bootstrap=FOLD_BOOTSTRAP)["loss"])
+            else:
+                acc = accuracy_law_draws(law, held, n_bootstrap=FOLD_BOOTSTRAP)["acc"]
+                draws = -np.log(acc) if quantity == "neg_log_accuracy" else acc
+            sd = np.nanstd(np.where(np.isfinite(draws), draws, np.nan), axis=0)
+    except (TaskLadderError, np.linalg.LinAlgError, ValueError, TypeError, KeyError):
+        return np.zeros(len(held))
+    return np.nan_to_num(sd, nan=0.0)
+
+
+def extrapolation_misses(law, ladder: Ladder, holdouts: Sequence[str] = NESTED_HOLDOUTS) -> pd.DataFrame:
+    """The nested backtests' misses: one row per held-out run beyond its fold's box, with
+    ``holdout, target, distance, miss`` (in :func:`extrapolated_quantity`) and ``expected_sd``
+    (what the fold's own bootstrap expects of the miss)."""
+    from .backtest import holdout_split
+
+    quantity = extrapolated_quantity(law)
+    frames = []
+    for holdout in holdouts:
+        try:
+            kept = set(holdout_split(ladder, holdout)[0])
+        except DataError:
+            continue
+        runs = [r for r in ladder.train_runs if r.name in kept]
+        if min(len({r.n_params for r in runs}), len({r.token_multiple for r in runs})) < MIN_RUNGS:
+            continue
+        pred = heldout_predictions(ladder, holdout, law)
+        if pred is None or pred.empty:
+            continue
+        frame = pd.DataFrame({"holdout": holdout, "target": pred["target"], "distance": pred["distance"],
+                              "miss": _miss(quantity, pred), "expected_sd": pred["expected_sd"]})
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=["holdout", "target", "distance", "miss", "expected_sd"])
+    table = pd.concat(frames, ignore_index=True)
+    # A run held out by two holdouts counts once per distance it was predicted from.
+    usable = table["distance"].ge(MIN_DISTANCE) & np.isfinite(table["miss"].astype(float))
+    return table[usable].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Extrapolation:
+    """A law's extrapolation error model for one task: ``ε ~ N(0, (τ d)²)`` in ``quantity``.
+
+    ``n_misses`` nested-backtest misses entered the estimate (under :data:`MIN_MISSES`: the prior
+    alone);
+    ``tau_observed`` is their own estimate (the module's ``τ̂``), ``tau_raw`` the whole misses' ``√(Σ r² / Σ d²)``
+    (NaN without any).
+    """
+
+    quantity: str
+    tau: float
+    n_misses: int
+    tau_observed: float
+    max_distance: float
+    tau_raw: float = np.nan
+
+    @property
+    def dof(self) -> float:
+        """Degrees of freedom of the predictive t: the misses, or the prior's."""
+        return float(self.n_misses) if self.n_misses >= MIN_MISSES else PRIOR_DOF
+
+    def sd(self, distances) -> np.ndarray:
+        """The term's SD at each distance (decades beyond the box)."""
+        return self.tau * np.asarray(distances, float)
+
+    def describe(self) -> str:
+        seen = (f"{self.n_misses} nested-backtest misses up to {self.max_distance:.2f} decades out"
+                if self.n_misses >= MIN_MISSES else
+                f"prior alone: {self.n_misses} nested-backtest misses, {MIN_MISSES} needed")
+        return f"extrapolation {self.tau:.3g} {self.quantity.replace('_', ' ')} per decade ({seen})"
+
+
+def estimate_tau(miss, expected_sd, dist) -> float:
+    """The form's error per decade from misses ``r`` at distances ``d`` whose bootstrap SDs are
+    ``s``: the module's ``τ̂`` (NaN without misses)."""
+    r, s2, d = np.asarray(miss, float), np.asarray(expected_sd, float) ** 2, np.asarray(dist, float)
+    if not len(r):
+        return np.nan
+    excess = max(float(np.sum(r**2 - s2) - np.sqrt(2.0 * np.sum(s2**2))), 0.0)
+    return float(np.sqrt(excess / np.sum(d**2)))
+
+
+def calibrate_extrapolation(law, ladder: Ladder, holdouts: Sequence[str] = NESTED_HOLDOUTS) -> Extrapolation:
+    """The extrapolation error model of a fitted law (``law.variant_`` set by
+    :func:`taskladder.predict.fit_law`), from nested backtests on ``ladder`` (the one it was
+    fitted on). See the module docstring for the estimate."""
+    quantity = extrapolated_quantity(law)
+    misses = extrapolation_misses(law, ladder, holdouts)
+    r, d = misses["miss"].to_numpy(float), misses["distance"].to_numpy(float)
+    observed = estimate_tau(r, misses["expected_sd"].to_numpy(float), d)
+    tau = observed if len(r) >= MIN_MISSES else PRIOR_TAU[quantity]
+    raw = float(np.sqrt(np.sum(r**2) / np.sum(d**2))) if len(r) else np.nan
+    return Extrapolation(quantity=quantity, tau=tau, n_misses=len(r), tau_observed=observed,
+                         max_distance=float(d.max()) if len(d) else 0.0, tau_raw=raw)
