@@ -43,6 +43,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..sizes import get_size
+from ..schedules import Schedule, schedule_from_table
 from ..tasks import Task, declared_task
 from .toml_file import read_toml
 from .validate import check_distinct_files, check_run_spec
@@ -51,7 +52,7 @@ __all__ = ["RunSpec", "LadderSpec", "load_spec", "parse_target", "parse_token_co
 
 ROLES = ("train", "target")
 _TOP_KEYS = {"name", "description", "run", "task"}
-_RUN_KEYS = {"name", "file", "size", "n_params", "flops_per_token", "tokens", "role"}
+_RUN_KEYS = {"name", "file", "size", "n_params", "flops_per_token", "tokens", "role", "schedule"}
 _TASK_KEYS = {"name", "display_name", "accuracy", "loss", "loss_unit", "chance", "average_of"}
 #: Where a run's FLOPs per token came from.
 FLOPS_SOURCES = ("size", "spec", "6N")
@@ -80,6 +81,11 @@ class RunSpec:
         (the standard estimate 6 N, when neither was given).
     tokens
         Tokens D to predict at (targets) or the final token count; ``None``: the file's last row.
+        For a running target, its planned tokens (its file ends before them).
+    schedule
+        A target's declared learning-rate schedule (:class:`~taskladder.schedules.Schedule`), read
+        by ``taskladder watch`` when the log has no learning-rate column, and for the end of the run
+        (an anneal) in any case; ``None``: not declared.
     """
 
     name: str
@@ -90,6 +96,7 @@ class RunSpec:
     flops_per_token: float | None = None
     tokens: float | None = None
     flops_source: str = "spec"
+    schedule: Schedule | None = None
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -103,6 +110,12 @@ class RunSpec:
         if self.file is None and self.tokens is None:
             raise ConfigError(f"run {self.name!r}: a target without a file needs tokens")
         check_run_spec(self)
+        if self.schedule is not None:
+            if self.role != "target":
+                raise ConfigError(f"run {self.name!r}: a schedule is declared for targets (role = \"target\")")
+            if self.tokens is None:
+                raise ConfigError(f"run {self.name!r}: a declared schedule needs the run's planned tokens (tokens)")
+            self.schedule.check_for(self.tokens, f"run {self.name!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -270,9 +283,10 @@ def _run_from_table(table: dict, index: int, base: Path, source: str) -> RunSpec
     tokens = table.get("tokens")
     tokens = None if tokens is None else _number(tokens, where=where, key="tokens")
     role = table.get("role", "train")
+    schedule = None if table.get("schedule") is None else schedule_from_table(table["schedule"], where)
     try:
         return RunSpec(name=name, role=role, file=path, n_params=n_params, size=size_label,
-                       flops_per_token=flops, tokens=tokens, flops_source=flops_source)
+                       flops_per_token=flops, tokens=tokens, flops_source=flops_source, schedule=schedule)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
 

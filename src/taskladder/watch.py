@@ -1,0 +1,555 @@
+"""Watch a running target: forecast its final task loss and accuracy from the ladder and its own checkpoints.
+
+Once a large run is launched, its early checkpoints say where it is heading. For each fraction
+``f`` of its planned tokens ``D`` (the spec's ``tokens``), :func:`watch` uses the ladder and only the
+target's checkpoints with ``t ≤ f D`` to forecast, per task, the final task loss and accuracy,
+with an interval and a verdict. Fraction 0 is the ladder alone: the numbers of
+:func:`~taskladder.predict.predict_ladder`.
+
+Method
+------
+Two offsets of the target from the ladder, each a normal update whose prior is what the ladder
+says about a new run and whose measurement error is what the ladder's own runs show at the
+same fraction of their schedule.
+
+1. **Task loss.** The ladder law predicts the final task loss ``L̂`` with bootstrap draws
+   ``ℓ_b`` of ``log L`` (:func:`~taskladder.fit.uncertainty.bootstrap_predictions`: fit
+   uncertainty and the run-to-run scatter of step 1), prior variance ``τ² = var(ℓ_b)``.
+   A checkpoint at ``t`` tokens with learning rate ``u`` (LR / peak above the ladder's final)
+   lies above the run's end by the *trajectory ratio*
+   ``ρ(t, u) = L_traj(N, t, u) / L_traj(N, D, u_end)``, with ``L_traj`` the ladder's law on every
+   checkpoint, corrected for the learning rate (``power_law_nd_lr``, through the transfer map for
+   the loss-to-loss law; without a learning-rate column, ``power_law_nd`` on the runs' ends).
+   The target's last ``W`` checkpoints (``W`` the selection's moving average) each imply a final
+   log loss ``log L_i − log ρ_i``; their mean, less the ladder's mean miss ``μ(φ)`` at the same
+   schedule fraction ``φ = t/D``, is the measurement ``y``. Its variance ``s²(φ)`` is the spread
+   of the same miss over the ladder's runs (each run measured at ``φ`` of its own schedule against
+   its own end), times ``(1 + 1/R) R/(R − k)`` for ``R`` runs and a ``k``-parameter law fitted on them
+   (the runs are in-sample; the same small-sample rule as the bootstrap). The update:
+
+   ``w = τ² / (τ² + s²)``, ``m = log L̂ + w (y − log L̂)``, draws ``m + √(1 − w) (ℓ_b − log L̂)``.
+
+2. **Accuracy at that loss.** The target's offset from the step-2 curve at its measured loss,
+   ``η = ā − g(L̄)`` over the same ``W`` checkpoints, with prior ``N(0, σ_run² + σ_ckpt²)`` (the
+   ladder's run scatter around step 2 and checkpoint noise, as the ladder-only interval has)
+   and measurement variance ``s_η²(φ)``: the mean square over the ladder's runs of how far a
+   run's offset at ``φ`` lies from its offset at its end, times ``1 + 1/R``. With
+   ``w₂ = σ₀² / (σ₀² + s_η²)``:
+
+   ``Acc_b = g_b(exp ℓ'_b) + w₂ (ā − g_b(L̄)) + √((1 − w₂) σ₀²) z_b``,
+
+   with ``g_b`` the bootstrap refits of step 2 (so the curve's level, measured by the target,
+   cancels and only its slope between the measured and the final loss stays uncertain).
+   The forecast is ``g(exp m) + w₂ (ā − g(L̄))``; the interval the central quantiles of ``Acc_b``.
+
+The constants are fixed by rule, not tuned on any target: ``W`` is the selection's moving
+average (the window the actual is measured over), the prior variances are those of the ladder-only
+interval, and the measurement variances come from the ladder's own runs.
+
+Schedules
+---------
+A checkpoint's learning rate comes from the log's learning-rate column, else the spec's declared
+:class:`~taskladder.schedules.Schedule`, else the ladder's runs (LR / peak at the same fraction of
+the schedule; the output says so). The run's end is the ladder's (``u_end = 0``) unless the spec
+declares a schedule: a final anneal below the ladder's final learning rate enters through the
+learning-rate term (``u_end < 0``, beyond what the ladder's runs show), and the verdict names it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError, DataError
+from .fit.selection import Selection, trailing_mean
+from .io.runs import LR_COLUMN
+from .ladder import Ladder, RunData
+
+__all__ = ["watch", "WatchResult", "WATCH_COLUMNS", "COMPLETE_AT", "DEFAULT_FRACTIONS", "is_partial",
+           "check_fractions", "update_partial_targets"]
+
+#: A target's file is complete when its last checkpoint has seen this fraction of its planned tokens.
+COMPLETE_AT = 0.99
+#: Fractions of the planned tokens watched by default.
+DEFAULT_FRACTIONS = (0.1, 0.25, 0.5, 0.75)
+
+WATCH_COLUMNS = ["target", "task", "fraction", "tokens_seen", "planned_tokens", "n_checkpoints", "task_loss_pred",
+                 "task_loss_lo", "task_loss_hi", "acc_pred", "acc_lo", "acc_hi", "level", "acc_actual", "abs_error",
+                 "reliability", "reliability_reason", "ladder_acc_pred", "loss_weight", "step2_weight", "window",
+                 "loss_measured", "loss_measured_sd", "loss_prior_sd",
+                 "lr_source", "variant", "loss_unit", "status"]
+
+
+@dataclass
+class WatchResult:
+    """Forecasts of watched targets, and the ladder-only prediction they start from.
+
+    ``forecasts`` has one row per (target, task, fraction) with :data:`WATCH_COLUMNS` plus
+    ``acc_lo_XX``/``acc_hi_XX`` per level; ``ladder`` is the ladder-only
+    :class:`~taskladder.predict.PredictionResult`; ``notes`` one sentence each on how data was used.
+    """
+
+    forecasts: pd.DataFrame
+    ladder: object
+    notes: list[str] = field(default_factory=list)
+
+
+def check_fractions(fractions: Sequence[float]) -> tuple[float, ...]:
+    """Fractions of the planned tokens, each in [0, 1], sorted and distinct."""
+    values = []
+    for f in fractions:
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not math.isfinite(f) or not 0.0 <= f <= 1.0:
+            raise ConfigError(f"fraction of the planned tokens must be in [0, 1] (e.g. 0.25), got {f!r}")
+        values.append(float(f))
+    if not values:
+        raise ConfigError("no fraction to watch (give e.g. 0.1,0.25,0.5,0.75)")
+    return tuple(sorted(set(values)))
+
+
+def planned_tokens(target: RunData) -> float:
+    """The target's planned tokens D: the spec's ``tokens`` (else its file's last checkpoint)."""
+    return float(target.final_tokens)
+
+
+def is_partial(target: RunData) -> bool:
+    """Whether the target's file ends before its planned tokens (a run still training)."""
+    return (target.has_data and target.spec.tokens is not None
+            and float(target.tokens[-1]) < COMPLETE_AT * float(target.spec.tokens))
+
+
+def _format_tokens(tokens: float) -> str:
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if tokens >= scale:
+            return f"{tokens / scale:.3g}{suffix}"
+    return f"{tokens:.3g}"
+
+
+def _supports_update(law) -> str | None:
+    """Why the law cannot be updated from a target's checkpoints (``None``: it can)."""
+    from .fit.laws import LossToLossLaw, TwoStepLaw
+
+    if isinstance(law, LossToLossLaw):
+        return None
+    if isinstance(law, TwoStepLaw):
+        return None if law.step1_form in ("nd", "nd_lr") else "a compute-form step 1 has no trajectory in tokens"
+    return f"the {type(law).__name__} has no task loss and step 2 to update"
+
+
+class _Trajectory:
+    """The ladder's law of a run's task loss along its checkpoints, for the trajectory ratio ρ.
+
+    Fitted on every checkpoint with the learning-rate term when every train run logs its learning
+    rate (``power_law_nd_lr``), else on the runs' ends (``power_law_nd``); for the loss-to-loss law
+    the C4 loss, carried to the task loss by the law's transfer map.
+    """
+
+    def __init__(self, law, ladder: Ladder):
+        from .fit.laws import LossToLossLaw, _fit_step1_of, _usable
+
+        self.uses_lr = ladder.has_metric(None, "lr")
+        form = "nd_lr" if self.uses_lr else "nd"
+        through_c4 = isinstance(law, LossToLossLaw) and law.uses_c4_
+        feature = "c4" if through_c4 else law.feature
+        _, self.fit = _fit_step1_of(ladder, law.task, feature, law.selection, form, "default")
+        self.transfer = law.transfer_ if through_c4 else None
+        self.ok = _usable(self.fit, "default") and (self.transfer is None or _usable(self.transfer, "default"))
+        self.n_params = len(self.fit.params) + (0 if self.transfer is None else len(self.transfer.params))
+        self.description = (f"{'C4 ' if through_c4 else ''}{self.fit.form.name}"
+                            f"{' and transfer map' if through_c4 else ''}")
+
+    def log_loss(self, n_params: float, tokens: np.ndarray, u: np.ndarray) -> np.ndarray:
+        tokens = np.atleast_1d(np.asarray(tokens, float))
+        columns = [np.full_like(tokens, float(n_params)), tokens]
+        if self.uses_lr:
+            columns.append(np.broadcast_to(np.asarray(u, float), tokens.shape))
+        value = self.fit.predict(np.column_stack(columns))
+        if self.transfer is not None:
+            value = self.transfer.predict(value.reshape(-1, 1))
+        with np.errstate(all="ignore"):
+            return np.log(value)
+
+    def log_ratio(self, n_params: float, tokens: np.ndarray, u: np.ndarray, final_tokens: float,
+                  u_end: float) -> np.ndarray:
+        """``log ρ = log L_traj(N, t, u) − log L_traj(N, D, u_end)``."""
+        return self.log_loss(n_params, tokens, u) - self.log_loss(n_params, np.array([final_tokens]),
+                                                                  np.array([u_end]))[0]
+
+
+def _ladder_end_lr(ladder: Ladder) -> float:
+    """The ladder's final LR / peak (its runs' mean): ``u = 0`` of the learning-rate term."""
+    return float(np.mean([r.lr_fraction[-1] for r in ladder.train_runs]))
+
+
+def _ladder_lr_by_fraction(ladder: Ladder, phi: np.ndarray) -> np.ndarray:
+    """The ladder runs' mean LR / peak at fraction ``phi`` of their schedules."""
+    return np.mean([np.interp(phi, r.tokens / r.final_tokens, r.lr_fraction) for r in ladder.train_runs], axis=0)
+
+
+def _target_lr(target: RunData, ladder: Ladder, traj: _Trajectory) -> tuple[np.ndarray, float, str]:
+    """``(u per checkpoint, u at the planned end, where the learning rate came from)``."""
+    n = target.n_checkpoints
+    if not traj.uses_lr:
+        return np.zeros(n), 0.0, "none (the ladder logs no learning rate)"
+    end = _ladder_end_lr(ladder)
+    schedule = target.spec.schedule
+    D = planned_tokens(target)
+    if target.has_column(LR_COLUMN):
+        lr, source = target.lr_fraction, "logged"
+    elif schedule is not None:
+        lr, source = schedule.lr_fraction(target.tokens, D), "declared"
+    else:
+        lr, source = _ladder_lr_by_fraction(ladder, target.tokens / D), "assumed the ladder's"
+    u_end = 0.0 if schedule is None else float(schedule.lr_fraction(np.array([D]), D)[0]) - end
+    if schedule is not None and source == "logged":
+        source = "logged; end declared"
+    return lr - end, u_end, source
+
+
+#: The two ways of choosing the checkpoints a measurement averages (see :func:`window`).
+WINDOWS = ("last", "half")
+
+
+def window(phi: np.ndarray, upto: float, rule: str, size: int) -> np.ndarray:
+    """Indices of the checkpoints a measurement averages, among those at fractions ``phi ≤ upto``.
+
+    ``"last"``: the last ``size`` of them (the window the actual is measured over); ``"half"``:
+    every one in the latter half of what is seen, ``upto/2 < φ ≤ upto`` (at least the last ``size``).
+    Averaging more checkpoints cancels more evaluation noise but reaches back further along the
+    trajectory: which is better is read off the ladder's runs (:meth:`_Calibration.at`).
+    """
+    seen = np.flatnonzero(phi <= upto * (1 + 1e-9))
+    last = seen[-size:]
+    if rule == "last" or seen.size == 0:
+        return last
+    half = seen[phi[seen] > upto / 2]
+    return half if half.size > last.size else last
+
+
+class _Calibration:
+    """What the ladder's own runs show about the two measurements, at each fraction of their schedule.
+
+    For every train run ``r`` and window (:func:`window`) of its checkpoints up to fraction ``φ``:
+    the miss of the implied final log loss, ``e_r(φ) = mean(log L_i − log ρ_i) − log mean(L_end)``,
+    and the drift of the step-2 offset, ``d_r(φ) = mean(A_i − g(L_i)) − (Ā_end − g(L̄_end))``, with
+    the run's end the mean of its last ``W`` checkpoints (as a target's actual).
+    """
+
+    def __init__(self, law, ladder: Ladder, traj: _Trajectory, size: int):
+        self.size = size
+        self.law = law
+        task, feature = law.task, law.feature
+        runs = [r for r in ladder.train_runs if r.name in set(law.fitted_on_)]
+        self.runs = []
+        for run in runs:
+            loss = run.metric(task, feature)
+            acc = run.metric(task, "accuracy")
+            u = run.lr_fraction - run.lr_fraction[-1] if traj.uses_lr else np.zeros(len(loss))
+            with np.errstate(all="ignore"):
+                implied = np.log(loss) - traj.log_ratio(run.n_params, run.tokens, u, run.final_tokens, 0.0)
+            w = min(size, len(loss))
+            end_loss = float(np.mean(loss[-w:]))
+            offset = acc - law.predict_accuracy(loss)
+            end_offset = float(np.mean(acc[-w:]) - law.predict_accuracy(np.array([end_loss]))[0])
+            self.runs.append((run.tokens / run.final_tokens, implied - np.log(end_loss), offset - end_offset))
+        self.n_runs = len(runs)
+        self.k = traj.n_params
+
+    def at(self, phi: float, rule: str) -> tuple[float, float, float]:
+        """``(μ, s², s_η²)`` at fraction ``phi`` for a window ``rule``."""
+        e, d = [], []
+        for fractions, miss, drift in self.runs:
+            idx = window(fractions, phi, rule, self.size)
+            if idx.size == 0:
+                idx = np.array([0])  # the run's first checkpoint comes after phi: its earliest is the nearest
+            e.append(np.mean(miss[idx]))
+            d.append(np.mean(drift[idx]))
+        e, d = np.array(e), np.array(d)
+        R = self.n_runs
+        ok = np.isfinite(e)
+        if ok.sum() < 2:
+            return 0.0, np.inf, np.inf
+        mu = float(np.mean(e[ok]))
+        s2 = float(np.var(e[ok], ddof=1)) * (1.0 + 1.0 / R) * R / max(R - self.k, 1)
+        s2_eta = float(np.mean(d[np.isfinite(d)] ** 2)) * (1.0 + 1.0 / R)
+        return mu, s2, s2_eta
+
+
+def _quantiles(draws: np.ndarray, level: float) -> tuple[float, float]:
+    lo, hi = np.nanquantile(draws, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def _ladder_row(row: pd.Series, fraction: float, target: RunData, actual: tuple[float, float] | None) -> dict:
+    """A fraction's row that carries the ladder-only prediction (fraction 0, or no checkpoint seen yet)."""
+    out = {k: row.get(k, np.nan) for k in row.index}
+    out.update(fraction=fraction, tokens_seen=0.0, planned_tokens=planned_tokens(target), n_checkpoints=0,
+               ladder_acc_pred=row["acc_pred"], loss_weight=0.0, step2_weight=0.0)
+    acc_actual = np.nan if actual is None else actual[1]
+    out.update(acc_actual=acc_actual, abs_error=abs(row["acc_pred"] - acc_actual)
+               if np.isfinite(acc_actual) and np.isfinite(row["acc_pred"]) else np.nan)
+    return out
+
+
+def _final_actual(target: RunData, task, feature: str, window: int) -> tuple[float, float] | None:
+    """The target's final task loss and accuracy (mean of its last ``window`` checkpoints), when its file is complete."""
+    if not target.has_data or is_partial(target):
+        return None
+    return (float(np.mean(target.metric(task, feature)[-window:])),
+            float(np.mean(target.metric(task, "accuracy")[-window:])))
+
+
+def _forecast(law, ladder: Ladder, target: RunData, base: pd.Series, fraction: float, *, prior: dict,
+              traj: _Trajectory, calib: _Calibration, lr: tuple[np.ndarray, float, str], levels: Sequence[float],
+              seed: int, signal: dict, bounds, backtest_error) -> dict:
+    """One (target, task, fraction) forecast from the checkpoints seen by then (see the module's Method)."""
+    from .analysis.reliability import assess_reliability
+    from .fit.uncertainty import target_normal
+
+    D = planned_tokens(target)
+    task, feature, size = law.task, law.feature, calib.size
+    seen = np.flatnonzero(target.tokens <= fraction * D * (1 + 1e-9))
+    actual = _final_actual(target, task, feature, size)
+    row = _ladder_row(base, fraction, target, actual)
+    row["lr_source"] = lr[2]
+    if seen.size == 0:
+        row["status"] = f"no checkpoint by {_format_tokens(fraction * D)} tokens: the ladder alone"
+        return row
+    row.update(tokens_seen=float(target.tokens[seen[-1]]), n_checkpoints=int(seen.size))
+    phi = float(target.tokens[seen[-1]] / D)
+    # Each measurement averages the window whose precision the ladder's runs show to be the better.
+    options = {rule: calib.at(phi, rule) for rule in WINDOWS}
+    rule = min(options, key=lambda r: options[r][1])
+    rule2 = min(options, key=lambda r: options[r][2])
+    mu, s2, s2_eta = options[rule][0], options[rule][1], options[rule2][2]
+    last = window(target.tokens / D, phi, rule, size)
+    last2 = window(target.tokens / D, phi, rule2, size)
+    u, u_end, _ = lr
+    loss = target.metric(task, feature)
+    acc = target.metric(task, "accuracy")
+    with np.errstate(all="ignore"):
+        implied = np.log(loss[last]) - traj.log_ratio(target.n_params, target.tokens[last], u[last], D, u_end)
+    y = float(np.mean(implied)) - mu
+    m0 = float(np.log(base["task_loss_pred"]))
+    draws = prior["log_loss"]
+    tau2 = float(np.nanvar(draws))
+    w = tau2 / (tau2 + s2) if np.isfinite(s2) and tau2 + s2 > 0 else 0.0
+    m1 = m0 + w * (y - m0)
+    log_post = m1 + np.sqrt(1.0 - w) * (draws - m0)
+    # Step 2: the target's offset from the curve, at its measured loss (m) and at its final loss (o), drawn
+    # jointly: both hold the same bootstrap curve and run offset; m also the drift to the end.
+    L_bar = float(np.mean(loss[last2]))
+    m_obs = float(np.mean(acc[last2] - law.predict_accuracy(loss[last2])))
+    curves = prior["step2"]  # (losses (B,)) -> (B,): each bootstrap curve minus the fitted one
+    salt = 100 + int(round(1000 * fraction))
+    z = target_normal(seed, salt, task.name, [target], 2 * len(draws), 1.0)[:, 0].reshape(2, -1)
+    eta = prior["sigma0"] * z[0]
+    loss_post = np.exp(log_post)
+    o = curves(loss_post) + eta
+    m = curves(np.full(len(draws), L_bar)) + eta + (np.sqrt(s2_eta) * z[1] if np.isfinite(s2_eta) else 0.0)
+    ok = np.isfinite(o) & np.isfinite(m)
+    var_m = float(np.var(m[ok])) if np.isfinite(s2_eta) else np.inf
+    gain = float(np.clip(np.cov(o[ok], m[ok])[0, 1] / var_m, 0.0, 1.0)) if var_m > 0 and np.isfinite(var_m) else 0.0
+    g_post = law.predict_accuracy(loss_post)
+    acc_draws = np.clip(g_post + o + gain * (m_obs - m), 0.0, 1.0)
+    acc_pred = float(law.predict_accuracy(np.array([np.exp(m1)]))[0] + gain * m_obs)
+    w2 = gain
+    row.update(task_loss_pred=float(np.exp(m1)), acc_pred=acc_pred, loss_weight=w, step2_weight=w2,
+               loss_measured=float(np.exp(y)), loss_measured_sd=float(np.sqrt(s2)), loss_prior_sd=float(np.sqrt(tau2)),
+               window=f"{rule}/{rule2}")
+    widest = max(levels)
+    for q in sorted(levels):
+        lo, hi = _quantiles(acc_draws, q)
+        row[f"acc_lo_{round(100 * q)}"], row[f"acc_hi_{round(100 * q)}"] = lo, hi
+    row["acc_lo"], row["acc_hi"], row["level"] = row[f"acc_lo_{round(100 * widest)}"], \
+        row[f"acc_hi_{round(100 * widest)}"], widest
+    row["task_loss_lo"], row["task_loss_hi"] = (float(v) for v in np.exp(_quantiles(log_post, widest)))
+    if actual is not None:
+        row["abs_error"] = abs(acc_pred - actual[1])
+    row["status"] = (f"updated with {seen.size} checkpoint{'s' if seen.size != 1 else ''}, "
+                     f"{_format_tokens(row['tokens_seen'])} of {_format_tokens(D)} tokens")
+    verdict_row = pd.Series({**row, "member_gap_z": np.nan})
+    verdict, reason = assess_reliability(verdict_row, signal, backtest_error, bounds=bounds)
+    extra = []
+    schedule = target.spec.schedule
+    if schedule is not None and schedule.has_anneal:
+        extra.append(f"end-of-run anneal ({schedule.describe()}) that the ladder's runs did not have: modelled by the "
+                     f"learning-rate term at u = {u_end:+.2f}, beyond the ladder's range")
+    elif traj.uses_lr and np.any(u[seen] < -0.02):
+        extra.append("the target's learning rate is already below the ladder's final one (an anneal?): the "
+                     "learning-rate term extrapolates")
+    if lr[2].startswith("assumed"):
+        extra.append("no learning-rate column or declared schedule: assumed the ladder's schedule")
+    if extra:
+        reason = "; ".join([reason] + extra)
+    row["reliability"], row["reliability_reason"] = verdict, reason
+    return row
+
+
+def _prior(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstrap: int, seed: int) -> dict:
+    """Bootstrap draws of the ladder law at each target: log task loss ``(B, T)``, step-2 curves (each
+    resample's curve less the unweighted refit, a function of one loss per resample), and ``σ₀``."""
+    from .fit.uncertainty import bootstrap_predictions, noise_components, resample_counts, step2_refits
+
+    boot = bootstrap_predictions(law, ladder, targets, n_bootstrap=n_bootstrap, seed=seed)
+    with np.errstate(all="ignore"):
+        log_loss = np.log(boot["loss"])
+    # The very resamples of bootstrap_predictions (same seed, same first draw): each resample's step-2
+    # curve is paired with its own task-loss draw, as in the ladder-only interval (the two steps are
+    # fitted on the same runs, so their errors are correlated).
+    counts = resample_counts(np.random.default_rng(seed), len(law.step2_points_.runs), n_bootstrap)
+    P = step2_refits(law.step2_, law.step2_points_, counts).params
+    form = law.step2_.form
+
+    def curves(losses: np.ndarray) -> np.ndarray:
+        x = np.asarray(losses, float)
+        with np.errstate(all="ignore"):
+            # 1-D input and a parameter matrix (k, B): resample b's curve at x[b]
+            own = form.function(x, P[1:].T)
+            base = form.function(x, P[0])
+        return own - base
+
+    sigma_run, sigma_ckpt = noise_components(law, ladder)
+    return {"log_loss": log_loss, "step2": curves, "sigma0": float(np.hypot(sigma_run, sigma_ckpt))}
+
+
+def watch(ladder: Ladder, fractions: Sequence[float] = DEFAULT_FRACTIONS, *, targets: Sequence[RunData] | None = None,
+          tasks=None, variant: str | None = None, mode: str = "default", selection: Selection | None = None,
+          levels: Sequence[float] = (0.5, 0.9), n_bootstrap: int = 1000, seed: int = 0) -> WatchResult:
+    """Forecast each target's final task loss and accuracy at each fraction of its planned tokens.
+
+    Parameters
+    ----------
+    ladder
+        The ladder (its train runs are fitted once).
+    fractions
+        Fractions ``f`` in [0, 1] of each target's planned tokens ``D``: the forecast at ``f`` uses
+        only the target's checkpoints with ``t ≤ f D``; ``0`` is the ladder alone.
+    targets
+        Targets to watch (default: the ladder's targets that have a history file).
+    tasks, variant, mode, selection, levels, n_bootstrap, seed
+        As for :func:`~taskladder.predict.predict_ladder` (fraction 0 is its prediction, with
+        intervals and verdicts).
+
+    Returns
+    -------
+    WatchResult
+        ``forecasts``: one row per (target, task, fraction), :data:`WATCH_COLUMNS`;
+        ``acc_actual``/``abs_error`` only when the target's file reaches its planned tokens.
+        A law that cannot be updated (fitted straight to accuracy) or did not converge keeps the
+        ladder-only numbers or none, and ``status`` says why.
+
+    Raises
+    ------
+    DataError
+        A target without a history file, or a watched target whose file lacks a task's columns.
+    ConfigError
+        A fraction outside [0, 1].
+    """
+    from .analysis.reliability import curve_bounds, ladder_signal
+    from .predict import predict_ladder
+
+    fractions = check_fractions(fractions)
+    if targets is None:
+        targets = [t for t in ladder.targets if t.has_data]
+        if not targets:
+            names = ", ".join(t.name for t in ladder.targets) or "none"
+            raise DataError(f"no target with a history file to watch (targets: {names}); give a target's "
+                            "evaluation log as file = \"...\" in its [[run]] table")
+    for target in targets:
+        if not target.has_data:
+            raise DataError(f"target {target.name!r} has no history file to watch; give its evaluation log as "
+                            f"file = \"...\" in its [[run]] table")
+    base = predict_ladder(ladder, tasks=tasks, variant=variant, mode=mode, selection=selection, targets=targets,
+                          intervals=True, levels=levels, n_bootstrap=n_bootstrap, seed=seed, reliability=True,
+                          update=False)
+    notes = list(base.notes)
+    rows = []
+    for task_name, law in base.laws.items():
+        pred = base.predictions[base.predictions["task"] == task_name].set_index("target")
+        why = _supports_update(law)
+        traj = calib = prior = None
+        if why is None and np.isfinite(pred["acc_pred"].astype(float)).any():
+            traj = _Trajectory(law, ladder)
+            if not traj.ok:
+                why = f"the trajectory law ({traj.description}) did not converge"
+        if why is None and traj is not None:
+            calib = _Calibration(law, ladder, traj, law.selection.moving_avg)
+            prior = _prior(law, ladder, targets, n_bootstrap=n_bootstrap, seed=seed)
+            signal = ladder_signal(getattr(law, "primary_", law), ladder)
+            bounds = curve_bounds(law)
+        for j, target in enumerate(targets):
+            row0 = pred.loc[target.name].copy()
+            row0["target"] = target.name
+            for name in law.task.needed_columns("accuracy"):
+                if not target.has_column(name):
+                    raise DataError(f"{target.spec.file}: no column {name!r} (task {task_name} needs it to watch "
+                                    f"target {target.name!r})")
+            actual = _final_actual(target, law.task, law.feature, law.selection.moving_avg) if traj else None
+            for f in fractions:
+                if f == 0.0 or traj is None or calib is None or not np.isfinite(row0["acc_pred"]):
+                    row = _ladder_row(row0, f, target, actual)
+                    row["status"] = "the ladder alone" if f == 0.0 else (
+                        f"not updated: {why or 'no converged ladder prediction'}")
+                    row["lr_source"] = ""
+                    if f > 0.0 and not np.isfinite(row0["acc_pred"]):
+                        row["status"] = "no number: the ladder law did not converge"
+                else:
+                    lr = _target_lr(target, ladder, traj)
+                    own = {"log_loss": prior["log_loss"][:, j], "step2": prior["step2"], "sigma0": prior["sigma0"]}
+                    row = _forecast(law, ladder, target, row0, f, prior=own, traj=traj, calib=calib, lr=lr,
+                                    levels=levels, seed=seed, signal=signal, bounds=bounds,
+                                    backtest_error=row0.get("backtest_error"))
+                rows.append(row)
+    frame = pd.DataFrame(rows)
+    extra = sorted(c for c in frame.columns if c.startswith(("acc_lo_", "acc_hi_")))
+    frame = frame[[c for c in WATCH_COLUMNS if c in frame.columns] + extra].reset_index(drop=True)
+    sources = {t.name: s for t in targets for s in [_lr_source_note(t, ladder)] if s}
+    notes += [f"{name}: {text}" for name, text in sources.items()]
+    return WatchResult(forecasts=frame, ladder=base, notes=notes)
+
+
+def _lr_source_note(target: RunData, ladder: Ladder) -> str | None:
+    """A note when a target's learning rate is assumed rather than logged or declared."""
+    if not ladder.has_metric(None, "lr") or target.has_column(LR_COLUMN) or target.spec.schedule is not None:
+        return None
+    return ("no learning-rate column and no declared schedule: its checkpoints are taken to follow the ladder's "
+            "schedule (declare one with schedule = {...} in its [[run]] table)")
+
+
+def update_partial_targets(ladder: Ladder, result, *, targets: Sequence[RunData], tasks, variant: str | None,
+                           selection: Selection | None, levels: Sequence[float], n_bootstrap: int,
+                           seed: int) -> None:
+    """Condition the predictions of targets whose files end before their planned tokens on their checkpoints.
+
+    Used by :func:`~taskladder.predict.predict_ladder` (with its own arguments): each such
+    target's rows become the :func:`watch` forecast at the fraction its file reaches, its
+    ``acc_actual`` (not known before the end) missing, and a note says so ("updated with 41
+    checkpoints, 1.2T of 4T tokens"). Modifies ``result`` in place.
+    """
+    partial = [t for t in targets if is_partial(t)]
+    if not partial or result.predictions.empty:
+        return
+    watched = watch(ladder, [1.0], targets=partial, tasks=tasks, variant=variant, mode=result.mode,
+                    selection=selection, levels=levels, n_bootstrap=n_bootstrap, seed=seed)
+    pred = result.predictions
+    carried = ["task_loss_pred", "acc_pred", "acc_lo", "acc_hi", "task_loss_lo", "task_loss_hi", "reliability",
+               "reliability_reason"] + [c for c in watched.forecasts.columns if c.startswith(("acc_lo_", "acc_hi_"))]
+    for _, row in watched.forecasts.iterrows():
+        at = (pred["target"] == row["target"]) & (pred["task"] == row["task"])
+        for column in carried:
+            if column in pred.columns:
+                pred.loc[at, column] = row[column]
+        pred.loc[at, ["task_loss_actual", "acc_actual", "abs_error", "acc_from_actual_loss"]] = np.nan
+        for column in ("acc_from_actual_loss_lo", "acc_from_actual_loss_hi", "member_gap", "member_gap_z"):
+            if column in pred.columns:
+                pred.loc[at, column] = np.nan
+        pred.loc[at, "step1_status"] = [f"{s}; {row['status']}" for s in pred.loc[at, "step1_status"]]
+    for target in partial:
+        rows = watched.forecasts[watched.forecasts["target"] == target.name]
+        status = rows["status"].iloc[0] if len(rows) else ""
+        result.notes.append(f"{target.name}: its file ends before its planned tokens; {status}"
+                            if status.startswith("updated") else f"{target.name}: {status}")
