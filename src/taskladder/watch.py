@@ -69,7 +69,7 @@ from .fit.selection import Selection, trailing_mean
 from .io.runs import LR_COLUMN
 from .ladder import Ladder, RunData
 
-__all__ = ["watch", "WatchResult", "WATCH_COLUMNS", "COMPLETE_AT", "DEFAULT_FRACTIONS", "is_partial",
+__all__ = ["watch", "WatchResult", "WATCH_COLUMNS", "COMPLETE_AT", "DEFAULT_FRACTIONS", "is_partial", "format_tokens",
            "check_fractions", "update_partial_targets"]
 
 #: A target's file is complete when its last checkpoint has seen this fraction of its planned tokens.
@@ -121,7 +121,7 @@ def is_partial(target: RunData) -> bool:
             and float(target.tokens[-1]) < COMPLETE_AT * float(target.spec.tokens))
 
 
-def _format_tokens(tokens: float) -> str:
+def format_tokens(tokens: float) -> str:
     for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
         if tokens >= scale:
             return f"{tokens / scale:.3g}{suffix}"
@@ -416,7 +416,7 @@ def _forecast(law, ladder: Ladder, target: RunData, base: pd.Series, fraction: f
     row = _ladder_row(base, fraction, target, actual)
     row["lr_source"] = lr[2]
     if seen.size == 0:
-        row["status"] = f"no checkpoint by {_format_tokens(fraction * D)} tokens: the ladder alone"
+        row["status"] = f"no checkpoint by {format_tokens(fraction * D)} tokens: the ladder alone"
         return row
     row.update(tokens_seen=float(target.tokens[seen[-1]]), n_checkpoints=int(seen.size))
     phi = float(target.tokens[seen[-1]] / D)
@@ -426,8 +426,8 @@ def _forecast(law, ladder: Ladder, target: RunData, base: pd.Series, fraction: f
         loss_end = float(np.mean(target.metric(task, feature)[seen][-size:]))
         row.update(task_loss_pred=loss_end, task_loss_lo=loss_end, task_loss_hi=loss_end, acc_pred=acc_end,
                    acc_lo=acc_end, acc_hi=acc_end, level=max(levels), loss_weight=1.0, step2_weight=1.0,
-                   status=f"complete ({seen.size} checkpoints, {_format_tokens(row['tokens_seen'])} of "
-                          f"{_format_tokens(D)} tokens): the measured final values",
+                   status=f"complete ({seen.size} checkpoints, {format_tokens(row['tokens_seen'])} of "
+                          f"{format_tokens(D)} tokens): the measured final values",
                    reliability="reliable", reliability_reason="measured: the run has reached its planned tokens")
         for q in levels:
             row[f"acc_lo_{round(100 * q)}"] = row[f"acc_hi_{round(100 * q)}"] = acc_end
@@ -465,7 +465,7 @@ def _forecast(law, ladder: Ladder, target: RunData, base: pd.Series, fraction: f
     # jointly: both hold the same bootstrap curve and run offset; m also the drift to the end. The
     # path is the forecast final loss times ρ (smooth), so the task loss's evaluation noise stays out.
     curves = prior["step2"]  # (losses (B,)) -> (B,): each bootstrap curve minus the fitted one
-    salt = 100 + int(round(1000 * fraction))
+    salt = 100 + int(seen.size)  # keyed by the data seen: the same checkpoints give the same draws
     z = target_normal(seed, salt, task.name, [target], 2 * len(draws), 1.0)[:, 0].reshape(2, -1)
     eta = prior["sigma0"] * z[0]
     loss_post = np.exp(log_post)
@@ -502,7 +502,7 @@ def _forecast(law, ladder: Ladder, target: RunData, base: pd.Series, fraction: f
     if actual is not None:
         row["abs_error"] = abs(acc_pred - actual[1])
     row["status"] = (f"updated with {seen.size} checkpoint{'s' if seen.size != 1 else ''}, "
-                     f"{_format_tokens(row['tokens_seen'])} of {_format_tokens(D)} tokens")
+                     f"{format_tokens(row['tokens_seen'])} of {format_tokens(D)} tokens")
     verdict_row = pd.Series({**row, "member_gap_z": np.nan})
     verdict, reason = assess_reliability(verdict_row, signal, backtest_error, bounds=bounds)
     extra = []
