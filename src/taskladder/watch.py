@@ -545,7 +545,12 @@ def _prior(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstrap: int,
         return own - base
 
     sigma_run, sigma_ckpt = noise_components(law, ladder)
-    return {"log_loss": log_loss, "step2": curves, "sigma0": float(np.hypot(sigma_run, sigma_ckpt))}
+    # The run scatter is measured around a curve fitted on the same runs: undo the in-sample shrinkage
+    # by R/(R − k) for its k free parameters over R runs, as for every other scale measured on the ladder.
+    R = len(law.step2_points_.runs)
+    k = len(law.step2_.params) - len((law.step2_.extra or {}).get("fixed", {}))
+    sigma0 = float(np.hypot(sigma_run, sigma_ckpt)) * np.sqrt(R / max(R - k, 1))
+    return {"log_loss": log_loss, "step2": curves, "sigma0": sigma0}
 
 
 def watch(ladder: Ladder, fractions: Sequence[float] = DEFAULT_FRACTIONS, *, targets: Sequence[RunData] | None = None,
@@ -645,9 +650,12 @@ def watch(ladder: Ladder, fractions: Sequence[float] = DEFAULT_FRACTIONS, *, tar
 
 
 def _lr_source_note(target: RunData, ladder: Ladder) -> str | None:
-    """A note when a target's learning rate is assumed rather than logged or declared."""
-    if not ladder.has_metric(None, "lr") or target.has_column(LR_COLUMN) or target.spec.schedule is not None:
+    """A note when a target's learning rate, or the end of its schedule, is assumed rather than known."""
+    if not ladder.has_metric(None, "lr") or target.spec.schedule is not None:
         return None
+    if target.has_column(LR_COLUMN):
+        return ("its schedule's end is not declared: taken to end as the ladder's runs do (declare "
+                "schedule = {...} in its [[run]] table for an anneal the ladder's runs did not have)")
     return ("no learning-rate column and no declared schedule: its checkpoints are taken to follow the ladder's "
             "schedule (declare one with schedule = {...} in its [[run]] table)")
 

@@ -33,7 +33,7 @@ import json
 import sys
 from pathlib import Path
 
-from .common import add_fit_arguments, make_output_folder, selection_from_args, write_resolved_config
+from .common import add_fit_arguments, make_output_folder, selection_from_args, tasks_for, write_resolved_config
 
 JSON_FIELDS = ["target", "task", "fraction", "tokens_seen", "planned_tokens", "n_checkpoints", "task_loss_pred",
                "task_loss_lo", "task_loss_hi", "acc_pred", "acc_lo", "acc_hi", "level", "acc_actual", "abs_error",
@@ -119,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--target {unknown[0]!r}: no such target in {args.spec} (targets: "
                               f"{', '.join(known) or 'none'})")
         targets = [known[name] for name in dict.fromkeys(args.target)]
-    result = watch(ladder, fractions, targets=targets, tasks=args.tasks, variant=args.variant, mode=args.method,
+    tasks = tasks_for(ladder, args.tasks)
+    result = watch(ladder, fractions, targets=targets, tasks=tasks, variant=args.variant, mode=args.method,
                    selection=selection_from_args(args), levels=levels, n_bootstrap=args.bootstrap, seed=args.seed)
     forecasts = result.forecasts
     for note in result.notes:
