@@ -220,7 +220,6 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
         step2_only = step2.form.function(measured[None, :, None], P2.T[:, :, None, None])[..., 0]
         step2_full = law.predict_accuracy(measured)
     return {"acc": acc[1:] - acc[0] + acc_full, "loss": loss[1:] - loss[0] + loss_full,
-            "loss_raw": loss, "step2_params": P2,
             "converged": converged[1:], "acc_point": acc_full,
             "acc_step2": step2_only[1:] - step2_only[0] + step2_full}
 
