@@ -9,50 +9,71 @@ with an interval and a verdict. Fraction 0 is the ladder alone: the numbers of
 Method
 ------
 Two offsets of the target from the ladder, each a normal update whose prior is what the ladder
-says about a new run and whose measurement error is what the ladder's own runs show at the
-same fraction of their schedule.
+says about a new run and whose measurement error is what the ladder's own runs show at the same
+fraction ``φ`` of their schedule, carried to the target's size.
 
 1. **Task loss.** The ladder law predicts the final task loss ``L̂`` with bootstrap draws
-   ``ℓ_b`` of ``log L`` (:func:`~taskladder.fit.uncertainty.bootstrap_predictions`: fit
-   uncertainty and the run-to-run scatter of step 1), prior variance ``τ² = var(ℓ_b)``.
-   A checkpoint at ``t`` tokens with learning rate ``u`` (LR / peak above the ladder's final)
-   lies above the run's end by the *trajectory ratio*
-   ``ρ(t, u) = L_traj(N, t, u) / L_traj(N, D, u_end)``, with ``L_traj`` the ladder's law on every
-   checkpoint, corrected for the learning rate (``power_law_nd_lr``, through the transfer map for
-   the loss-to-loss law; without a learning-rate column, ``power_law_nd`` on the runs' ends).
-   The target's last ``W`` checkpoints (``W`` the selection's moving average) each imply a final
-   log loss ``log L_i − log ρ_i``; their mean, less the ladder's mean miss ``μ(φ)`` at the same
-   schedule fraction ``φ = t/D``, is the measurement ``y``. Its variance ``s²(φ)`` is the spread
-   of the same miss over the ladder's runs (each run measured at ``φ`` of its own schedule against
-   its own end), times ``(1 + 1/R) R/(R − k)`` for ``R`` runs and a ``k``-parameter law fitted on them
-   (the runs are in-sample; the same small-sample rule as the bootstrap). The update:
+   ``ℓ_b`` of ``log L`` (:func:`~taskladder.fit.uncertainty.bootstrap_predictions`, the draws of
+   the ladder-only interval), prior variance ``τ² = var(ℓ_b)``. A checkpoint at ``t`` tokens with
+   learning rate ``u`` (LR / peak above the ladder's final) lies above the run's end by the
+   *trajectory ratio* ``ρ(t, u) = L_traj(N, t, u) / mean_k L_traj(N, t_k, u_k)``, the end being
+   the run's last ``W`` checkpoints ``(t_k, u_k)`` that its actual averages (for a running target:
+   spaced as its checkpoints so far, at the learning rate of its schedule). ``L_traj`` is the
+   ladder's law on every checkpoint with the learning-rate term (``power_law_nd_lr``; without a
+   learning-rate column, ``power_law_nd`` on the runs' ends), through the transfer map for the
+   loss-to-loss law. A window of the target's checkpoints implies the final log loss
+   ``y = mean_i (log L_i − log ρ_i)``, or, for the loss-to-loss law, the same through the less noisy
+   C4 loss plus the run's own offset from the transfer map (:meth:`_Trajectory.implied`).
 
-   ``w = τ² / (τ² + s²)``, ``m = log L̂ + w (y − log L̂)``, draws ``m + √(1 − w) (ℓ_b − log L̂)``.
+   The ladder's runs give the miss of the same measurement at ``φ`` of their own schedule, against
+   their own ends. The misses depend on the run (a short run is earlier in its warmup and decay
+   at the same ``φ``), so they are regressed on ``(1, log N, log D)``: at the target, the mean miss
+   ``μ`` is subtracted from ``y`` and the variance is the regression's prediction variance times
+   ``R/(R − k)`` (the ``k`` parameters of the trajectory law were fitted on the same ``R`` runs). Of
+   the windows (the last ``W`` checkpoints, or the latter half of those seen; :func:`window`) and
+   routes, the measurement uses the one the ladder shows to be the most precise. The update:
 
-2. **Accuracy at that loss.** The target's offset from the step-2 curve at its measured loss,
-   ``η = ā − g(L̄)`` over the same ``W`` checkpoints, with prior ``N(0, σ_run² + σ_ckpt²)`` (the
-   ladder's run scatter around step 2 and checkpoint noise, as the ladder-only interval has)
-   and measurement variance ``s_η²(φ)``: the mean square over the ladder's runs of how far a
-   run's offset at ``φ`` lies from its offset at its end, times ``1 + 1/R``. With
-   ``w₂ = σ₀² / (σ₀² + s_η²)``:
+   ``w = τ² / (τ² + s²)``, ``m = log L̂ + w (y − μ − log L̂)``, draws ``ℓ'_b = m + √(1 − w) (ℓ_b − log L̂)``.
 
-   ``Acc_b = g_b(exp ℓ'_b) + w₂ (ā − g_b(L̄)) + √((1 − w₂) σ₀²) z_b``,
+2. **Accuracy at that loss.** The target's offset from the step-2 curve ``g`` along its smooth
+   path (the forecast final loss times ``ρ``, so that the task loss's evaluation noise stays out),
+   ``m_obs = mean_i (A_i − g(L ρ_i)) − μ_η``, measures its offset at the end, ``o``. The two are
+   drawn jointly: ``o_b = c_b(L'_b) + κ δ_b + η_b`` and ``m_b = mean_i c_b(L'_b ρ_i) + κ δ_b + η_b + ε_b``,
+   with ``c_b`` each bootstrap curve's departure from ``g`` (paired with its loss draw),
+   ``η_b ~ N(0, σ₀²)`` the run scatter and checkpoint noise of the ladder-only interval (times
+   ``R/(R − k₂)`` for the curve's ``k₂`` free parameters), ``ε_b ~ N(0, s_η²)`` the drift from ``φ``
+   to the end (``μ_η, s_η²`` from the ladder's runs by the same regression), ``δ_b = ℓ'_b − log L̂``
+   the loss offset and ``κ`` the slope, over the ladder's runs, of their accuracy offsets on their
+   loss offsets (part of a run's task-loss deviation never reaches its accuracy). The update is
+   the ensemble Kalman one, with gain ``K = cov(o, m) / var(m)``:
 
-   with ``g_b`` the bootstrap refits of step 2 (so the curve's level, measured by the target,
-   cancels and only its slope between the measured and the final loss stays uncertain).
-   The forecast is ``g(exp m) + w₂ (ā − g(L̄))``; the interval the central quantiles of ``Acc_b``.
+   ``Acc_b = g(L'_b) + o_b + K (m_obs,b − m_b)``; the forecast ``g(e^m) + κ(m − log L̂) + K (m_obs − κ(m − log L̂))``.
 
-The constants are fixed by rule, not tuned on any target: ``W`` is the selection's moving
-average (the window the actual is measured over), the prior variances are those of the ladder-only
-interval, and the measurement variances come from the ladder's own runs.
+   The interval is the central quantiles of ``Acc_b``. When the curve's level is measured (``K``
+   near 1) the curve's uncertainty cancels but for its slope between the path and the end.
+
+Nothing is tuned on a target: ``W`` is the selection's moving average (the window the actual is
+measured over), the priors are those of the ladder-only interval, and every measurement variance,
+mean miss and ``κ`` comes from the ladder's own runs. A finished run (its log reaches its planned
+tokens) is forecast by its measured final values.
 
 Schedules
 ---------
 A checkpoint's learning rate comes from the log's learning-rate column, else the spec's declared
 :class:`~taskladder.schedules.Schedule`, else the ladder's runs (LR / peak at the same fraction of
-the schedule; the output says so). The run's end is the ladder's (``u_end = 0``) unless the spec
-declares a schedule: a final anneal below the ladder's final learning rate enters through the
-learning-rate term (``u_end < 0``, beyond what the ladder's runs show), and the verdict names it.
+the schedule; the output says so). The run's end follows the declared schedule, else it is taken
+to end as the ladder's runs do (a note says so): a final anneal below the ladder's final learning
+rate enters through the learning-rate term (``u < 0``, beyond what the ladder's runs show), and
+the verdict names it.
+
+Columns
+-------
+Besides the forecast (:data:`WATCH_COLUMNS`): ``ladder_acc_pred`` the ladder-only prediction,
+``loss_weight`` (``w``) and ``step2_weight`` (``K``), ``step2_offset`` (``m_obs``, how far off the
+ladder's curve the target sits), ``loss_measured`` (``e^(y − μ)``) with ``loss_measured_sd`` (``s``)
+and ``loss_prior_sd`` (``τ``), ``acc_target_only`` (the forecast from the target's accuracy alone,
+``K = 1``) with ``acc_measured_sd`` (``s_η``) and ``acc_prior_sd`` (the SD of ``o_b``), ``window``
+(route, loss window / accuracy window) and ``lr_source``.
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ Example
     name = "7B-4T"
     file = "ladder-runs/peteish7_eval_anneal.csv"
     n_params = 6887575552
-    tokens = 3945065873408               # optional; default: the file's last row
+    tokens = 3945065873408               # optional; default: the file's last row (a running target: planned)
     role = "target"
+    schedule = { shape = "cosine", warmup_tokens = "8B", anneal_tokens = "50B" }   # optional (taskladder watch)
 
     [[task]]                    # a task of your own (optional; built-in tasks need no table)
     name = "my_qa"
