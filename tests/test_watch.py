@@ -241,3 +241,16 @@ def test_cli_target_without_history_is_one_line(cli_spec, capsys, tmp_path):
     with pytest.raises(DataError, match="has no history file"):
         ladder = load_ladder(spec)
         watch(ladder, (0.5,), targets=ladder.targets)
+
+
+def test_report_shows_running_targets(tmp_path):
+    from taskladder.report.html import build_report
+
+    spec, _ = write_watch_ladder(tmp_path, seed=6, targets=TARGETS)
+    complete = build_report(spec, n_bootstrap=50, backtest=False)
+    assert 'id="running"' not in complete
+    _truncate(spec, "target-0", 0.4)
+    running = build_report(spec, n_bootstrap=50, backtest=False)
+    section = running[running.index('id="running"'):]
+    assert "Running targets" in running and "forecast of HellaSwag against tokens seen" in section
+    assert section.count("data:image/png") >= 1
