@@ -254,3 +254,19 @@ def test_report_shows_running_targets(tmp_path):
     section = running[running.index('id="running"'):]
     assert "Running targets" in running and "forecast of HellaSwag against tokens seen" in section
     assert section.count("data:image/png") >= 1
+
+
+@pytest.mark.shared_data
+def test_olmo_largest_run_replayed(olmo_data):
+    """specs/olmo-watch.toml replays the OLMo ladder's 1.3B-10xC with the runs finished before it: half-way
+    through, the forecast is closer to the final accuracies than the ladder alone (a regression check on
+    real data; docs/backtests.md has the four largest runs and the 1.3B size held out)."""
+    from conftest import REPO_ROOT
+
+    f = watch(load_ladder(REPO_ROOT / "specs" / "olmo-watch.toml"), (0.0, 0.5), n_bootstrap=200).forecasts
+    assert len(f) == 16 and (f["target"] == "1.3B-10xC").all()
+    by = f.groupby("fraction")
+    assert by["abs_error"].mean()[0.5] < by["abs_error"].mean()[0.0]
+    half = f[f["fraction"] == 0.5]
+    assert ((half["acc_actual"] >= half["acc_lo"]) & (half["acc_actual"] <= half["acc_hi"])).sum() >= 6
+    assert (half["n_checkpoints"] == 81).all() and half["lr_source"].eq("logged").all()
