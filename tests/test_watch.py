@@ -270,3 +270,9 @@ def test_olmo_largest_run_replayed(olmo_data):
     half = f[f["fraction"] == 0.5]
     assert ((half["acc_actual"] >= half["acc_lo"]) & (half["acc_actual"] <= half["acc_hi"])).sum() >= 6
     assert (half["n_checkpoints"] == 81).all() and half["lr_source"].eq("logged").all()
+
+
+def test_a_law_without_task_loss_is_not_updated_and_says_so(cli_spec):
+    f = watch(load_ladder(cli_spec), (0.0, 0.5), variant="direct", n_bootstrap=50).forecasts
+    assert f["status"].iloc[1] == "not updated: the DirectLaw has no task loss and step 2 to update"
+    assert f["acc_pred"].iloc[1] == f["acc_pred"].iloc[0] and f["acc_actual"].notna().all()

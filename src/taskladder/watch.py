@@ -415,12 +415,13 @@ def _ladder_row(row: pd.Series, fraction: float, target: RunData, actual: tuple[
     return out
 
 
-def _final_actual(target: RunData, task, feature: str, window: int) -> tuple[float, float] | None:
-    """The target's final task loss and accuracy (mean of its last ``window`` checkpoints), when its file is complete."""
+def _final_actual(target: RunData, task, feature: str | None, window: int) -> tuple[float, float] | None:
+    """The target's final task loss (``NaN`` without a ``feature``) and accuracy, each the mean of its last
+    ``window`` checkpoints, when its file is complete."""
     if not target.has_data or is_partial(target):
         return None
-    return (float(np.mean(target.metric(task, feature)[-window:])),
-            float(np.mean(target.metric(task, "accuracy")[-window:])))
+    loss = np.nan if feature is None else float(np.mean(target.metric(task, feature)[-window:]))
+    return loss, float(np.mean(target.metric(task, "accuracy")[-window:]))
 
 
 def _forecast(law, ladder: Ladder, target: RunData, base: pd.Series, fraction: float, *, prior: dict,
@@ -646,7 +647,7 @@ def watch(ladder: Ladder, fractions: Sequence[float] = DEFAULT_FRACTIONS, *, tar
                 if not target.has_column(name):
                     raise DataError(f"{target.spec.file}: no column {name!r} (task {task_name} needs it to watch "
                                     f"target {target.name!r})")
-            actual = _final_actual(target, law.task, law.feature, law.selection.moving_avg) if traj else None
+            actual = _final_actual(target, law.task, getattr(law, "feature", None), law.selection.moving_avg)
             for f in fractions:
                 if f == 0.0 or traj is None or calib is None or not np.isfinite(row0["acc_pred"]):
                     row = _ladder_row(row0, f, target, actual)
