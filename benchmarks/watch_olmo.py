@@ -11,8 +11,9 @@ trained before it, and only its checkpoints up to a fraction of its tokens. Two 
 For each fraction: the mean absolute error of the forecast of the final accuracy (the mean over the
 run's last five checkpoints, as a target's actual), the same for the ladder alone (fraction 0),
 on how many forecasts the watch is closer, and the share of actuals inside the 90 % intervals.
-Nothing in the method was tuned on these runs' final values: its scales come from the ladder's
-runs (see ``taskladder.watch``).
+No constant of the method is fitted to these runs' final values (its scales come from the ladder's
+runs, see ``taskladder.watch``), but the method was developed with this replay in view: it is a
+check, not a clean held-out test.
 
 Usage: OPENBLAS_NUM_THREADS=1 python benchmarks/watch_olmo.py [--bootstrap 1000]
 """
