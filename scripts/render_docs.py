@@ -176,6 +176,21 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
                "sigmoid": r"mean over suites: exponential \S+, sigmoid (\S+);",
                "exponential": r"mean over suites: exponential (\S+),",
                "wins": r"the exponential is lower on (\d+) of"}),
+    Source(id="watch-replay", shown="taskladder watch specs/olmo-watch.toml --tasks hellaswag,arc_easy,piqa "
+                                    "--fractions 0,0.25,0.5", needs_data=True, figures={
+        "half_mae": r"^1\.3B-10xC at 0\.5 of its tokens: mean absolute error (\S+) points",
+        "ladder_mae": r"^1\.3B-10xC at 0 of its tokens: mean absolute error (\S+) points"}),
+    Source(id="watch-olmo", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/watch_olmo.py", fast=False, markdown=True,
+           needs_data=True, figures={
+               **{f"{key}_{short}_{name}": rf"\*\*{design}\*\*[\s\S]*?^\| {fraction} \| \d+ \| " + pattern
+                  for key, design in (("largest", "largest runs"), ("new", "a new size"))
+                  for short, fraction in (("25", "0\\.25"), ("50", "0\\.5"))
+                  for name, pattern in (("mae", r"(\S+) \|"), ("ladder", r"\S+ \| (\S+) \|"),
+                                        ("inside", r"\S+ \| \S+ \| [^|]+ \| [^(]+\((\d+) %\)"))},
+               "largest_half_worst": r"^largest runs, half-way: MAE per target at most (\S+) points",
+               "new_half_worst": r"^a new size, half-way: MAE per target at most (\S+) points",
+               "largest_half_inside": r"^largest runs, half-way: [^;]+; (\d+ of \d+) actuals",
+               "new_half_inside": r"^a new size, half-way: [^;]+; (\d+ of \d+) actuals"}),
     Source(id="bench-eval", shown="python benchmarks/bench_eval.py", fast=False, figures={
         **{f"{task}_speedup": rf"^{task}\s+\d+\s+\S+\s+\S+\s+\S+\s+(\S+)x" for task in ("arc_easy", "hellaswag")},
         **{f"{task}_flat_rate": rf"^{task}\s+\d+\s+\S+\s+(\S+)" for task in ("arc_easy", "hellaswag")},

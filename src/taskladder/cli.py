@@ -25,6 +25,7 @@ from .errors import TaskLadderError
 #: (command, module, one-line help). Order is the order shown by ``--help``.
 COMMANDS: list[tuple[str, str, str]] = [
     ("predict", "predict", "fit a ladder spec and predict every target's task accuracy"),
+    ("watch", "watch", "forecast a running target's final accuracy per task from the ladder and its checkpoints"),
     ("demo", "demo", "fit the embedded micro-ladder and predict larger models, offline, in seconds"),
     ("report", "report", "fit a ladder spec and write a self-contained HTML report with figures"),
     ("import", "import_", "bring your own results: W&B histories or a tidy CSV -> ladder files and spec"),

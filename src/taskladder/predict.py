@@ -188,7 +188,7 @@ def predict_ladder(ladder: Ladder, *, tasks: str | Sequence[str] | Sequence[Task
                    variant: str | None = None, mode: str = "default", selection: Selection | None = None,
                    targets: Sequence[RunData] | None = None, intervals: bool = False,
                    levels: Sequence[float] = (0.5, 0.9), n_bootstrap: int = 1000, seed: int = 0,
-                   reliability: bool = False, interval_terms: bool = True) -> PredictionResult:
+                   reliability: bool = False, interval_terms: bool = True, update: bool = True) -> PredictionResult:
     """Fit one law per task on the ladder's train runs and predict every target.
 
     Parameters
@@ -211,6 +211,10 @@ def predict_ladder(ladder: Ladder, *, tasks: str | Sequence[str] | Sequence[Task
     reliability
         Add ``reliability`` and ``reliability_reason`` (see :mod:`taskladder.analysis.reliability`),
         which needs a backtest of the same law on the ladder.
+    update
+        A target whose file ends before its planned tokens (a run still training) is conditioned
+        on its checkpoints (:func:`taskladder.watch.update_partial_targets`: its forecast at the
+        fraction its file reaches), and a note says so; ``False``: the ladder alone for every target.
 
     Returns
     -------
@@ -266,6 +270,13 @@ def predict_ladder(ladder: Ladder, *, tasks: str | Sequence[str] | Sequence[Task
     names = sorted({v for v, _ in chosen.values()})
     shown = names[0] if len(names) == 1 else "auto"
     first = next(iter(chosen.values()))[1] if chosen else (selection or Selection())
-    return PredictionResult(predictions=predictions, laws=laws, variant=shown, mode=mode,
-                            selection=selection or first, variants={k: v for k, (v, _) in chosen.items()},
-                            notes=notes)
+    result = PredictionResult(predictions=predictions, laws=laws, variant=shown, mode=mode,
+                              selection=selection or first, variants={k: v for k, (v, _) in chosen.items()},
+                              notes=notes)
+    if update and targets and any(t.role == "target" for t in targets):
+        from .watch import is_partial, update_partial_targets
+
+        if any(is_partial(t) for t in targets):
+            update_partial_targets(ladder, result, targets=targets, tasks=resolved, variant=variant, selection=selection,
+                                   levels=levels, n_bootstrap=n_bootstrap, seed=seed)
+    return result

@@ -15,8 +15,9 @@ Example
     name = "7B-4T"
     file = "ladder-runs/peteish7_eval_anneal.csv"
     n_params = 6887575552
-    tokens = 3945065873408               # optional; default: the file's last row
+    tokens = 3945065873408               # optional; default: the file's last row (a running target: planned)
     role = "target"
+    schedule = { shape = "cosine", warmup_tokens = "8B", anneal_tokens = "50B" }   # optional (taskladder watch)
 
     [[task]]                    # a task of your own (optional; built-in tasks need no table)
     name = "my_qa"
@@ -43,6 +44,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..sizes import get_size
+from ..schedules import Schedule, schedule_from_table
 from ..tasks import Task, declared_task
 from .toml_file import read_toml
 from .validate import check_distinct_files, check_run_spec
@@ -51,7 +53,7 @@ __all__ = ["RunSpec", "LadderSpec", "load_spec", "parse_target", "parse_token_co
 
 ROLES = ("train", "target")
 _TOP_KEYS = {"name", "description", "run", "task"}
-_RUN_KEYS = {"name", "file", "size", "n_params", "flops_per_token", "tokens", "role", "recipe"}
+_RUN_KEYS = {"name", "file", "size", "n_params", "flops_per_token", "tokens", "role", "recipe", "schedule"}
 _TASK_KEYS = {"name", "display_name", "accuracy", "loss", "loss_unit", "chance", "average_of"}
 #: Where a run's FLOPs per token came from.
 FLOPS_SOURCES = ("size", "spec", "6N")
@@ -82,11 +84,16 @@ class RunSpec:
         (the standard estimate 6 N, when neither was given).
     tokens
         Tokens D to predict at (targets) or the final token count; ``None``: the file's last row.
+        For a running target, its planned tokens (its file ends before them).
     recipe
         ``"same"`` (default: the target is trained like the ladder's runs, only longer and larger)
         or ``"different"`` (another data mix, batch size, learning rate or schedule, e.g. a final
         anneal): its interval then also holds the recipe-shift term of step 2
         (:data:`taskladder.fit.uncertainty.RECIPE_SHIFT_SD`).
+    schedule
+        A target's declared learning-rate schedule (:class:`~taskladder.schedules.Schedule`), read
+        by ``taskladder watch`` when the log has no learning-rate column, and for the end of the run
+        (an anneal) in any case; ``None``: not declared.
     """
 
     name: str
@@ -98,6 +105,7 @@ class RunSpec:
     tokens: float | None = None
     flops_source: str = "spec"
     recipe: str = "same"
+    schedule: Schedule | None = None
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -114,6 +122,12 @@ class RunSpec:
         if self.file is None and self.tokens is None:
             raise ConfigError(f"run {self.name!r}: a target without a file needs tokens")
         check_run_spec(self)
+        if self.schedule is not None:
+            if self.role != "target":
+                raise ConfigError(f"run {self.name!r}: a schedule is declared for targets (role = \"target\")")
+            if self.tokens is None:
+                raise ConfigError(f"run {self.name!r}: a declared schedule needs the run's planned tokens (tokens)")
+            self.schedule.check_for(self.tokens, f"run {self.name!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -281,10 +295,11 @@ def _run_from_table(table: dict, index: int, base: Path, source: str) -> RunSpec
     tokens = table.get("tokens")
     tokens = None if tokens is None else _number(tokens, where=where, key="tokens")
     role = table.get("role", "train")
+    schedule = None if table.get("schedule") is None else schedule_from_table(table["schedule"], where)
     try:
         return RunSpec(name=name, role=role, file=path, n_params=n_params, size=size_label,
                        flops_per_token=flops, tokens=tokens, flops_source=flops_source,
-                       recipe=table.get("recipe", "same"))
+                       recipe=table.get("recipe", "same"), schedule=schedule)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
 

@@ -11,9 +11,11 @@ the network. Its sections:
 3. **Tasks**: one card per task with the prediction for each target, its interval and reliability
    verdict when the predictions carry them (columns ``acc_lo``, ``acc_hi``, ``level``,
    ``reliability``), the actual when known, and the step-1, step-2 and chained figures.
-4. **Backtest**: the backtest table, when one is given.
-5. **Fit diagnostics**: fitted parameters with standard errors, convergence, residuals.
-6. **Provenance**: version, method, settings, data files with their SHA-256, resolved config.
+4. **Running targets**: for a target whose log ends before its planned tokens, the forecast of its
+   final accuracy against the tokens it has seen (:func:`taskladder.watch.watch`), per task.
+5. **Backtest**: the backtest table, when one is given.
+6. **Fit diagnostics**: fitted parameters with standard errors, convergence, residuals.
+7. **Provenance**: version, method, settings, data files with their SHA-256, resolved config.
 
 Colours are fixed per model size (:func:`~taskladder.report.figures.size_colors`) across all
 figures and the HTML legend.
@@ -523,6 +525,34 @@ _TASKS_INTRO = (
     "model size. ✕ marks a target's prediction, ★ its actual value.</p>")
 
 
+_RUNNING_NOTE = (
+    '<p class="note">A target whose log ends before its planned tokens is still training. Its predictions above '
+    "are conditioned on the checkpoints it has logged; each figure shows how the forecast of its final accuracy "
+    "(and its interval) moved as the checkpoints came in, from the ladder alone at 0 tokens (dashed line).</p>")
+
+
+def _running_section(ladder: Ladder, result, *, levels: Sequence[float], n_bootstrap: int, seed: int,
+                     dpi: int) -> str:
+    """Figures of the forecasts of the targets still training (empty when there is none)."""
+    from ..watch import DEFAULT_FRACTIONS, is_partial, watch
+    from .watch_figures import watch_figure
+
+    partial = [t for t in ladder.targets if is_partial(t)]
+    if not partial or not result.laws:
+        return ""
+    tasks = [law.task for law in result.laws.values()]
+    variant = None if result.variant == "auto" else result.variant
+    forecasts = watch(ladder, (0.0, *DEFAULT_FRACTIONS, 1.0), targets=partial, tasks=tasks, variant=variant,
+                      mode=result.mode, levels=tuple(levels), n_bootstrap=n_bootstrap, seed=seed).forecasts
+    figures = []
+    for task in tasks:
+        fig, data = watch_figure(forecasts, task.name)
+        figures.append(_figure(Panel(figure=fig, data=data), alt=f"forecast of {task.display_name} against tokens seen",
+                               caption=f"{_esc(task.display_name)}: forecast and interval against tokens seen.",
+                               dpi=dpi))
+    return _RUNNING_NOTE + f'<div class="figures">{"".join(figures)}</div>'
+
+
 _BACKTEST_NOTE = (
     '<p class="note">The same law fitted on part of the ladder and asked to predict the rest: '
     "<code>largest_size</code> holds out every run of the largest model size, <code>largest_multiple</code> every "
@@ -697,6 +727,9 @@ def build_report(source: Ladder | LadderSpec | str | Path, *, tasks: str | Seque
         ("ladder", "Ladder", _legend(ctx) + _ladder_section(ladder, computes, ctx)),
         ("tasks", "Tasks", f'<nav class="task-nav">{nav}</nav>{_TASKS_INTRO}{_legend(ctx)}{cards}'),
     ]
+    running = _running_section(ladder, result, levels=levels, n_bootstrap=n_bootstrap, seed=seed, dpi=dpi)
+    if running:
+        sections.append(("running", "Running targets", running))
     backtest_table = _backtest_summary(ladder, laws, variant, method, selection) if backtest is True else backtest
     if isinstance(backtest_table, pd.DataFrame) and len(backtest_table):
         step2 = _step2_check_html(ladder, result, seed=seed) if backtest is True else ""
