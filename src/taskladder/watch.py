@@ -545,10 +545,16 @@ def _forecast(law, ladder: Ladder, target: RunData, base: pd.Series, fraction: f
 
 def _prior(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstrap: int, seed: int) -> dict:
     """Bootstrap draws of the ladder law at each target: log task loss ``(B, T)``, step-2 curves (each
-    resample's curve less the unweighted refit, a function of one loss per resample), and ``σ₀``."""
-    from .fit.uncertainty import bootstrap_predictions, noise_components, resample_counts, step2_refits
+    resample's curve less the unweighted refit, a function of one loss per resample), and ``σ₀`` per
+    target. The draws hold the interval terms of the ladder-only prediction: the extrapolation error
+    of the ladder's nested backtests in the loss, and the recipe shift (for a target trained
+    otherwise) in ``σ₀`` (:func:`~taskladder.fit.uncertainty.interval_terms`)."""
+    from .fit.uncertainty import (bootstrap_predictions, interval_terms, noise_components, resample_counts,
+                                  step2_refits)
 
-    boot = bootstrap_predictions(law, ladder, targets, n_bootstrap=n_bootstrap, seed=seed)
+    terms = interval_terms(law, ladder, targets)
+    boot = bootstrap_predictions(law, ladder, targets, n_bootstrap=n_bootstrap, seed=seed,
+                                 extra_log_sd=(terms["extrapolation_sd"], terms["extrapolation"].dof))
     with np.errstate(all="ignore"):
         log_loss = np.log(boot["loss"])
     # The very resamples of bootstrap_predictions (same seed, same first draw): each resample's step-2
@@ -572,7 +578,7 @@ def _prior(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstrap: int,
     R = len(law.step2_points_.runs)
     k = len(law.step2_.params) - len((law.step2_.extra or {}).get("fixed", {}))
     sigma0 = float(np.hypot(sigma_run, sigma_ckpt)) * np.sqrt(R / max(R - k, 1))
-    return {"log_loss": log_loss, "step2": curves, "sigma0": sigma0}
+    return {"log_loss": log_loss, "step2": curves, "sigma0": np.hypot(sigma0, terms["recipe_sd"])}
 
 
 def watch(ladder: Ladder, fractions: Sequence[float] = DEFAULT_FRACTIONS, *, targets: Sequence[RunData] | None = None,
@@ -658,7 +664,7 @@ def watch(ladder: Ladder, fractions: Sequence[float] = DEFAULT_FRACTIONS, *, tar
                         row["status"] = "no number: the ladder law did not converge"
                 else:
                     lr = _target_lr(target, ladder, traj)
-                    own = {"log_loss": prior["log_loss"][:, j], "step2": prior["step2"], "sigma0": prior["sigma0"]}
+                    own = {"log_loss": prior["log_loss"][:, j], "step2": prior["step2"], "sigma0": prior["sigma0"][j]}
                     row = _forecast(law, ladder, target, row0, f, prior=own, traj=traj, calib=calib, lr=lr,
                                     levels=levels, seed=seed, signal=signal, bounds=bounds,
                                     backtest_error=row0.get("backtest_error"))

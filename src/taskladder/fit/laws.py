@@ -106,6 +106,9 @@ STEP1_BOUNDS: dict[str, tuple[list[float], list[float]]] = {
     "power_law_nd_lr": ([-_INF, -_INF, 0.0, 0.0, 0.0, -5.0], [_INF, _INF, 5.0, 5.0, _INF, 5.0]),
     "power_law_c": ([-_INF, 0.0, 0.0], [_INF, 5.0, _INF]),
 }
+#: Bounds of the loss-to-loss transfer map ``L_task = K L_C4^κ + E'`` as a compute-form power law
+#: (its exponent ``α = −κ`` lies in [−10, 0]), shared with its bootstrap refits.
+TRANSFER_BOUNDS: tuple[list[float], list[float]] = ([-_INF, -10.0, 0.0], [_INF, 0.0, _INF])
 
 
 def fit_step1(points: Points | pd.DataFrame, *, form: str = "nd", mode: str = "default") -> FitResult:
@@ -581,8 +584,7 @@ class LossToLossLaw(_Law):
         # refine from the best (the others are the fallback), as for step 1.
         starts = (power_law_c_starts(x, y, n_best=3, exponents=-np.geomspace(0.25, 8.0, 16))
                   or [np.array([0.0, -1.0, 0.0])])
-        self.transfer_ = _grid_first(power_law_c, x.reshape(-1, 1), y, starts,
-                                     ([-_INF, -10.0, 0.0], [_INF, 0.0, _INF]), residual="log")
+        self.transfer_ = _grid_first(power_law_c, x.reshape(-1, 1), y, starts, TRANSFER_BOUNDS, residual="log")
         self.step2_points_ = step2_arrays(ladder, self.task, "bpb", self.selection)
         self.step2_ = fit_step2(self.step2_points_, task=self.task, form="sigmoid", mode="default")
         self.fitted_on_ = [r.name for r in ladder.train_runs]

@@ -40,7 +40,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..ladder import Ladder, RunData
-from .laws import STEP1_BOUNDS, step1_inputs
+from .laws import STEP1_BOUNDS, TRANSFER_BOUNDS, step1_inputs
 from .lm import batched_lm
 from .result import FitResult
 from .selection import target_actual
@@ -95,9 +95,11 @@ def resample_counts(rng: np.random.Generator, R: int, n_bootstrap: int) -> np.nd
     return np.vstack([np.ones(R), counts])
 
 
-def _refit_power_law(fit: FitResult, X: np.ndarray, y: np.ndarray, weights: np.ndarray, *, max_iter: int = 30):
-    """Weighted refits of a step-1-like power law (log residuals), warm-started at ``fit``."""
-    lo, up, free = _bounds(fit, *STEP1_BOUNDS[fit.form.name])
+def _refit_power_law(fit: FitResult, X: np.ndarray, y: np.ndarray, weights: np.ndarray, *, max_iter: int = 30,
+                     bounds: tuple | None = None):
+    """Weighted refits of a step-1-like power law (log residuals), warm-started at ``fit``, within
+    ``bounds`` (default: the step-1 bounds of its form)."""
+    lo, up, free = _bounds(fit, *(bounds or STEP1_BOUNDS[fit.form.name]))
     return batched_lm(fit.form, X, y, np.tile(fit.params, (len(weights), 1)), lower=lo, upper=up, free=free,
                       weights=weights, residual="log", max_iter=max_iter)
 
@@ -225,7 +227,8 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
             # also scatters around the map as the ladder's runs do.
             transfer = law.transfer_
             xt, yt, wt = _thinned(law.transfer_points_, counts)
-            Pt = _refit_power_law(transfer, xt.reshape(-1, 1), yt, wt).params
+            # The transfer map's exponent is negative: its refits keep the map's own bounds.
+            Pt = _refit_power_law(transfer, xt.reshape(-1, 1), yt, wt, bounds=TRANSFER_BOUNDS).params
             converged = converged & np.all(np.isfinite(Pt), axis=1)
             general = loss
             loss = transfer.form.function(general[:, :, None], Pt.T[:, :, None, None])[..., 0]
