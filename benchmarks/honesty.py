@@ -3,7 +3,7 @@
 Suites: the OLMo ladder (``specs/olmo-paper.toml``, its tasks), the open_lm testbed's three
 pretraining datasets (each dataset's runs below 1B, :mod:`taskladder.io.open_lm` split ``small``;
 10 tasks and the 17-task average) and the micro-ladder shipped with the package. For each suite
-and each holdout (the largest size, the largest token multiple), the default law of each task is
+and each holdout (the largest size, the largest token multiple, the top compute budget), the default law of each task is
 fitted on the remaining runs with ``predict_ladder(..., intervals=True, reliability=True)``,
 exactly as ``taskladder predict`` does, and predicts the held-out runs. Everything a prediction
 uses -- the law's choice, its interval terms (measured by nested backtests inside the fold's own
@@ -35,7 +35,7 @@ OLMO_SPEC = ROOT / "specs" / "olmo-paper.toml"
 OPEN_LM_DATASETS = ("rpj", "c4_original", "rw_original")
 OPEN_LM_TASKS = "mmlu,hellaswag,arc_challenge,arc_easy,piqa,csqa,socialiqa,openbookqa,boolq,winogrande,avg17"
 SUITES = ("olmo", *OPEN_LM_DATASETS, "micro")
-FOLDS = ("largest_size", "largest_multiple")
+FOLDS = ("largest_size", "largest_multiple", "largest_compute")
 
 
 def suite_ladder(name: str, tmp: Path):
@@ -189,7 +189,7 @@ def main() -> None:
     rows.append({"suite": "each suite equally", **{k: np.mean([r[k] for r in rows[:-1]]) for k in rows[0]
                                                     if k != "suite"}})
     summary = pd.DataFrame(rows).round(1)
-    print("Nested backtests of the default law: each fold's largest size or largest multiple held out\n")
+    print("Nested backtests of the default law: each fold holds out the largest size, the largest multiple or the top compute budget\n")
     print(render_table(summary[["suite", "predictions", "no number", "MAE pts", "inside 50 %", "inside 90 %",
                                 "misses > 5 pts", "of them inside or flagged", "flagged", "flag precision %",
                                 "flag recall %"]], "markdown", digits=1))

@@ -56,7 +56,8 @@ def test_nested_backtests_on_a_ladder(tmp_path):
     ladder = ladder_with(tmp_path, seed=3, **grid)
     law = fit_law("two-step", ladder.resolve_tasks(["hellaswag"])[0], ladder)
     misses = extrapolation_misses(law, ladder)
-    assert set(misses["holdout"]) == {"largest_size", "largest_multiple", "two_largest_sizes", "two_largest_multiples"}
+    assert set(misses["holdout"]) == {"largest_size", "largest_multiple", "two_largest_sizes", "two_largest_multiples",
+                                      "largest_compute"}
     assert len(misses) >= 30 and misses["distance"].max() > 1.0 and misses["distance"].min() >= 0.05
     assert (misses["expected_sd"] > 0).all()
     model = calibrate_extrapolation(law, ladder)
@@ -67,7 +68,7 @@ def test_nested_backtests_on_a_ladder(tmp_path):
 def test_folds_that_leave_two_rungs_are_not_used(tmp_path):
     ladder = ladder_with(tmp_path, seed=3)  # four sizes, four multiples
     law = fit_law("two-step", ladder.resolve_tasks(["hellaswag"])[0], ladder)
-    assert set(extrapolation_misses(law, ladder)["holdout"]) == {"largest_size", "largest_multiple"}
+    assert set(extrapolation_misses(law, ladder)["holdout"]) == {"largest_size", "largest_multiple", "largest_compute"}
 
 
 def test_a_ladder_too_small_to_check_itself_gets_the_prior_and_the_verdict_names_it(tmp_path):

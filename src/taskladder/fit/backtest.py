@@ -7,7 +7,10 @@ This is how methods and settings are compared without touching the real targets:
                       largest multiple;
 ``two_largest_sizes``, ``two_largest_multiples``  the same with the top two rungs held out: an
                       extrapolation twice as far (used to measure how the error grows with
-                      distance, :mod:`.extrapolation`).
+                      distance, :mod:`.extrapolation`);
+``largest_compute``   fit on every run with less than half the largest run's compute ``N D``,
+                      predict the others: the top budget of an isoFLOP sweep, whose sizes and
+                      token multiples are not a grid.
 
 Each held-out run's actual values are its own (last-``moving_avg`` averaged) task loss and
 accuracy, exactly as for a target.
@@ -30,7 +33,7 @@ __all__ = ["HOLDOUTS", "ALL_HOLDOUTS", "holdout_split", "backtest", "summarize_b
 
 HOLDOUTS = ("largest_size", "largest_multiple")
 #: Every holdout :func:`holdout_split` knows (the default backtest runs :data:`HOLDOUTS`).
-ALL_HOLDOUTS = (*HOLDOUTS, "two_largest_sizes", "two_largest_multiples")
+ALL_HOLDOUTS = (*HOLDOUTS, "two_largest_sizes", "two_largest_multiples", "largest_compute")
 
 
 def holdout_split(ladder: Ladder, holdout: str) -> tuple[list[str], list[RunData]]:
@@ -39,7 +42,10 @@ def holdout_split(ladder: Ladder, holdout: str) -> tuple[list[str], list[RunData
     if holdout not in ALL_HOLDOUTS:
         raise ConfigError(f"unknown holdout {holdout!r}; use one of {', '.join(ALL_HOLDOUTS)}")
     rungs = 2 if holdout.startswith("two_") else 1
-    if holdout.endswith(("size", "sizes")):
+    if holdout == "largest_compute":
+        top = max(r.n_params * r.final_tokens for r in runs)
+        held = [r for r in runs if r.n_params * r.final_tokens > top / 2]
+    elif holdout.endswith(("size", "sizes")):
         top = sorted({r.n_params for r in runs})[-rungs:]
         held = [r for r in runs if r.n_params in top]
     else:
