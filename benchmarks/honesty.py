@@ -74,6 +74,35 @@ def fold_predictions(ladder, tasks, bootstrap: int) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+#: Laws compared per suite (each where the suite's data support it).
+LAWS = ("loss-to-loss", "two-step", "two-step-c4", "direct", "direct-compute")
+
+
+def law_coverage(ladder, tasks, bootstrap: int) -> pd.DataFrame:
+    """Each law's fold predictions (no verdicts): nominal 50 % and 90 % against actual coverage."""
+    from taskladder.errors import TaskLadderError
+    from taskladder.fit.backtest import holdout_split
+    from taskladder.predict import predict_ladder
+
+    rows = []
+    for law in LAWS:
+        frames = []
+        for fold in FOLDS:
+            kept, held = holdout_split(ladder, fold)
+            try:
+                frames.append(predict_ladder(ladder.subset(kept), tasks=tasks, targets=held, variant=law,
+                                             intervals=True, n_bootstrap=bootstrap, levels=(0.5, 0.9)).predictions)
+            except TaskLadderError:
+                continue
+        if not frames:
+            continue
+        known = pd.concat(frames, ignore_index=True).dropna(subset=["acc_pred", "acc_actual"])
+        rows.append({"law": law, "predictions": len(known), "MAE pts": 100 * known["abs_error"].mean(),
+                     "inside 50 %": 100 * _inside(known, "acc_lo_50", "acc_hi_50").mean(),
+                     "inside 90 %": 100 * _inside(known, "acc_lo", "acc_hi").mean()})
+    return pd.DataFrame(rows)
+
+
 def _inside(frame: pd.DataFrame, lo: str, hi: str) -> pd.Series:
     return (frame["acc_actual"] >= frame[lo]) & (frame["acc_actual"] <= frame[hi])
 
@@ -168,17 +197,20 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--suites", default=",".join(SUITES))
     parser.add_argument("--recipe", action="store_true", help="also print the recipe-shift evidence")
+    parser.add_argument("--laws", action="store_true", help="also print every law's coverage per suite")
     parser.add_argument("--csv", type=Path, default=None, help="write every fold prediction to this CSV")
     args = parser.parse_args()
     from taskladder.report.tables import render_table
 
     suites = [s for s in args.suites.split(",") if s]
-    frames, taus = [], []
+    frames, taus, per_law = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for suite in suites:
             ladder, tasks = suite_ladder(suite, Path(tmp))
             frames.append(fold_predictions(ladder, tasks, args.bootstrap).assign(suite=suite))
             taus.append(observed_tau(ladder, tasks).assign(suite=suite))
+            if args.laws:
+                per_law.append(law_coverage(ladder, tasks, args.bootstrap).assign(suite=suite))
             print(f"  {suite}: done", file=sys.stderr)
         recipe = recipe_evidence(Path(tmp)) if args.recipe else None
     table = pd.concat(frames, ignore_index=True)
@@ -196,6 +228,11 @@ def main() -> None:
     print("\nWhat the interval terms add: the same folds with the bootstrap alone\n")
     print(render_table(summary[["suite", "bootstrap alone: 50 %", "bootstrap alone: 90 %", "bootstrap alone: width",
                                 "90 % width pts", "set by extrapolation %"]], "markdown", digits=1))
+    if per_law:
+        laws = pd.concat(per_law, ignore_index=True).round(1)
+        print("\nEvery law on the same folds (with the interval terms; no verdicts): nominal against actual coverage\n")
+        print(render_table(laws[["suite", "law", "predictions", "MAE pts", "inside 50 %", "inside 90 %"]], "markdown",
+                           digits=1))
     tau = pd.concat(taus, ignore_index=True)
     per = tau.groupby(["suite", "quantity"])[["tau observed", "tau raw"]].median().reset_index().round(3)
     print("\nExtrapolation error per decade, observed in each suite's nested backtests (median over tasks)\n")

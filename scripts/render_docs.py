@@ -161,7 +161,7 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
                "coverage": r"^paper split, default law, per task: (\d+) % of actuals",
                "misses": r"intervals; (\d+) misses above 5 points",
                "flagged": r"misses above 5 points, (\d+) flagged unreliable"}),
-    Source(id="honesty", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/honesty.py --recipe", fast=False,
+    Source(id="honesty", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/honesty.py --recipe --laws", fast=False,
            markdown=True, needs_data=True, figures={
                "pooled_90": r"^\| pooled \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| (\S+) \|",
                "pooled_50": r"^\| pooled \| [^|]+ \| [^|]+ \| [^|]+ \| (\S+) \|",
@@ -171,6 +171,11 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
                "pooled_boot_90": r"^\| pooled \| [^|]+ \| (\S+) \| [^|]+ \| [^|]+ \| [^|]+ \|$",
                "recipe_c4": r"c4 (\S+) pts",
                "recipe_accuracy": r"median over tasks: accuracy (\S+) pts"}),
+    Source(id="step1-fits", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/step1_fits.py", fast=False,
+           markdown=True, needs_data=True, figures={
+               "default": r"mean over suites: least squares (\S+),",
+               "huber": r"mean over suites: least squares \S+, paper \S+, huber (\S+)",
+               "worst": r"^huber: at worst (\S+)x"}),
     Source(id="step2-forms", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/step2_forms.py", fast=False,
            markdown=True, needs_data=True, figures={
                "sigmoid": r"mean over suites: exponential \S+, sigmoid (\S+);",

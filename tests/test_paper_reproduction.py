@@ -89,8 +89,10 @@ def test_default_mode_converges_on_every_task(ladder, variant):
             assert member.step1_.converged and member.step2_.converged
             assert getattr(member, "transfer_", member.step1_).converged
     mae = res.predictions.groupby("target")["abs_error"].mean()
-    # two-step: 3.92 / 4.31 points (paper mode: 3.82 / 4.17); ensemble: 2.43 / 2.28; loss-to-loss: 1.72 / 2.11.
-    bound = {"two-step": 0.045, "ensemble": 0.025, "loss-to-loss": 0.022}[variant]
+    # two-step: 3.92 / 4.31 points (paper mode: 3.82 / 4.17); ensemble: 2.43 / 2.28; loss-to-loss: 1.73 / 2.38
+    # (its C4 law fitted with the Huber loss; 1.72 / 2.11 by least squares). The loss-to-loss bound is
+    # the aim of 2.5 points per target.
+    bound = {"two-step": 0.045, "ensemble": 0.025, "loss-to-loss": 0.025}[variant]
     assert (mae < bound).all()
 
 
