@@ -42,7 +42,10 @@ fraction ``φ`` of their schedule, carried to the target's size.
    with ``c_b`` each bootstrap curve's departure from ``g`` (paired with its loss draw),
    ``η_b ~ N(0, σ₀²)`` the run scatter and checkpoint noise of the ladder-only interval (times
    ``R/(R − k₂)`` for the curve's ``k₂`` free parameters), ``ε_b ~ N(0, s_η²)`` the drift from ``φ``
-   to the end (``μ_η, s_η²`` from the ladder's runs by the same regression), ``δ_b = ℓ'_b − log L̂``
+   to the end (``μ_η`` from the ladder's runs by the same regression; ``s_η²`` from its residuals,
+   whose spread grows with the curve's log-slope along the run's path, carried to the target by its
+   own slope, plus the drift's extrapolation error measured by nested holdouts of the ladder, see
+   :meth:`_Calibration._drift_at` and :meth:`_Calibration.drift_tau`), ``δ_b = ℓ'_b − log L̂``
    the loss offset and ``κ`` the slope, over the ladder's runs, of their accuracy offsets on their
    loss offsets (part of a run's task-loss deviation never reaches its accuracy). The update is
    the ensemble Kalman one, with gain ``K = cov(o, m) / var(m)``:
@@ -292,6 +295,29 @@ def window(phi: np.ndarray, upto: float, rule: str, size: int) -> np.ndarray:
     return half if half.size > last.size else last
 
 
+def _run_entry(law, traj: _Trajectory, run: RunData, size: int) -> dict:
+    """One finished run's checkpoints as the calibration reads them (see :class:`_Calibration`)."""
+    from .tasks import C4_LOSS_COLUMN
+
+    task, feature = law.task, law.feature
+    loss = run.metric(task, feature)
+    acc = run.metric(task, "accuracy")
+    c4 = run.metric(None, "c4") if "c4" in traj.routes and run.has_column(C4_LOSS_COLUMN) else None
+    u = run.lr_fraction - run.lr_fraction[-1] if traj.uses_lr else np.zeros(len(loss))
+    w = min(size, len(loss))
+    end_loss = float(np.mean(loss[-w:]))
+    # The run's offset from the curve along its smooth path (its final loss times ρ), not at its
+    # measured losses: a task loss carries evaluation noise that the curve would turn into accuracy.
+    with np.errstate(all="ignore"):
+        path = end_loss * np.exp(traj.log_ratio(run.n_params, run.tokens, u, run.tokens[-w:], u[-w:]))
+    offset = acc - law.predict_accuracy(path)
+    end_offset = float(np.mean(acc[-w:]) - law.predict_accuracy(np.array([end_loss]))[0])
+    return {"run": run, "phi": run.tokens / run.final_tokens, "loss": loss, "c4": c4, "u": u,
+            "log_end": np.log(end_loss), "drift": offset - end_offset, "offset": end_offset,
+            "slope": curve_log_slope(law, path),
+            "loss_offset": float(np.log(end_loss / law.predict_task_loss(run.n_params, run.final_tokens)[0]))}
+
+
 class _Calibration:
     """What the ladder's own runs show about the two measurements, at each fraction of their schedule.
 
@@ -299,34 +325,18 @@ class _Calibration:
     route (:meth:`_Trajectory.implied`): the miss of the implied final log task loss,
     ``e_r(φ) = implied − log mean(L_end)``, and the drift of the step-2 offset,
     ``d_r(φ) = mean(A_i − g(L_i)) − (Ā_end − g(L̄_end))``, with the run's end the mean of its last
-    ``W`` checkpoints (as a target's actual).
+    ``W`` checkpoints (as a target's actual). With ``nested``, the drift's variance at a target
+    beyond the ladder also holds its extrapolation error, from the same calibration refitted on
+    nested holdouts (:meth:`drift_tau`).
     """
 
-    def __init__(self, law, ladder: Ladder, traj: _Trajectory, size: int):
-        from .tasks import C4_LOSS_COLUMN
-
+    def __init__(self, law, ladder: Ladder, traj: _Trajectory, size: int, *, nested: bool = True):
         self.size = size
         self.traj = traj
-        task, feature = law.task, law.feature
+        self.law, self.ladder = law, ladder
         runs = [r for r in ladder.train_runs if r.name in set(law.fitted_on_)]
-        self.runs = []
-        for run in runs:
-            loss = run.metric(task, feature)
-            acc = run.metric(task, "accuracy")
-            c4 = run.metric(None, "c4") if "c4" in traj.routes and run.has_column(C4_LOSS_COLUMN) else None
-            u = run.lr_fraction - run.lr_fraction[-1] if traj.uses_lr else np.zeros(len(loss))
-            w = min(size, len(loss))
-            end_loss = float(np.mean(loss[-w:]))
-            # The run's offset from the curve along its smooth path (its final loss times ρ), not at its
-            # measured losses: a task loss carries evaluation noise that the curve would turn into accuracy.
-            with np.errstate(all="ignore"):
-                path = end_loss * np.exp(traj.log_ratio(run.n_params, run.tokens, u, run.tokens[-w:], u[-w:]))
-            offset = acc - law.predict_accuracy(path)
-            end_offset = float(np.mean(acc[-w:]) - law.predict_accuracy(np.array([end_loss]))[0])
-            self.runs.append({"run": run, "phi": run.tokens / run.final_tokens, "loss": loss, "c4": c4, "u": u,
-                              "log_end": np.log(end_loss), "drift": offset - end_offset, "offset": end_offset,
-                              "loss_offset": float(np.log(end_loss / law.predict_task_loss(run.n_params,
-                                                                                         run.final_tokens)[0]))})
+        self.runs = [_run_entry(law, traj, run, size) for run in runs]
+        self.nested = nested
         self.n_runs = len(runs)
         # How a run's accuracy offset from the curve moves with its loss offset from the law: part of a
         # run's task-loss deviation does not reach its accuracy (evaluation noise of the loss, say).
@@ -340,17 +350,125 @@ class _Calibration:
         self.k2 = len(law.step2_.params) - len(fixed)  # the step-2 curve is fitted on the same runs too
         self._memo: dict = {}
 
-    def at(self, phi: float, rule: str, route: str, n_params: float, tokens: float) -> tuple[float, float, float, float]:
-        """``(μ, s², μ_η, s_η²)`` at fraction ``phi`` for a window ``rule`` and a ``route``, for a run of
-        ``n_params`` and planned ``tokens`` (see :meth:`_at`)."""
-        key = (round(phi, 6), rule, route, float(n_params), float(tokens))
+    def at(self, phi: float, rule: str, route: str, n_params: float, tokens: float) -> tuple[float, float]:
+        """``(μ, s²)`` of the loss measurement at fraction ``phi`` for a window ``rule`` and a ``route``, for a
+        run of ``n_params`` and planned ``tokens`` (see :meth:`_at`)."""
+        key = ("loss", round(phi, 6), rule, route, float(n_params), float(tokens))
         if key not in self._memo:
             self._memo[key] = self._at(phi, rule, route, n_params, tokens)
         return self._memo[key]
 
-    def _at(self, phi: float, rule: str, route: str, n_params: float,
-            tokens: float) -> tuple[float, float, float, float]:
-        """The ladder's misses at ``phi``, carried to the target by a regression on its size.
+    def drift_at(self, phi: float, rule: str, n_params: float, tokens: float, slope: float) -> tuple[float, float]:
+        """``(μ_η, s_η²)`` of the step-2 drift at fraction ``phi`` for a window ``rule``, for a run of
+        ``n_params``, planned ``tokens`` and curve log-slope ``slope`` along its path (see :meth:`_drift_at`)."""
+        key = ("drift", round(phi, 6), rule, float(n_params), float(tokens), round(float(slope), 9))
+        if key not in self._memo:
+            mu, s2 = self._drift_at(phi, rule, n_params, tokens, slope)
+            if self.nested and np.isfinite(s2):
+                from .fit.extrapolation import box_of, distance
+
+                far = float(distance(n_params, tokens, box_of([r["run"] for r in self.runs])))
+                s2 += (self.drift_tau(phi, rule) * far) ** 2
+            self._memo[key] = (mu, s2)
+        return self._memo[key]
+
+    def drift_tau(self, phi: float, rule: str) -> float:
+        """The drift's extrapolation error per decade beyond the ladder, ``τ_η``, from nested holdouts.
+
+        Notes
+        -----
+        The regression of :meth:`_drift_at` knows how its runs scatter, not how much more a run
+        beyond them drifts: the trajectory law and the curve, extrapolated, err more along its path
+        than along the runs they were fitted on. The ladder measures this on itself as
+        :mod:`~taskladder.fit.extrapolation` does for the ladder law: hold out the top rung (size or
+        token multiple, then the top two, as long as :data:`~taskladder.fit.extrapolation.MIN_RUNGS`
+        remain), refit the law, its trajectory law and this calibration on the rest, and read each
+        held-out run's drift miss ``r = d − μ_η`` against the fold's ``s_η`` at its distance ``d``
+        beyond the fold's runs. :func:`~taskladder.fit.extrapolation.estimate_tau` turns them into a
+        scale per decade (only the excess beyond the regression's own spread, less one SD of its
+        noise, counts; fewer than :data:`~taskladder.fit.extrapolation.MIN_MISSES` misses: no term),
+        and a target ``d*`` decades out gets ``s_η² + (τ_η d*)²``. The rule is that of the ladder-only
+        interval's extrapolation term, fixed before these misses were read.
+        """
+        key = ("drift_tau", round(phi, 6), rule)
+        if key not in self._memo:
+            from .fit.extrapolation import MIN_DISTANCE, MIN_MISSES, distance, estimate_tau
+
+            r, sd, d = [], [], []
+            for calib, entries, box in self._folds():
+                for e in entries:
+                    idx = window(e["phi"], phi, rule, self.size)
+                    idx = idx if idx.size else np.array([0])
+                    run = e["run"]
+                    far = float(distance(run.n_params, run.final_tokens, box))
+                    mu, s2 = calib._drift_at(phi, rule, run.n_params, run.final_tokens, float(np.mean(e["slope"][idx])))
+                    miss = float(np.mean(e["drift"][idx])) - mu
+                    if far >= MIN_DISTANCE and np.isfinite(s2) and np.isfinite(miss):
+                        r.append(miss), sd.append(np.sqrt(s2)), d.append(far)
+            tau = estimate_tau(r, sd, d) if len(r) >= MIN_MISSES else 0.0
+            self._memo[key] = float(tau) if np.isfinite(tau) else 0.0
+        return self._memo[key]
+
+    def _folds(self) -> list:
+        """The nested holdouts' ``(calibration, held-out runs' entries, box)``, each refitted on the rest."""
+        if "folds" in self._memo:
+            return self._memo["folds"]
+        from .errors import TaskLadderError
+        from .fit.backtest import holdout_split
+        from .fit.extrapolation import MIN_RUNGS, NESTED_HOLDOUTS, box_of
+        from .fit.laws import FailedLaw
+        from .predict import fit_law
+
+        law, ladder = self.law, self.ladder
+        fitted_on = set(law.fitted_on_)
+        folds = []
+        for holdout in NESTED_HOLDOUTS:
+            try:
+                kept, held = holdout_split(ladder, holdout)
+            except (DataError, ConfigError):
+                continue
+            kept_runs = [r for r in ladder.train_runs if r.name in set(kept)]
+            held = [r for r in held if r.name in fitted_on]
+            if not held or min(len({r.n_params for r in kept_runs}),
+                               len({r.token_multiple for r in kept_runs})) < MIN_RUNGS:
+                continue
+
+            def refit(holdout=holdout, kept=kept):
+                sub = ladder.memoize(("holdout ladder", holdout), lambda: ladder.subset(kept))
+                try:
+                    refitted = fit_law(law.variant_, law.task, sub, mode=law.mode, selection=law.selection)
+                    if isinstance(refitted, FailedLaw):
+                        return None
+                    traj = _Trajectory(refitted, sub)
+                except (TaskLadderError, np.linalg.LinAlgError, ValueError):
+                    return None
+                return (refitted, traj, sub) if traj.ok else None
+
+            fitted = ladder.memoize(("watch fold", holdout, law.variant_, law.mode, law.selection, law.task), refit)
+            if fitted is None:
+                continue
+            refitted, traj, sub = fitted
+            try:
+                calib = _Calibration(refitted, sub, traj, self.size, nested=False)
+                entries = [_run_entry(refitted, traj, run, self.size) for run in held]
+            except (TaskLadderError, ValueError):
+                continue
+            folds.append((calib, entries, box_of([sub.runs[name] for name in refitted.fitted_on_])))
+        self._memo["folds"] = folds
+        return folds
+
+    def _windows(self, phi: float, rule: str) -> list[np.ndarray]:
+        out = []
+        for r in self.runs:
+            idx = window(r["phi"], phi, rule, self.size)
+            out.append(idx if idx.size else np.array([0]))  # a first checkpoint after phi: its earliest is the nearest
+        return out
+
+    def _design(self) -> np.ndarray:
+        return np.array([[1.0, np.log(r["run"].n_params), np.log(r["run"].final_tokens)] for r in self.runs])
+
+    def _at(self, phi: float, rule: str, route: str, n_params: float, tokens: float) -> tuple[float, float]:
+        """The ladder's loss misses at ``phi``, carried to the target by a regression on its size.
 
         Notes
         -----
@@ -360,28 +478,73 @@ class _Calibration:
         ``s² = σ̂² (1 + x*ᵀ(XᵀX)⁻¹x*) R/(R − k)``, with ``σ̂² = Σ r² / (R − 3)``, the factor
         ``1 + x*ᵀ(XᵀX)⁻¹x*`` the usual prediction variance of a regression (it grows with
         extrapolation) and ``R/(R − k)`` the in-sample correction for the ``k`` parameters of the
-        trajectory law fitted on the same runs. The drifts ``d_r`` likewise give ``μ_η`` and
-        ``s_η²`` (``k`` the free parameters of the step-2 curve).
+        trajectory law fitted on the same runs.
         """
-        e, d, X = [], [], []
-        for r in self.runs:
-            idx = window(r["phi"], phi, rule, self.size)
-            if idx.size == 0:
-                idx = np.array([0])  # the run's first checkpoint comes after phi: its earliest is the nearest
-            if route == "c4" and r["c4"] is None:
-                return 0.0, np.inf, 0.0, np.inf
+        if route == "c4" and any(r["c4"] is None for r in self.runs):
+            return 0.0, np.inf
+        e = []
+        for r, idx in zip(self.runs, self._windows(phi, rule)):
             run = r["run"]
             w = min(self.size, run.n_checkpoints)
             implied = self.traj.implied(route, idx, n_params=run.n_params, tokens=run.tokens, u=r["u"],
                                         end_tokens=run.tokens[-w:], end_u=r["u"][-w:], loss=r["loss"], c4=r["c4"])
             e.append(implied - r["log_end"])
-            d.append(np.mean(r["drift"][idx]))
-            X.append([1.0, np.log(run.n_params), np.log(run.final_tokens)])
-        e, d, X = np.array(e), np.array(d), np.array(X)
         x_star = np.array([1.0, np.log(n_params), np.log(tokens)])
-        mu, s2 = _regress(X, e, x_star, self.k)
-        mu_eta, s2_eta = _regress(X, d, x_star, self.k2)
-        return mu, s2, mu_eta, s2_eta
+        return _regress(self._design(), np.array(e), x_star, self.k)
+
+    def _drift_at(self, phi: float, rule: str, n_params: float, tokens: float, slope: float) -> tuple[float, float]:
+        """The ladder's step-2 drifts at ``phi``, carried to the target with a spread that grows with the
+        curve's slope.
+
+        Notes
+        -----
+        A drift ``d_r`` is the accuracy measured along the window less what the curve says the run
+        gains from there to its end. Part of it does not depend on where the run sits on the curve
+        (evaluation noise of the window and of the end, an accuracy that lags its loss); the rest is
+        a transport error: the trajectory law's error in the loss still to come (the error the loss
+        measurement of :meth:`_at` sees) and the curve's own slope error, each turned into accuracy
+        by the curve's log-slope along the run's path, ``b_r = mean_i dg/dlog L`` at ``L_end ρ_i``
+        (:func:`curve_log_slope`). So the drift's variance is ``v(b) = v₀ + b² v₁``.
+
+        The mean is the least-squares regression on ``x = (1, log N, log D)`` as for the loss,
+        ``μ_η = x*ᵀβ``. The two variance components come from the regression of its squared
+        residuals on ``(1, b_r²)`` (each kept ``≥ 0``, times ``R/(R − 3)`` for the three fitted
+        coefficients), and at the target, with its own slope ``b*`` along its forecast path,
+
+        ``s_η² = (v(b*) + x*ᵀ Cov(β) x*) R/(R − k₂)``, ``Cov(β) = (XᵀX)⁻¹ Xᵀ diag(v(b_r)) X (XᵀX)⁻¹``
+
+        (the prediction variance of a regression whose residuals' variance differs by run; ``k₂`` the
+        free parameters of the step-2 curve, fitted on the same runs).
+
+        Why: a regression with one residual variance gives a target the ladder's average spread.
+        The ladder's small runs sit on the sigmoid's flat top, where a transport error costs little
+        accuracy; a target beyond its largest runs sits where the curve is steeper along its path (on
+        the synthetic ladders of ``tests/synthetic.py``: ``b* ≈ −0.95`` against the largest runs'
+        ``−0.5`` at fraction 0.1, ``−0.9`` against ``−0.67`` at 0.25), and the trajectory law,
+        extrapolated, errs more there too (its log error 1.8 times the largest runs', which
+        :meth:`drift_tau` measures). On 72 synthetic seeds that the tests do not use, the targets'
+        drift (the forecast from their own accuracy alone) missed by 1.46, 1.37 and 1.30 of its
+        ``s_η`` at fractions 0.1, 0.25 and 0.5 with one residual variance, most of it the trajectory
+        law's share (``ρ``'s error times the slope), against 1.27, 1.24 and 1.22 with both terms.
+        """
+        if not np.isfinite(slope):
+            return 0.0, np.inf
+        d, b = [], []
+        for r, idx in zip(self.runs, self._windows(phi, rule)):
+            d.append(np.mean(r["drift"][idx]))
+            b.append(np.mean(r["slope"][idx]))
+        x_star = np.array([1.0, np.log(n_params), np.log(tokens)])
+        return _regress_by_slope(self._design(), np.array(d), np.array(b), x_star, float(slope), self.k2)
+
+
+def curve_log_slope(law, losses: np.ndarray, step: float = 1e-4) -> np.ndarray:
+    """``dg/dlog L`` of the law's step-2 curve at ``losses`` (a central difference in ``log L``): how much
+    accuracy a relative error in the loss moves."""
+    losses = np.asarray(losses, float)
+    with np.errstate(all="ignore"):
+        up = law.predict_accuracy(losses * np.exp(step))
+        down = law.predict_accuracy(losses * np.exp(-step))
+    return (up - down) / (2 * step)
 
 
 def _regress(X: np.ndarray, y: np.ndarray, x_star: np.ndarray, k: int) -> tuple[float, float]:
@@ -397,6 +560,29 @@ def _regress(X: np.ndarray, y: np.ndarray, x_star: np.ndarray, k: int) -> tuple[
     sigma2 = float(resid @ resid) / (R - X.shape[1])
     leverage = float(x_star @ np.linalg.pinv(Xo.T @ Xo) @ x_star)
     return float(x_star @ beta), sigma2 * (1.0 + leverage) * R / max(R - k, 1)
+
+
+def _regress_by_slope(X: np.ndarray, y: np.ndarray, b: np.ndarray, x_star: np.ndarray, b_star: float,
+                      k: int) -> tuple[float, float]:
+    """Least-squares prediction at ``x_star`` and its variance when the residual variance is
+    ``v₀ + b² v₁`` (see :meth:`_Calibration._drift_at`); ``(0, ∞)`` when there are too few runs to say."""
+    ok = np.isfinite(y) & np.isfinite(b)
+    R, p = int(ok.sum()), X.shape[1]
+    if R <= p + 1:
+        return 0.0, np.inf
+    Xo, yo, bo = X[ok], y[ok], b[ok]
+    beta, *_ = np.linalg.lstsq(Xo, yo, rcond=None)
+    r2 = (yo - Xo @ beta) ** 2 * R / (R - p)
+    B = np.column_stack([np.ones(R), bo ** 2])
+    (v0, v1), *_ = np.linalg.lstsq(B, r2, rcond=None)
+    if v1 < 0:
+        v0, v1 = float(np.mean(r2)), 0.0
+    elif v0 < 0:
+        v0, v1 = 0.0, float(np.sum(r2 * bo ** 2) / np.sum(bo ** 4))
+    v = v0 + v1 * bo ** 2
+    inv = np.linalg.pinv(Xo.T @ Xo)
+    cov = inv @ (Xo.T * v) @ Xo @ inv
+    return float(x_star @ beta), float((v0 + v1 * b_star ** 2 + x_star @ cov @ x_star) * R / max(R - k, 1))
 
 
 def _quantiles(draws: np.ndarray, level: float) -> tuple[float, float]:
@@ -463,11 +649,8 @@ def _forecast(law, ladder: Ladder, target: RunData, base: pd.Series, fraction: f
     routes = [r for r in traj.routes if r == "task" or target.has_column(C4_LOSS_COLUMN)]
     options = {(rule, route): calib.at(phi, rule, route, target.n_params, D) for rule in WINDOWS for route in routes}
     rule, route = min(options, key=lambda key: options[key][1])
-    rule2 = min(WINDOWS, key=lambda r: options[(r, "task")][3])
-    mu, s2 = options[(rule, route)][:2]
-    mu_eta, s2_eta = options[(rule2, "task")][2:]
+    mu, s2 = options[(rule, route)]
     last = window(target.tokens / D, phi, rule, size)
-    last2 = window(target.tokens / D, phi, rule2, size)
     u, future, _ = lr
     end_tokens = _end_window(target, seen, size)
     end_u = future(end_tokens)
@@ -483,6 +666,17 @@ def _forecast(law, ladder: Ladder, target: RunData, base: pd.Series, fraction: f
     w = tau2 / (tau2 + s2) if np.isfinite(s2) and tau2 + s2 > 0 else 0.0
     m1 = m0 + w * (y - m0)
     log_post = m1 + np.sqrt(1.0 - w) * (draws - m0)
+    # The drift's window: the one whose drift the ladder shows to be the more precise, carried to the
+    # target by the curve's log-slope along its forecast path (see _Calibration._drift_at).
+    drifts = {}
+    for rule_ in WINDOWS:
+        idx = window(target.tokens / D, phi, rule_, size)
+        with np.errstate(all="ignore"):
+            path = np.exp(m1 + traj.log_ratio(target.n_params, target.tokens[idx], u[idx], end_tokens, end_u))
+        drifts[rule_] = calib.drift_at(phi, rule_, target.n_params, D, float(np.mean(curve_log_slope(law, path))))
+    rule2 = min(WINDOWS, key=lambda r: drifts[r][1])
+    mu_eta, s2_eta = drifts[rule2]
+    last2 = window(target.tokens / D, phi, rule2, size)
     # Step 2: the target's offset from the curve along its path (m, measured) and at its end (o), drawn
     # jointly: both hold the same bootstrap curve and run offset; m also the drift to the end. The
     # path is the forecast final loss times ρ (smooth), so the task loss's evaluation noise stays out.
