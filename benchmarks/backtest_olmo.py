@@ -83,7 +83,8 @@ def print_summary(rows, holdouts, default_law: str) -> None:
         bold = r["variant"] == default_law and r["method"] == "default"
         b = "**" if bold else ""
         mae = f"{r['mae']:.3f}" + ("" if r["made"] == r["n"] else f" ({r['made']} of {r['n']})")
-        cells = [f"{b}{LABELS.get(r['variant'], r['variant'])}{b}", f"{b}{r['method']}{' = paper' if r['same_in_both'] else ''}{b}", f"{b}{mae}{b}",
+        method = r["method"] + (" = paper" if r["same_in_both"] else "")
+        cells = [f"{b}{LABELS.get(r['variant'], r['variant'])}{b}", f"{b}{method}{b}", f"{b}{mae}{b}",
                  f"{r['worst']:.2f}", str(r["n"] - r["made"]), f"{b}{100 * r['coverage']:.0f} %{b}"]
         cells += [f"{r[h]:.2f}" for h in holdouts]
         print("| " + " | ".join(cells) + " |")

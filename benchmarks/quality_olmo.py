@@ -57,9 +57,9 @@ def main() -> None:
         outside = [f"{get_task(p['task']).display_name} ({_beyond(p['acc_actual'], p['acc_lo'], p['acc_hi'])})"
                    for _, p in group.iterrows() if not p["acc_lo"] <= p["acc_actual"] <= p["acc_hi"]]
         print("\noutside the 90 % intervals: " + (", ".join(outside) or "none"))
-        step2_out = [f"{get_task(p['task']).display_name} ({_beyond(p['acc_actual'], p['acc_from_actual_loss_lo'], p['acc_from_actual_loss_hi'])})"
-                     for _, p in group.iterrows()
-                     if not p["acc_from_actual_loss_lo"] <= p["acc_actual"] <= p["acc_from_actual_loss_hi"]]
+        lo, hi = group["acc_from_actual_loss_lo"], group["acc_from_actual_loss_hi"]
+        step2_out = [f"{get_task(p['task']).display_name} ({_beyond(p['acc_actual'], lo[i], hi[i])})"
+                     for i, p in group.iterrows() if not lo[i] <= p["acc_actual"] <= hi[i]]
         print("\noutside step 2's interval at the measured loss: " + (", ".join(step2_out) or "none"))
         for key, value in (("n", len(group)), ("inside", inside), ("step1", step1), ("step2", step2)):
             totals[key] += int(value)

@@ -85,8 +85,10 @@ class Source:
 
 _NUM = r"([0-9][0-9.,]*(?:e[+-]?[0-9]+)?)"
 _MICRO = "python benchmarks/micro_ladder.py"
-
-
+_PAPER_PLAN = "taskladder ladder plan --sizes 190M,370M,760M,1.3B --multiples 1,2,5,10 --target 7B --target-tokens 4T"
+_MICRO_BACKTEST = ('taskladder backtest "$(taskladder demo --where)" --variants two-step '
+                   "--tasks docs_order,docs_cloze,hellaswag --per-task")
+#: Cells of ``benchmarks/backtest_olmo.py``'s law tables: column after the method, pattern.
 _CELLS = {"mae": (0, r"([0-9.]+)"), "made": (0, r"[0-9.]+ \((\d+ of \d+)\)"), "cov": (3, r"([0-9]+) %")}
 
 
@@ -122,9 +124,7 @@ def _quality_figures() -> dict[str, str]:
                     "step1": r"^both targets: .*; step 1: (\d+ of \d+) measured",
                     "step2": r"^both targets: .*; step 2 alone: (\d+ of \d+) accuracies"})
     return figures
-_PAPER_PLAN = "taskladder ladder plan --sizes 190M,370M,760M,1.3B --multiples 1,2,5,10 --target 7B --target-tokens 4T"
-_MICRO_BACKTEST = ('taskladder backtest "$(taskladder demo --where)" --variants two-step '
-                   "--tasks docs_order,docs_cloze,hellaswag --per-task")
+
 
 SOURCES: dict[str, Source] = {s.id: s for s in (
     Source(id="demo", shown="taskladder demo", cwd="scratch"),
@@ -189,7 +189,8 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
                   for what in ("mae", "cov")},
                **{f"{prefix}rule_{key}": (r"\*\*All[\s\S]*?" if prefix else "") + r"^the rule, .*" + pattern
                   for prefix in ("", "all_")
-                  for key, pattern in (("best", r"lowest error (\S+)"), ("best_mae", r"lowest error \S+ \((\S+) points"),
+                  for key, pattern in (("best", r"lowest error (\S+)"),
+                                       ("best_mae", r"lowest error \S+ \((\S+) points"),
                                        ("best_cov", r"lowest error \S+ \(\S+ points, (\S+) % coverage"),
                                        ("next", r"; next (\S+)"), ("next_mae", r"; next \S+ \((\S+) points"),
                                        ("next_cov", r"; next \S+ \(\S+ points, (\S+) % coverage"),
@@ -200,7 +201,8 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
                "line_search": r"^- paper's law, paper mode, step 1: .*?(\d+) line search failed",
                "relative": r"^- paper's law, paper mode, step 1: .*?(\d+) converged \(relative reduction\)",
                "default_converged": r"^- paper's law, default mode, step 1: .*?(\d+) converged(?:;|$)",
-               "arc_miss_min": r"accuracy missed by (\S+) to", "arc_miss_max": r"accuracy missed by \S+ to (\S+) points",
+               "arc_miss_min": r"accuracy missed by (\S+) to",
+               "arc_miss_max": r"accuracy missed by \S+ to (\S+) points",
                "arc_loss_min": r"measured task loss (\S+) to", "arc_loss_max": r"measured task loss \S+ to (\S+) %"}),
     Source(id="paper", shown="taskladder paper --data ../shared/data/olmo-ladder -o paper-out",
            run="taskladder paper --data ../shared/data/olmo-ladder -o {scratch}/paper-out", fast=False,
