@@ -21,6 +21,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -101,6 +102,7 @@ def main() -> None:
     from taskladder.train.trainer import resolve_device
     from train_support import write_corpus
 
+    load_start = os.getloadavg()[0]  # timings depend on what else the machine runs: say how busy it was
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     size = get_size(args.size)
@@ -124,6 +126,8 @@ def main() -> None:
     overhead = statistics.median(1 - o / r for o, r in zip(ours, bare))
     print(f"size {args.size} (N={size.n_params:,}), batch {args.batch}×{size.sequence_length} tokens, "
           f"{args.steps} steps, {args.threads} threads, device {device}, {args.repeats} repeats")
+    print(f"load average (1 min) at start {load_start:.1f}, at end {os.getloadavg()[0]:.1f} "
+          f"({os.cpu_count()} CPUs)")
     print(f"bare loop  tokens/s: median {b:,.0f}  (runs: {', '.join(f'{x:,.0f}' for x in bare)})")
     print(f"trainer    tokens/s: median {t:,.0f}  (runs: {', '.join(f'{x:,.0f}' for x in ours)})")
     print(f"trainer overhead: {100 * overhead:.1f} % (median over repeats of 1 − trainer/bare; "

@@ -5,9 +5,12 @@ by `taskladder backtest`, see docs/backtests.md). Prints a Markdown table per ta
 prediction, 90 % interval, actual, absolute error and reliability verdict, plus the summary
 figures (mean absolute error, actuals inside their intervals, misses above 5 points and whether
 they were marked unreliable), next to the paper method's errors, and how many measured task losses
-and accuracies fall inside the intervals of each step alone.
+and accuracies fall inside the intervals of each step alone; which actuals lie outside the chained
+interval (and how far) and outside step 2's interval at the measured loss (above or below); and
+the totals over both targets. ``--variant`` predicts with another law (e.g. ``ensemble``, the
+default before the loss-to-loss law had intervals).
 
-Usage: OPENBLAS_NUM_THREADS=1 python benchmarks/quality_olmo.py [--bootstrap 1000]
+Usage: OPENBLAS_NUM_THREADS=1 python benchmarks/quality_olmo.py [--bootstrap 1000] [--variant LAW]
 """
 
 from __future__ import annotations
@@ -18,14 +21,18 @@ import olmo
 def main() -> None:
     parser = olmo.parser(__doc__)
     parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--variant", default=None, help="the law (default: the default method's choice)")
     args = parser.parse_args()
 
     from taskladder.predict import predict_ladder
     from taskladder.tasks import get_task
 
     ladder = olmo.olmo_ladder(args.data)
-    default = predict_ladder(ladder, intervals=True, reliability=True, n_bootstrap=args.bootstrap).predictions
+    default = predict_ladder(ladder, variant=args.variant, intervals=True, reliability=True,
+                             n_bootstrap=args.bootstrap).predictions
     paper = predict_ladder(ladder, mode="paper").predictions
+    totals = {"n": 0, "inside": 0, "step1": 0, "step2": 0}
+    big_misses = []
     for target, group in default.groupby("target", sort=False):
         print(f"\n**{target}** (default method: {group['variant'].iloc[0]})\n")
         print("| task | prediction | 90 % interval | actual | abs. error | reliability |")
@@ -45,8 +52,30 @@ def main() -> None:
         print(f"\nmean absolute error {100 * group['abs_error'].mean():.2f} points (paper method {paper_mae:.2f}); "
               f"{inside} of {len(group)} actuals inside the 90 % intervals; "
               f"{len(big)} task(s) missed by more than 5 points, {flagged} of them marked unreliable")
-        print(f"step by step: {step1} of {len(group)} measured task losses inside their step-1 intervals; "
+        print(f"\nstep by step: {step1} of {len(group)} measured task losses inside their step-1 intervals; "
               f"{step2} of {len(group)} accuracies inside the step-2 intervals at the measured loss")
+        outside = [f"{get_task(p['task']).display_name} ({_beyond(p['acc_actual'], p['acc_lo'], p['acc_hi'])})"
+                   for _, p in group.iterrows() if not p["acc_lo"] <= p["acc_actual"] <= p["acc_hi"]]
+        print("\noutside the 90 % intervals: " + (", ".join(outside) or "none"))
+        lo, hi = group["acc_from_actual_loss_lo"], group["acc_from_actual_loss_hi"]
+        step2_out = [f"{get_task(p['task']).display_name} ({_beyond(p['acc_actual'], lo[i], hi[i])})"
+                     for i, p in group.iterrows() if not lo[i] <= p["acc_actual"] <= hi[i]]
+        print("\noutside step 2's interval at the measured loss: " + (", ".join(step2_out) or "none"))
+        for key, value in (("n", len(group)), ("inside", inside), ("step1", step1), ("step2", step2)):
+            totals[key] += int(value)
+        big_misses += [f"{target} {get_task(p['task']).display_name}, {100 * p['abs_error']:.1f} points, "
+                       f"{p['reliability']}" for _, p in big.iterrows()]
+    n = totals["n"]
+    print(f"\nboth targets: {totals['inside']} of {n} actuals inside the 90 % intervals; "
+          f"{len(big_misses)} missed by more than 5 points ({'; '.join(big_misses) or 'none'}); "
+          f"step 1: {totals['step1']} of {n} measured task losses inside its intervals; "
+          f"step 2 alone: {totals['step2']} of {n} accuracies inside its intervals at the measured loss")
+
+
+def _beyond(actual: float, lo: float, hi: float) -> str:
+    """How far (points) an actual lies above or below its interval."""
+    gap = 100 * (actual - hi if actual > hi else lo - actual)
+    return f"{gap:.{1 if gap >= 0.05 else 2}f} points {'above' if actual > hi else 'below'}"
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def main() -> None:
     print(f"\nladder, step 2 extrapolated as far as to the targets: {int(ok['inside'].astype(bool).sum())} of "
           f"{len(ok)} held-out runs inside their 90 % intervals; RMS error "
           f"{100 * np.sqrt(np.mean(ok['error'].astype(float) ** 2)):.2f} points")
-    print(f"targets, off the ladder's curve at their measured loss: RMS {np.sqrt(np.mean(offsets ** 2)):.2f} points "
+    print(f"\ntargets, off the ladder's curve at their measured loss: RMS {np.sqrt(np.mean(offsets ** 2)):.2f} points "
           f"(largest {np.abs(offsets).max():.2f}); {int(np.sum(np.abs(sigmas) > 2))} of {len(sigmas)} "
           f"more than 2 σ away")
 

@@ -88,6 +88,43 @@ _MICRO = "python benchmarks/micro_ladder.py"
 _PAPER_PLAN = "taskladder ladder plan --sizes 190M,370M,760M,1.3B --multiples 1,2,5,10 --target 7B --target-tokens 4T"
 _MICRO_BACKTEST = ('taskladder backtest "$(taskladder demo --where)" --variants two-step '
                    "--tasks docs_order,docs_cloze,hellaswag --per-task")
+#: Cells of ``benchmarks/backtest_olmo.py``'s law tables: column after the method, pattern.
+_CELLS = {"mae": (0, r"([0-9.]+)"), "made": (0, r"[0-9.]+ \((\d+ of \d+)\)"), "cov": (3, r"([0-9]+) %")}
+
+
+def _law_row(variant: str, method: str, what: str, section: str = "") -> str:
+    """A figure of ``benchmarks/backtest_olmo.py``'s table: the cell ``what`` (:data:`_CELLS`: the
+    error, the predictions made when not all, the coverage) of the row of ``variant`` in ``method``
+    mode, in the table after the bold heading ``section`` (default: the first table)."""
+    column, pattern = _CELLS[what]
+    before = rf"\*\*{section}[\s\S]*?" if section else ""
+    return (before + rf"^\| \**{re.escape(variant)}(?: \([^|]*\))?\** \| \**{method}(?: = paper)?\** \|"
+            + r"(?:[^|]*\|)" * column + r" \**" + pattern)
+
+
+def _quality_figures() -> dict[str, str]:
+    """Figures of ``benchmarks/quality_olmo.py`` per target, and over both targets."""
+    figures = {f"{key}_{short}": rf"\*\*{target}\*\*[\s\S]*?" + pattern
+               for short, target in (("7b", "7B-4T"), ("13b", "13B-5T"))
+               for key, pattern in (("mae", r"mean absolute error (\S+) points"),
+                                    ("paper", r"\(paper method (\S+)\)"),
+                                    ("inside", r"; (\d+) of \d+ actuals inside"),
+                                    ("misses", r"; (\d+) task\(s\) missed by more than 5 points"),
+                                    ("flagged", r"missed by more than 5 points, (\d+) of them marked"),
+                                    ("step1", r"step by step: (\d+) of \d+ measured task losses"),
+                                    ("step2", r"; (\d+) of \d+ accuracies inside the step-2"),
+                                    ("outside", r"^outside the 90 % intervals: (.+)$"),
+                                    ("step2_outside", r"^outside step 2's interval at the measured loss: (.+)$"),
+                                    ("mmlu_pred", r"^\| MMLU \| (\S+) \|"),
+                                    ("mmlu_lo", r"^\| MMLU \| \S+ \| (\S+)–"),
+                                    ("mmlu_hi", r"^\| MMLU \| \S+ \| \S+–(\S+) \|"))}
+    figures.update({"inside": r"^both targets: (\d+ of \d+) actuals inside",
+                    "n_misses": r"^both targets: .*?; (\d+) missed by more than 5 points",
+                    "misses": r"^both targets: .*? missed by more than 5 points \((.+?)\); step 1",
+                    "step1": r"^both targets: .*; step 1: (\d+ of \d+) measured",
+                    "step2": r"^both targets: .*; step 2 alone: (\d+ of \d+) accuracies"})
+    return figures
+
 
 SOURCES: dict[str, Source] = {s.id: s for s in (
     Source(id="demo", shown="taskladder demo", cwd="scratch"),
@@ -118,21 +155,55 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
     Source(id="micro-losses", shown=f"{_MICRO} --table losses", markdown=True),
     Source(id="micro-timings", shown=f"{_MICRO} --table timings", markdown=True),
     Source(id="micro-corpus", shown=f"{_MICRO} --table corpus", markdown=True),
-    Source(id="paper-plan", shown=_PAPER_PLAN, run=f"{_PAPER_PLAN} --out plan", cwd="scratch", figures={
+    Source(id="paper-plan", shown=_PAPER_PLAN, cwd="scratch", figures={
         "compute_percent": r"FLOPs = (\S+) % of the target"}),
-    Source(id="quality-olmo", shown="python benchmarks/quality_olmo.py", fast=False, markdown=True, needs_data=True,
-           figures={f"{key}_{short}": rf"\*\*{target}\*\*[\s\S]*?" + pattern
-                    for short, target in (("7b", "7B-4T"), ("13b", "13B-5T"))
-                    for key, pattern in (("mae", r"mean absolute error (\S+) points"),
-                                         ("paper", r"\(paper method (\S+)\)"),
-                                         ("inside", r"; (\d+) of \d+ actuals inside"),
-                                         ("misses", r"; (\d+) task\(s\) missed by more than 5 points"),
-                                         ("flagged", r"missed by more than 5 points, (\d+) of them marked"),
-                                         ("step1", r"step by step: (\d+) of \d+ measured task losses"),
-                                         ("step2", r"; (\d+) of \d+ accuracies inside the step-2"))}),
-    Source(id="step2-shift", shown="python benchmarks/step2_shift.py", fast=False, needs_data=True, figures={
+    Source(id="quality-olmo", shown="python benchmarks/quality_olmo.py", markdown=True, needs_data=True,
+           figures=_quality_figures()),
+    Source(id="quality-olmo-ensemble", shown="python benchmarks/quality_olmo.py --variant ensemble", markdown=True,
+           needs_data=True, figures=_quality_figures()),
+    Source(id="step2-shift", shown="python benchmarks/step2_shift.py", markdown=True, needs_data=True, figures={
         "inside": r"as far as to the targets: (\d+ of \d+) held-out runs",
-        "targets_rms": r"off the ladder's curve at their measured loss: RMS (\S+) points"}),
+        "ladder_rms": r"as far as to the targets: .* RMS error (\S+) points",
+        "targets_rms": r"off the ladder's curve at their measured loss: RMS (\S+) points",
+        "targets_2sd": r"off the ladder's curve at their measured loss: .*; (\d+ of \d+) more than 2 σ away"}),
+    Source(id="backtest-olmo", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/backtest_olmo.py", fast=False,
+           markdown=True, needs_data=True, figures={
+               **{f"{short}_{what}": _law_row(variant, method, what)
+                  for short, variant, method in (("l2l", "loss-to-loss", "default"), ("ens", "ensemble", "default"),
+                                                 ("c4", "two-step-c4", "default"), ("ss", "single-step", "default"),
+                                                 ("ss_paper", "single-step", "paper"), ("direct", "direct", "default"),
+                                                 ("direct_paper", "direct", "paper"),
+                                                 ("dc", "direct-compute", "default"),
+                                                 ("l2l_lr", "loss-to-loss-lr", "default"),
+                                                 ("ts_lr", "two-step-lr", "default"),
+                                                 ("taskce", "two-step-taskce", "default"))
+                  for what in ("mae", "cov")},
+               **{f"{short}_made": _law_row(variant, method, "made")
+                  for short, variant, method in (("ss", "single-step", "default"), ("direct_paper", "direct", "paper"),
+                                                 ("taskce", "two-step-taskce", "default"))},
+               "all_ss_made": _law_row("single-step", "default", "made", "All"),
+               **{f"all_{short}_{what}": _law_row(variant, method, what, "All")
+                  for short, variant, method in (("l2l", "loss-to-loss", "default"), ("ens", "ensemble", "default"),
+                                                 ("ens_paper", "ensemble", "paper"),
+                                                 ("c4_paper", "two-step-c4", "paper"), ("ss", "single-step", "default"))
+                  for what in ("mae", "cov")},
+               **{f"{prefix}rule_{key}": (r"\*\*All[\s\S]*?" if prefix else "") + r"^the rule, .*" + pattern
+                  for prefix in ("", "all_")
+                  for key, pattern in (("best", r"lowest error (\S+)"),
+                                       ("best_mae", r"lowest error \S+ \((\S+) points"),
+                                       ("best_cov", r"lowest error \S+ \(\S+ points, (\S+) % coverage"),
+                                       ("next", r"; next (\S+)"), ("next_mae", r"; next \S+ \((\S+) points"),
+                                       ("next_cov", r"; next \S+ \(\S+ points, (\S+) % coverage"),
+                                       ("tied", r"of the lowest: (.+);"), ("chosen", r"; chosen: (\S+)$"))}}),
+    Source(id="paper-vs-default", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/paper_vs_default.py", markdown=True,
+           needs_data=True, figures={
+               "fits": r"^- paper's law, paper mode, step 1: (\d+) fits",
+               "line_search": r"^- paper's law, paper mode, step 1: .*?(\d+) line search failed",
+               "relative": r"^- paper's law, paper mode, step 1: .*?(\d+) converged \(relative reduction\)",
+               "default_converged": r"^- paper's law, default mode, step 1: .*?(\d+) converged(?:;|$)",
+               "arc_miss_min": r"accuracy missed by (\S+) to",
+               "arc_miss_max": r"accuracy missed by \S+ to (\S+) points",
+               "arc_loss_min": r"measured task loss (\S+) to", "arc_loss_max": r"measured task loss \S+ to (\S+) %"}),
     Source(id="paper", shown="taskladder paper --data ../shared/data/olmo-ladder -o paper-out",
            run="taskladder paper --data ../shared/data/olmo-ladder -o {scratch}/paper-out", fast=False,
            needs_data=True, figures={
@@ -153,6 +224,7 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
            needs_data=True, figures={
                "share_10x": r"^\| 10 × C runs only \(3\) \| (\d+) %",
                "lr_10x": r"^\| 10 × C runs only \(3\) \| \d+ % \| [^|]+ \| (\S+) ",
+               "l2l_all": r"^\| all 12 runs [^|]+ \| \d+ % \| (\S+) ",
                "two_step_all": r"^\| all 12 runs [^|]+ \| \d+ % \| [^|]+ \| [^|]+ \| (\S+) "}),
     Source(id="gadre", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/gadre.py", fast=False, markdown=True,
            needs_data=True, figures={
@@ -205,6 +277,11 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
            needs_data=True),
     Source(id="bench-intervals", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/bench_intervals.py", fast=False,
            needs_data=True),
+    Source(id="bench-train", shown="python benchmarks/bench_train.py --size micro-m --threads 2", fast=False, figures={
+        "bare": r"^bare loop  tokens/s: median (\S+)", "trainer": r"^trainer    tokens/s: median (\S+)",
+        "overhead": r"^trainer overhead: (\S+) %", "ratio": r"^trainer overhead: .*ratio of medians (\S+) %",
+        "load": r"^load average \(1 min\) at start (\S+)", "load_end": r"^load average .* at end (\S+)"}),
+    Source(id="sizes", shown="taskladder sizes"),
     Source(id="bench-cli", shown="python benchmarks/bench_cli.py", fast=False, needs_data=True, figures={
         "help": r"^help: (\S+) s", "predict_json": r"^predict_json: (\S+) s"}),
 )}

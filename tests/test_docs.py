@@ -150,6 +150,57 @@ def test_every_transcript_and_figure_is_generated():
     assert {p.stem for p in RENDER.GENERATED.glob("*.txt")} == set(RENDER.SOURCES)
 
 
+#: What a figure typed into prose looks like: a decimal (not part of a name such as ``1.3B``), a
+#: percentage, a count ``k of n`` or a power of ten.
+FIGURE_LIKE = re.compile(r"(?<![\w.§/-])(\d[\d,]*\.\d+(?:e[+-]?\d+)?|\d+(?:\.\d+)? ?%|\d+ of \d+|\d(?:\.\d+)?e-?\d+)"
+                         r"(?![\w.]*[A-Za-z]|\.\d)")
+_NOT_PROSE = (re.compile(r"^```.*?^```[^\n]*$", re.MULTILINE | re.DOTALL), re.compile(r"<!--.*?-->", re.DOTALL),
+              re.compile(r"`[^`\n]*`"), re.compile(r"\]\([^)]*\)"))
+#: The figure-like numbers each document may still type in prose, because no command prints them:
+#: settings and thresholds of the method (interval levels, the rule's 0.05 points, optimizer
+#: settings), tolerances and results of the tests named beside them, and a few ratios and
+#: versions. Any other figure-like number in prose is a result typed by hand: quote it with a
+#: ``<!--fig:SOURCE.KEY-->`` mark from the output of the command named beside it.
+TYPED_ON_PURPOSE = {
+    "README.md": {"1e-6", "3.10", "25 %", "50 %", "90 %", "95 %", "2.5"},
+    "docs/backtests.md": {"90 %", "0.05", "94 %", "88.5", "93.5", "10 %", "0.1", "40 of 40", "2.5", "93 %",
+                          "1.645", "95 %", "50 %", "60 %", "91 %", "52 %", "64 %", "1e-6"},
+    "docs/evaluation.md": {"1e-5", "4e-7", "1e-4"},
+    "docs/fitting.md": {"10 %", "1e-3", "0.1", "0.5"},
+    "docs/micro-ladder.md": {"6.7", "10 %", "5 %", "25 %", "0.01", "2.4", "90 %", "0.25"},
+    "docs/training.md": {"10 %", "1e-12", "0.9", "0.95", "1e-8", "0.1", "1.0", "0.02", "1e-6", "4.8e-7", "1e-4"},
+    "docs/user-guide.md": {"4 %", "50 %", "90 %"},
+}
+
+
+def typed_figures(text: str) -> list[tuple[int, str]]:
+    """(line, figure) of every figure-like number in ``text``'s prose: outside rendered regions,
+    figure marks, fenced blocks, code spans and link targets."""
+    text = RENDER.FIGURE.sub("", RENDER.REGION.sub(lambda m: "\n" * m.group(0).count("\n"), text))
+    for pattern in _NOT_PROSE:
+        text = pattern.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    return [(i, m.group(1)) for i, line in enumerate(text.splitlines(), 1) for m in FIGURE_LIKE.finditer(line)]
+
+
+def test_no_result_is_typed_by_hand():
+    typed = []
+    for path in RENDER.documents():
+        name = str(path.relative_to(REPO))
+        allowed = TYPED_ON_PURPOSE.get(name, set())
+        typed += [f"{name}:{line}: {value}" for line, value in typed_figures(path.read_text(encoding="utf-8"))
+                  if value not in allowed]
+    assert not typed, ("figures typed by hand in prose; quote each from a command's output with "
+                       "<!--fig:SOURCE.KEY-->VALUE<!--/fig--> (scripts/render_docs.py), or, for a setting or "
+                       "a test's tolerance, add it to TYPED_ON_PURPOSE:\n" + "\n".join(typed))
+
+
+def test_typed_figures_are_found():
+    """The scan above sees a result typed into prose, and not one quoted from an output."""
+    assert [v for _, v in typed_figures("an error of 0.81 points, 13 of 16 inside, 94 % coverage")] == [
+        "0.81", "13 of 16", "94 %"]
+    assert typed_figures("the 1.3B runs at 0.5xC, `0.813`, <!--fig:x.y-->0.81<!--/fig--> points, §1.3") == []
+
+
 def test_a_drifted_figure_is_caught(tmp_path):
     """The checks above are not vacuous: a figure typed over, or a transcript edited, renders back."""
     text = (REPO / "README.md").read_text(encoding="utf-8")
