@@ -29,7 +29,9 @@ from .common import (add_fit_arguments, add_interval_arguments, make_output_fold
 JSON_FIELDS = ["target", "task", "n_params", "tokens", "task_loss_pred", "task_loss_actual", "acc_pred",
                "acc_actual", "abs_error", "acc_lo", "acc_hi", "level", "reliability", "reliability_reason",
                "acc_from_actual_loss", "acc_from_actual_loss_lo", "acc_from_actual_loss_hi", "task_loss_lo",
-               "task_loss_hi", "loss_unit", "method", "variant", "step1_status", "step2_status"]
+               "task_loss_hi", "loss_unit", "method", "variant", "step1_status", "step2_status",
+               "acc_sd_params", "acc_sd_noise", "acc_sd_extrapolation", "acc_sd_recipe", "extrapolation_distance",
+               "interval_term", "interval_method"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

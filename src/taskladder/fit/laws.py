@@ -22,6 +22,7 @@ Two fitting *modes* exist for each law:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -134,7 +135,14 @@ def fit_step1(points: Points | pd.DataFrame, *, form: str = "nd", mode: str = "d
         starts = power_law_nd_starts(X[:, 0], X[:, 1], y)
         starts.append(np.array([3.0, 6.0, 0.1, 0.2, 0.5 * y.min()]))
         fit = _grid_first(power_law_nd, X, y, starts, STEP1_BOUNDS["power_law_nd"], residual="log")
-        return fit_huber_irls(power_law_nd, X, y, fit, STEP1_BOUNDS["power_law_nd"]) if robust else fit
+        if not robust:
+            return fit
+        huber = fit_huber_irls(power_law_nd, X, y, fit, STEP1_BOUNDS["power_law_nd"])
+        if huber.converged or not fit.converged:
+            return huber
+        # Rounds that creep along a ridge the data barely pin: the least-squares fit, saying so.
+        return replace(fit, status=f"{fit.status} (least squares: the Huber fit did not settle in "
+                                   f"{huber.n_iterations} rounds)")
     if form == "nd_lr":
         # Not in the paper: the default fit in both modes, from the (N, D) law's starts with c = 0.
         X = _columns(points, "n_params", "tokens", "lr_excess")
