@@ -53,8 +53,10 @@ def paper_spec(data_dir: str | Path) -> LadderSpec:
                                 n_params=model.n_params, size=size, flops_per_token=model.flops_per_token))
     for name, size, file, tokens in PAPER_TARGETS:
         model = get_size(size)
+        # Both targets were trained with another recipe than the ladder (batch size, peak learning
+        # rate; the 7B is its annealed checkpoint): their intervals hold step 2's recipe shift.
         runs.append(RunSpec(name=name, role="target", file=runs_dir / file, n_params=model.n_params, size=size,
-                            flops_per_token=model.flops_per_token, tokens=float(tokens)))
+                            flops_per_token=model.flops_per_token, tokens=float(tokens), recipe="different"))
     return LadderSpec(runs=tuple(runs), name="olmo-paper", path=None)
 
 
