@@ -102,15 +102,13 @@ def extrapolated_quantity(law) -> str:
     return "log_loss"
 
 
-def _miss(quantity: str, pred: pd.DataFrame) -> np.ndarray:
-    """Each held-out run's miss in the extrapolated quantity (NaN where either side is missing)."""
+def _miss(law, pred: pd.DataFrame) -> np.ndarray:
+    """Each held-out run's miss in the extrapolated quantity (NaN where either side is missing): in
+    log task loss, or in the space a law straight to accuracy is fitted in (its ``to_fitted``)."""
     with np.errstate(all="ignore"):
-        if quantity == "log_loss":
+        if extrapolated_quantity(law) == "log_loss":
             return np.log(pred["task_loss_pred"].astype(float)) - np.log(pred["task_loss_actual"].astype(float))
-        acc, actual = pred["acc_pred"].astype(float), pred["acc_actual"].astype(float)
-        if quantity == "neg_log_accuracy":
-            return np.log(actual) - np.log(acc)
-        return acc - actual
+        return law.to_fitted(pred["acc_pred"].astype(float)) - law.to_fitted(pred["acc_actual"].astype(float))
 
 
 def heldout_predictions(ladder: Ladder, holdout: str, law) -> pd.DataFrame | None:
@@ -130,7 +128,7 @@ def heldout_predictions(ladder: Ladder, holdout: str, law) -> pd.DataFrame | Non
             if isinstance(refit, FailedLaw):
                 return None
             pred = drop_impossible(refit.predict(held))
-        except (TaskLadderError, DataError):
+        except TaskLadderError:  # DataError among them
             return None
         pred["distance"] = distance(pred["n_params"], pred["tokens"],
                                     box_of([sub.runs[name] for name in refit.fitted_on_]))
@@ -155,15 +153,13 @@ def _expected_sd(law, ladder: Ladder, held: Sequence[RunData]) -> np.ndarray:
     counts whole, which errs on the wide side)."""
     from .uncertainty import accuracy_law_draws, bootstrap_predictions
 
-    quantity = extrapolated_quantity(law)
     try:
         with np.errstate(all="ignore"):
-            if quantity == "log_loss":
+            if extrapolated_quantity(law) == "log_loss":
                 member = getattr(law, "primary_", law)
                 draws = np.log(bootstrap_predictions(member, ladder, held, n_bootstrap=FOLD_BOOTSTRAP)["loss"])
             else:
-                acc = accuracy_law_draws(law, held, n_bootstrap=FOLD_BOOTSTRAP)["acc"]
-                draws = -np.log(acc) if quantity == "neg_log_accuracy" else acc
+                draws = law.to_fitted(accuracy_law_draws(law, held, n_bootstrap=FOLD_BOOTSTRAP)["acc"])
             sd = np.nanstd(np.where(np.isfinite(draws), draws, np.nan), axis=0)
     except (TaskLadderError, np.linalg.LinAlgError, ValueError, TypeError, KeyError):
         return np.zeros(len(held))
@@ -176,7 +172,6 @@ def extrapolation_misses(law, ladder: Ladder, holdouts: Sequence[str] = NESTED_H
     (what the fold's own bootstrap expects of the miss)."""
     from .backtest import holdout_split
 
-    quantity = extrapolated_quantity(law)
     frames = []
     for holdout in holdouts:
         try:
@@ -190,7 +185,7 @@ def extrapolation_misses(law, ladder: Ladder, holdouts: Sequence[str] = NESTED_H
         if pred is None or pred.empty:
             continue
         frame = pd.DataFrame({"holdout": holdout, "target": pred["target"], "distance": pred["distance"],
-                              "miss": _miss(quantity, pred), "expected_sd": pred["expected_sd"]})
+                              "miss": _miss(law, pred), "expected_sd": pred["expected_sd"]})
         frames.append(frame)
     if not frames:
         return pd.DataFrame(columns=["holdout", "target", "distance", "miss", "expected_sd"])
