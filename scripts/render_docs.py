@@ -247,7 +247,9 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
            markdown=True, needs_data=True, figures={
                "default": r"mean over suites: least squares (\S+),",
                "huber": r"mean over suites: least squares \S+, paper \S+, huber (\S+)",
-               "worst": r"^huber: at worst (\S+)x"}),
+               "worst": r"^huber: at worst (\S+)x",
+               "shared": r"mean over suites: .*shared exponent (\S+)$",
+               "shared_worst": r"^shared exponent: at worst (\S+)x"}),
     Source(id="step2-forms", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/step2_forms.py", fast=False,
            markdown=True, needs_data=True, figures={
                "sigmoid": r"mean over suites: exponential \S+, sigmoid (\S+);",

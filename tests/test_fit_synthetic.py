@@ -354,3 +354,28 @@ def test_single_step_reports_an_unfinished_fit_instead_of_a_plateau():
     row = predict_ladder(synthetic_ladder(8), tasks=[TASK], variant="single-step").predictions.iloc[0]
     assert row["step1_status"].startswith("max iterations")
     assert np.isnan(row["acc_pred"])
+
+
+@pytest.mark.parametrize("robust", [False, True])
+def test_shared_exponent_form_recovers_exact_parameters(exact_ladder, robust):
+    # The synthetic truth has α = β = 0.3, so the one-exponent law L = A/N^α + B/D^α + E
+    # (the default C4 law) must return it exactly, by least squares and by the Huber fit alike.
+    from taskladder.fit.laws import fit_step1
+
+    points = step1_points(exact_ladder, HELLASWAG, "bpb", Selection(moving_avg=1))
+    fit = fit_step1(points, form="nd_shared", robust=robust)
+    assert fit.converged and fit.form.name == "power_law_nd_shared"
+    truth = [math.log(STEP1["A"]), math.log(STEP1["B"]), STEP1["alpha"], STEP1["E"]]
+    np.testing.assert_allclose(fit.params, truth, rtol=1e-5)
+    assert "/ D^0.3000" in fit.form.describe(fit.params)
+
+
+def test_the_c4_law_shares_its_exponent_in_default_mode_only(tmp_path):
+    from taskladder.fit.laws import _fit_step1_of
+
+    ladder = load_ladder(write_synthetic_ladder(tmp_path, flops_per_token=True))
+    if not ladder.has_metric(None, "c4"):
+        pytest.skip("the synthetic ladder has no C4 loss")
+    _, default = _fit_step1_of(ladder, HELLASWAG, "c4", Selection(), "nd", "default")
+    _, paper = _fit_step1_of(ladder, HELLASWAG, "c4", Selection(), "nd", "paper")
+    assert default.form.name == "power_law_nd_shared" and paper.form.name == "power_law_nd"

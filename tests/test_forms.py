@@ -16,7 +16,7 @@ N_POINTS = 40
 
 def _inputs(name: str, rng: np.random.Generator) -> np.ndarray:
     """Realistic inputs: N 1e8–1e10, D 1e9–1e12, C 1e18–1e23, task loss 0.3–2."""
-    if name in ("power_law_nd", "negated_power_law_nd", "single_step"):
+    if name in ("power_law_nd", "negated_power_law_nd", "power_law_nd_shared", "single_step"):
         return np.column_stack([10 ** rng.uniform(8, 10, N_POINTS), 10 ** rng.uniform(9, 12, N_POINTS)])
     if name == "power_law_nd_lr":
         return np.column_stack([10 ** rng.uniform(8, 10, N_POINTS), 10 ** rng.uniform(9, 12, N_POINTS),
@@ -31,6 +31,8 @@ def _params(name: str, rng: np.random.Generator) -> np.ndarray:
     u = rng.uniform
     if name in ("power_law_nd", "negated_power_law_nd"):
         return np.array([u(2, 8), u(3, 10), u(0.1, 0.5), u(0.1, 0.5), u(0.2, 1.5)])
+    if name == "power_law_nd_shared":
+        return np.array([u(2, 8), u(3, 10), u(0.1, 0.5), u(0.2, 1.5)])
     if name == "power_law_nd_lr":
         return np.array([u(2, 8), u(3, 10), u(0.1, 0.5), u(0.1, 0.5), u(0.2, 1.5), u(0.0, 0.2)])
     if name == "power_law_c":

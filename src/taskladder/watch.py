@@ -41,8 +41,9 @@ fraction ``φ`` of their schedule, carried to the target's size.
    drawn jointly: ``o_b = c_b(L'_b) + κ δ_b + η_b`` and ``m_b = mean_i c_b(L'_b ρ_i) + κ δ_b + η_b + ε_b``,
    with ``c_b`` each bootstrap curve's departure from ``g`` (paired with its loss draw),
    ``η_b ~ N(0, σ₀²)`` the run scatter and checkpoint noise of the ladder-only interval (times
-   ``R/(R − k₂)`` for the curve's ``k₂`` free parameters), ``ε_b ~ N(0, s_η²)`` the drift from ``φ``
-   to the end (``μ_η`` from the ladder's runs by the same regression; ``s_η²`` from its residuals,
+   ``R/(R − k₂)`` for the curve's ``k₂`` free parameters), ``ε_b ~ s_η t_{R−3}`` the drift from ``φ``
+   to the end, Student t because its scale is estimated from the R runs by a regression with three
+   coefficients (``μ_η`` from the ladder's runs by the same regression; ``s_η²`` from its residuals,
    whose spread grows with the curve's log-slope along the run's path, carried to the target by its
    own slope, plus the drift's extrapolation error measured by nested holdouts of the ladder, see
    :meth:`_Calibration._drift_at` and :meth:`_Calibration.drift_tau`), ``δ_b = ℓ'_b − log L̂``
@@ -615,7 +616,7 @@ def _forecast(law, ladder: Ladder, target: RunData, base: pd.Series, fraction: f
               seed: int, signal: dict, bounds, backtest_error) -> dict:
     """One (target, task, fraction) forecast from the checkpoints seen by then (see the module's Method)."""
     from .analysis.reliability import assess_reliability
-    from .fit.uncertainty import target_normal
+    from .fit.uncertainty import target_normal, target_student_t
 
     D = planned_tokens(target)
     task, feature, size = law.task, law.feature, calib.size
@@ -682,8 +683,7 @@ def _forecast(law, ladder: Ladder, target: RunData, base: pd.Series, fraction: f
     # path is the forecast final loss times ρ (smooth), so the task loss's evaluation noise stays out.
     curves = prior["step2"]  # (losses (B,)) -> (B,): each bootstrap curve minus the fitted one
     salt = 100 + int(seen.size)  # keyed by the data seen: the same checkpoints give the same draws
-    z = target_normal(seed, salt, task.name, [target], 2 * len(draws), 1.0)[:, 0].reshape(2, -1)
-    eta = prior["sigma0"] * z[0]
+    eta = prior["sigma0"] * target_normal(seed, salt, task.name, [target], len(draws), 1.0)[:, 0]
     loss_post = np.exp(log_post)
     with np.errstate(all="ignore"):
         rho = np.exp(traj.log_ratio(target.n_params, target.tokens[last2], u[last2], end_tokens, end_u))
@@ -695,7 +695,11 @@ def _forecast(law, ladder: Ladder, target: RunData, base: pd.Series, fraction: f
     m_obs = float(a_bar - np.mean(law.predict_accuracy(np.exp(m1) * rho))) - mu_eta
     shift = calib.kappa * (log_post - m0)  # the accuracy offset that comes with the loss offset (κ δ)
     o = curves(loss_post) + shift + eta
-    m = c_path + shift + eta + (np.sqrt(s2_eta) * z[1] if np.isfinite(s2_eta) else 0.0)
+    # The drift's SD is estimated from the ladder's R runs by a regression with three coefficients:
+    # its miss is Student t with R − 3 degrees of freedom, not normal (wider tails with few runs).
+    dof = max(len(calib.runs) - 3, 1)
+    t_drift = target_student_t(seed, salt + 1, task.name, [target], len(draws), 1.0, dof)[:, 0]
+    m = c_path + shift + eta + (np.sqrt(s2_eta) * t_drift if np.isfinite(s2_eta) else 0.0)
     ok = np.isfinite(o) & np.isfinite(m)
     var_m = float(np.var(m[ok])) if np.isfinite(s2_eta) else np.inf
     gain = float(np.clip(np.cov(o[ok], m[ok])[0, 1] / var_m, 0.0, 1.0)) if var_m > 0 and np.isfinite(var_m) else 0.0

@@ -8,7 +8,9 @@ Nothing here looks at the targets' actual values. The verdict is one of:
     ``max_backtest_error``), or its members disagree at the target beyond their own parameter
     uncertainty (``member_gap_z`` above ``max_member_gap_z``: two intermediate features that both
     fit the ladder give different answers, so the extrapolation is not pinned down), or the
-    interval is wider than ``max_interval_width``, or the ladder sits at chance (its best run
+    90 % interval reaches more than ``max_interval_reach`` from the prediction (5 points: the
+    interval itself then allows a miss above 5 points, so "reliable" would promise more than the
+    interval does), or the ladder sits at chance (its best run
     within ``near_chance`` of it: the curve above chance is not seen, and :func:`include_chance`
     widens the interval to chance), or the ladder's accuracies span less than
     ``min_signal_to_scatter`` times the runs' scatter around the law (a curve drawn through
@@ -48,7 +50,7 @@ class ReliabilityRules:
 
     max_backtest_error: float = 0.03
     max_member_gap_z: float = 2.0
-    max_interval_width: float = 0.20
+    max_interval_reach: float = 0.05
     min_signal_to_noise: float = 10.0
     min_signal_to_scatter: float = 3.0
     max_loss_rank_correlation: float = -0.7
@@ -187,9 +189,12 @@ def assess_reliability(row: pd.Series, signal: dict, backtest_error: float | Non
     gap_z = row.get("member_gap_z", np.nan)
     if gap_z is not None and np.isfinite(gap_z) and gap_z > rules.max_member_gap_z:
         problems.append(f"bpb and C4 laws disagree by {100 * row['member_gap']:.1f} pts ({gap_z:.1f} SD)")
-    width = row.get("acc_hi", np.nan) - row.get("acc_lo", np.nan)
-    if np.isfinite(width) and width > rules.max_interval_width:
-        problems.append(f"interval {100 * width:.0f} pts wide")
+    # The 90 % interval when the row has it (whatever level the user asked for), else the row's own.
+    lo, hi = (row.get(f"acc_{side}_90", row.get(f"acc_{side}", np.nan)) for side in ("lo", "hi"))
+    reach = max(hi - acc, acc - lo) if acc is not None else np.nan
+    if np.isfinite(reach) and reach > rules.max_interval_reach:
+        problems.append(f"interval reaches {100 * reach:.1f} pts from the prediction "
+                        f"(over {100 * rules.max_interval_reach:.0f})")
     if not np.isfinite(row.get("acc_pred", np.nan)):
         problems.append("no converged fit")
     if np.isfinite(signal["snr"]) and signal["snr"] < rules.min_signal_to_noise:

@@ -114,6 +114,26 @@ negated_power_law_nd = Form(
 )
 
 
+def _power_law_nd_shared(X: Array, p: Array) -> Array:
+    log_n, log_d = np.log(_column(X, 0)), np.log(_column(X, 1))
+    return np.exp(p[0] - p[2] * log_n) + np.exp(p[1] - p[2] * log_d) + p[3]
+
+
+def _power_law_nd_shared_jac(X: Array, p: Array) -> Array:
+    log_n, log_d = np.log(_column(X, 0)), np.log(_column(X, 1))
+    term_n, term_d = np.exp(p[0] - p[2] * log_n), np.exp(p[1] - p[2] * log_d)
+    return np.stack([term_n, term_d, -log_n * term_n - log_d * term_d, np.ones_like(term_n)], axis=-1)
+
+
+# One exponent for parameters and tokens (Gadre et al. 2024's loss law, reparameterised): four
+# parameters instead of five, so a ladder that pins one exponent badly borrows from the other.
+power_law_nd_shared = Form(
+    "power_law_nd_shared", ("a", "b", "alpha", "E"), ("n_params", "tokens"),
+    _power_law_nd_shared, _power_law_nd_shared_jac,
+    formula="L(N, D) = {exp_a:.4g} / N^{alpha:.4f} + {exp_b:.4g} / D^{alpha:.4f} + {E:.4f}",
+)
+
+
 def _power_law_nd_lr(X: Array, p: Array) -> Array:
     term_n, term_d, _, _ = _power_law_nd_terms(X, p)
     return (term_n + term_d + p[4]) * (1.0 + p[5] * _column(X, 2))
@@ -228,7 +248,8 @@ single_step = Form(
     formula="Acc(N, D) = {s:.4f} * sigmoid({exp_a:.4g} / N^{alpha:.4f} + {exp_b:.4g} / D^{beta:.4f} + {E:.4f}) + {q:.4f}",
 )
 
-FORMS: dict[str, Form] = {f.name: f for f in (power_law_nd, negated_power_law_nd, power_law_nd_lr, power_law_c,
+FORMS: dict[str, Form] = {f.name: f for f in (power_law_nd, negated_power_law_nd, power_law_nd_lr,
+                                              power_law_nd_shared, power_law_c,
                                               sigmoid, log_sigmoid, single_step)}
 
 
