@@ -241,6 +241,8 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
                "pooled_big": r"^\| pooled \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| (\S+) \|",
                "pooled_ok": r"^\| pooled \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| (\S+) \|",
                "pooled_boot_90": r"^\| pooled \| [^|]+ \| (\S+) \| [^|]+ \| [^|]+ \| [^|]+ \|$",
+               "pooled_precision": r"^\| pooled \|(?: [^|]+ \|){8} (\S+) \|",
+               "pooled_recall": r"^\| pooled \|(?: [^|]+ \|){9} (\S+) \|$",
                "recipe_c4": r"c4 (\S+) pts",
                "recipe_accuracy": r"median over tasks: accuracy (\S+) pts"}),
     Source(id="step1-fits", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/step1_fits.py", fast=False,
