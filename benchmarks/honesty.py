@@ -241,14 +241,14 @@ def main() -> None:
     print("\nraw miss rate, upper quartile over every suite's tasks, per quantity (the rule behind PRIOR_TAU): "
           + ", ".join(f"{q} {v:.3f}" for q, v in quartile.items()))
     if recipe is not None:
-        summary = recipe.groupby(["kind", "task"])["shift pts"].median().reset_index()
+        rms = lambda v: float(np.sqrt(np.mean(np.square(v))))  # noqa: E731 - the pooled SD of the shifts
+        summary = recipe.groupby(["kind", "task"])["shift pts"].apply(rms).reset_index()
         wide = summary.pivot(index="task", columns="kind", values="shift pts").reset_index().round(2)
         print("\nStep-2 recipe shift, points: one dataset's curve read at another's runs, its excess over the curve's "
-              "own scatter (median over the 6 pairs)\n")
+              "own scatter (RMS over the 6 pairs)\n")
         print(render_table(wide, "markdown", digits=2))
-        print("median over tasks: " + ", ".join(f"{k} {v:.2f} pts" for k, v in
-                                               summary.groupby("kind")["shift pts"].median().items()))
-
+        print("RMS over every task and pair: " + ", ".join(f"{k} {v:.2f} pts" for k, v in
+                                                          recipe.groupby("kind")["shift pts"].apply(rms).items()))
 
 if __name__ == "__main__":
     main()

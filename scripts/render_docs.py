@@ -244,7 +244,7 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
                "pooled_precision": r"^\| pooled \|(?: [^|]+ \|){8} (\S+) \|",
                "pooled_recall": r"^\| pooled \|(?: [^|]+ \|){9} (\S+) \|$",
                "recipe_c4": r"c4 (\S+) pts",
-               "recipe_accuracy": r"median over tasks: accuracy (\S+) pts"}),
+               "recipe_accuracy": r"RMS over every task and pair: accuracy (\S+) pts"}),
     Source(id="step1-fits", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/step1_fits.py", fast=False,
            markdown=True, needs_data=True, figures={
                "default": r"mean over suites: least squares (\S+),",
