@@ -210,6 +210,23 @@ def test_reliability_verdicts():
     assert verdict == "unreliable" and "ladder at chance" in reason
 
 
+def test_a_reliable_verdict_needs_a_90_percent_interval_within_5_points():
+    # An interval that reaches more than 5 points from the prediction allows a miss above 5 points:
+    # such a prediction is not called reliable, whichever side reaches out and at whatever level the
+    # row's own interval was asked for (the 90 % one decides when the row has it).
+    rules = ReliabilityRules()
+    ladder = synthetic_ladder(3)
+    law = make_law("two-step", TASK).fit(ladder)
+    signal = ladder_signal(law, ladder, rules)
+    within = pd.Series({"acc_pred": 0.70, "acc_lo": 0.655, "acc_hi": 0.745})
+    assert assess_reliability(within, signal, 0.01, rules)[0] == "reliable"
+    lopsided = pd.Series({"acc_pred": 0.70, "acc_lo": 0.69, "acc_hi": 0.76})
+    verdict, reason = assess_reliability(lopsided, signal, 0.01, rules)
+    assert verdict == "unreliable" and "interval reaches 6.0 pts from the prediction" in reason
+    at_50 = pd.Series({"acc_pred": 0.70, "acc_lo": 0.68, "acc_hi": 0.72, "acc_lo_90": 0.62, "acc_hi_90": 0.74})
+    assert "interval reaches 8.0 pts" in assess_reliability(at_50, signal, 0.01, rules)[1]
+
+
 def test_predict_json_carries_interval_and_reliability(tmp_path):
     import json
     import subprocess

@@ -192,7 +192,7 @@ def assess_reliability(row: pd.Series, signal: dict, backtest_error: float | Non
     # The 90 % interval when the row has it (whatever level the user asked for), else the row's own.
     lo, hi = (row.get(f"acc_{side}_90", row.get(f"acc_{side}", np.nan)) for side in ("lo", "hi"))
     reach = max(hi - acc, acc - lo) if acc is not None else np.nan
-    if np.isfinite(reach) and reach > rules.max_interval_reach:
+    if np.isfinite(reach) and reach > rules.max_interval_reach + 1e-9:  # 1e-9: exactly 5 points is within
         problems.append(f"interval reaches {100 * reach:.1f} pts from the prediction "
                         f"(over {100 * rules.max_interval_reach:.0f})")
     if not np.isfinite(row.get("acc_pred", np.nan)):
