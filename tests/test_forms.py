@@ -185,3 +185,21 @@ def test_power_law_nd_lr_is_the_power_law_at_the_end_of_the_schedule():
     at_end[:, 2] = 0.0
     np.testing.assert_allclose(power_law_nd_lr(at_end, p), power_law_nd(X[:, :2], p[:5]), rtol=1e-12)
     np.testing.assert_allclose(power_law_nd_lr(X, p), power_law_nd(X[:, :2], p[:5]) * (1 + p[5] * X[:, 2]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(FORMS))
+def test_fused_evaluator_gives_the_bits_of_function_and_jacobian(name):
+    """The fitting loops use ``evaluate_on``; it must compute exactly what ``function`` and ``jacobian`` do,
+    for one parameter vector and for a batch of them (``(k, B, 1)``)."""
+    rng = np.random.default_rng(7)
+    form = FORMS[name]
+    X = _inputs(name, rng)
+    evaluate = form.evaluate_on(X)
+    one = _params(name, rng)
+    batch = np.stack([_params(name, rng) for _ in range(5)]).T[:, :, None]
+    for p in (one, batch):
+        value, jac = evaluate(p, True)
+        assert np.array_equal(value, form.function(X, p))
+        assert np.array_equal(jac, form.jacobian(X, p))
+        alone, none = evaluate(p, False)
+        assert np.array_equal(alone, value) and none is None
