@@ -59,20 +59,21 @@ def fit_huber_log_lbfgsb(form: Form, X: np.ndarray, y: np.ndarray, p0: Sequence[
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     log_y = np.log(y)
-
-    def predict(p: np.ndarray) -> np.ndarray:
-        pred = form.function(X, p)
-        return pred if floor is None else np.maximum(pred, floor)
+    # The optimizer calls this a thousand times per fit: one fused pass gives the values and the
+    # Jacobian (the same numbers as form.function and form.jacobian).
+    evaluate = form.evaluate_on(X)
 
     def loss_and_gradient(p: np.ndarray) -> tuple[float, np.ndarray]:
         with np.errstate(all="ignore"):
-            pred = predict(p)
+            pred, jacobian = evaluate(p, True)
+            if floor is not None:
+                pred = np.maximum(pred, floor)
             u = np.log(pred) - log_y
             abs_u = np.abs(u)
             small = abs_u < delta
             loss = float(np.sum(np.where(small, 0.5 * u * u, delta * (abs_u - 0.5 * delta))))
             psi = np.where(small, u, delta * np.sign(u))
-            return loss, (psi / pred) @ form.jacobian(X, p)
+            return loss, (psi / pred) @ jacobian
 
     lower, upper = bounds
     scipy_bounds = list(zip([None if not np.isfinite(v) else v for v in lower],
@@ -217,18 +218,21 @@ def _active_set_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, low
     :func:`batched_lm` (Jacobian columns of every parameter in ``free``).
     """
     log_y = np.log(y) if residual == "log" else None
+    evaluate = form.evaluate_on(X)
 
-    def residuals(p: np.ndarray) -> np.ndarray:
-        value = form.function(X, p)
-        return np.log(np.maximum(value, 1e-300)) - log_y if residual == "log" else value - y
+    def residuals_and_jacobian(p: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        value, J = evaluate(p, True)
+        J = J[:, mask]
+        if residual == "log":
+            return np.log(np.maximum(value, 1e-300)) - log_y, J / np.maximum(value, 1e-300)[:, None]
+        return value - y, J
 
-    def jacobian(p: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        J = form.jacobian(X, p)[:, mask]
-        return J / np.maximum(form.function(X, p), 1e-300)[:, None] if residual == "log" else J
+    every = np.ones(len(lower), bool)
 
     def gradient(p: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
-            return jacobian(p, np.ones(len(p), bool)).T @ residuals(p)
+            r, J = residuals_and_jacobian(p, every)
+            return J.T @ r
 
     def outward(p: np.ndarray, g: np.ndarray) -> np.ndarray:
         """Parameters on a bound whose cost gradient points out of the box."""
@@ -246,16 +250,16 @@ def _active_set_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, low
             if solve.any():
                 template = p.copy()
 
-                def full(q: np.ndarray, template=template, solve=solve) -> np.ndarray:
-                    out = template.copy()
-                    out[solve] = q
-                    return out
+                def solved(q: np.ndarray, template=template, solve=solve) -> tuple[np.ndarray, np.ndarray]:
+                    full = template.copy()
+                    full[solve] = q
+                    return residuals_and_jacobian(full, solve)
 
-                q, ok, iterations = solve_lm(lambda q: residuals(full(q)), lambda q: jacobian(full(q), solve),
-                                             p[solve])
+                q, ok, iterations = solve_lm(solved, p[solve])
                 if not (ok and np.all(np.isfinite(q))):
                     return None
-                p = full(q)
+                p = p.copy()
+                p[solve] = q
                 n_iterations += iterations
             outside = solve & ((p <= lower) | (p >= upper))
             if outside.any():
@@ -269,10 +273,11 @@ def _active_set_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, low
             pinned &= ~release
         else:
             return None
-        r = residuals(p)
+        with np.errstate(all="ignore"):
+            r, J = residuals_and_jacobian(p, free)
         if not np.all(np.isfinite(r)):
             return None
-        solutions.append((p, r, jacobian(p, free), n_iterations))
+        solutions.append((p, r, J, n_iterations))
     return LMResult(params=np.array([s[0] for s in solutions]),
                     cost=np.array([float(s[1] @ s[1]) for s in solutions]),
                     converged=np.ones(len(solutions), bool), iterations=np.array([s[3] for s in solutions]),
