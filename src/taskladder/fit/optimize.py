@@ -204,6 +204,15 @@ def fit_curve_fit(form: Form, X: np.ndarray, y: np.ndarray, p0: Sequence[float],
                      at_bounds=_at_bounds(form, params, bounds), optimizer="curve_fit TRF")
 
 
+#: Accepted steps :func:`_active_set_lm` allows each unbounded solve. The active set is the fast
+#: path for easy problems (a few dozen steps: the step-2 sigmoids, most power laws); a solve
+#: still short of its (strict) tolerance after this many is on a problem the bounded batched
+#: solver handles anyway, which then solves it from every start at once, so waiting longer
+#: only delays it (the single-step law's starts, which drift along flat valleys, used to spend
+#: 500 steps each here before giving up).
+ACTIVE_SET_MAX_STEPS = 100
+
+
 def _active_set_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, lower: np.ndarray,
                    upper: np.ndarray, free: np.ndarray, residual: str):
     """Fast path: unbounded Levenberg-Marquardt (:func:`.lm.solve_lm`) from each start, with an active set.
@@ -214,8 +223,9 @@ def _active_set_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, low
     The answer is accepted only at a Karush-Kuhn-Tucker point: every unpinned parameter strictly
     inside its bounds and, for every pinned one, ``∂S/∂p_j ≥ 0`` on a lower bound (``≤ 0`` on an
     upper one), so moving it inward cannot lower the cost.
-    Otherwise ``None``, and the bounded batched solver takes over. Returns the same structure as
-    :func:`batched_lm` (Jacobian columns of every parameter in ``free``).
+    Otherwise (or when a solve needs more than :data:`ACTIVE_SET_MAX_STEPS` steps) ``None``, and
+    the bounded batched solver takes over. Returns the same structure as :func:`batched_lm`
+    (Jacobian columns of every parameter in ``free``).
     """
     log_y = np.log(y) if residual == "log" else None
     evaluate = form.evaluate_on(X)
@@ -255,7 +265,7 @@ def _active_set_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, low
                     full[solve] = q
                     return residuals_and_jacobian(full, solve)
 
-                q, ok, iterations = solve_lm(solved, p[solve])
+                q, ok, iterations = solve_lm(solved, p[solve], max_iter=ACTIVE_SET_MAX_STEPS)
                 if not (ok and np.all(np.isfinite(q))):
                     return None
                 p = p.copy()
