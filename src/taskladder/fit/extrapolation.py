@@ -132,7 +132,10 @@ def heldout_predictions(ladder: Ladder, holdout: str, law) -> pd.DataFrame | Non
             return None
         pred["distance"] = distance(pred["n_params"], pred["tokens"],
                                     box_of([sub.runs[name] for name in refit.fitted_on_]))
-        pred["expected_sd"] = _expected_sd(refit, sub, held)
+        # The fold's bootstrap only weighs misses; a fold without one (a refit that did not
+        # converge predicts nothing) skips it (its 0 is never read).
+        has_miss = bool(np.isfinite(_miss(refit, pred)).any())
+        pred["expected_sd"] = _expected_sd(refit, sub, held) if has_miss else np.zeros(len(held))
         return pred
 
     key = ("heldout", holdout, law.variant_, law.mode, law.selection, law.task)
