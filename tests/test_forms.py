@@ -203,3 +203,19 @@ def test_fused_evaluator_gives_the_bits_of_function_and_jacobian(name):
         assert np.array_equal(jac, form.jacobian(X, p))
         alone, none = evaluate(p, False)
         assert np.array_equal(alone, value) and none is None
+
+
+@pytest.mark.parametrize("name", sorted(FORMS))
+def test_evaluator_on_per_problem_inputs(name):
+    """Inputs ``(B, n, m)`` (one matrix per problem, parameters ``(k, B, 1)``), and ``rows`` picking
+    some problems, give each problem what its own inputs give."""
+    rng = np.random.default_rng(8)
+    form = FORMS[name]
+    inputs = [_inputs(name, rng) for _ in range(3)]
+    params = [_params(name, rng) for _ in range(3)]
+    evaluate = form.evaluate_on(np.stack([X if X.ndim == 2 else X[:, None] for X in inputs]))
+    rows = np.array([2, 0])
+    value, jac = evaluate(np.stack([params[i] for i in rows]).T[:, :, None], True, rows)
+    for j, i in enumerate(rows):
+        assert np.array_equal(value[j], form.function(inputs[i], params[i]))
+        assert np.array_equal(jac[j], form.jacobian(inputs[i], params[i]))

@@ -117,3 +117,40 @@ def test_iterates_equal_the_reference(problem):
     assert np.array_equal(solved.converged, converged)
     assert np.array_equal(solved.iterations, iterations)
     assert iterations.max() > 5  # the problems exercise rejected steps, not only a first-step convergence
+
+
+def test_problems_solved_together_get_what_each_gets_alone():
+    """Per-problem data ``X (B, n, m)``, ``y (B, n)``: each problem's iterates are its own, to the bit."""
+    rng = np.random.default_rng(5)
+    problems = []
+    for _ in range(3):
+        n = 10 ** rng.uniform(8, 9.5, 20)
+        X = np.column_stack([n, n * 20 * rng.choice([1, 2, 5, 10], 20)])
+        acc = single_step(X, np.array([4.0, 5.0, 0.3, 0.3, -0.5, -0.7, 0.95])) + 0.005 * rng.standard_normal(20)
+        starts = np.array([[3.0, 5.0, 0.2, 0.3, 0.0, -0.75, 1.0], [5.0, 8.0, 0.3, 0.3, 0.0, -0.75, 1.0]])
+        problems.append((X, acc, starts))
+    options = dict(lower=[0, 0, 0, 0, -np.inf, -1, 0], upper=[np.inf] * 5 + [0, 1], max_iter=300)
+    together = batched_lm(single_step, np.concatenate([np.repeat(X[None], len(P0), 0) for X, _, P0 in problems]),
+                          np.concatenate([np.repeat(y[None], len(P0), 0) for _, y, P0 in problems]),
+                          np.concatenate([P0 for _, _, P0 in problems]), **options)
+    for i, (X, y, P0) in enumerate(problems):
+        alone = batched_lm(single_step, X, y, P0, **options)
+        rows = slice(2 * i, 2 * i + 2)
+        for name in ("params", "cost", "converged", "iterations", "residuals", "jacobian"):
+            assert np.array_equal(getattr(together, name)[rows], getattr(alone, name)), name
+
+
+def test_a_singular_system_falls_back_alone():
+    """LAPACK refusing one system of a stack gives that one the pseudo-inverse; the others keep their solve."""
+    from taskladder.fit.lm import _solve
+
+    rng = np.random.default_rng(2)
+    A = rng.standard_normal((3, 4, 4))
+    A = A @ np.swapaxes(A, 1, 2) + np.eye(4)
+    A[1] = 0.0
+    A[1, 0, 0] = 2.0
+    b = rng.standard_normal((3, 4))
+    x = _solve(A, b, A)
+    for i in (0, 2):
+        assert np.array_equal(x[i], np.linalg.solve(A[i], b[i]))
+    assert np.allclose(x[1], np.linalg.pinv(A[1]) @ b[1])

@@ -52,7 +52,7 @@ class Form:
     formula
         Human-readable formula with ``{param}`` placeholders for :meth:`describe`.
     evaluator
-        Optional ``evaluator(X) -> evaluate``, with ``evaluate(p, with_jacobian)`` returning
+        Optional ``evaluator(X) -> evaluate``, with ``evaluate(p, with_jacobian, rows)`` returning
         ``(function(X, p), jacobian(X, p) or None)`` computed in one pass: the input transforms
         (``ln N``) once per ``X`` and the intermediate terms once per ``p``. It must give exactly
         (bit for bit) what ``function`` and ``jacobian`` give; see :meth:`evaluate_on`.
@@ -72,18 +72,24 @@ class Form:
     def jac(self, X: Array, p: Array) -> Array:
         return self.jacobian(np.asarray(X, dtype=float), np.asarray(p, dtype=float))
 
-    def evaluate_on(self, X: Array) -> Callable[[Array, bool], tuple[Array, Array | None]]:
-        """``evaluate(p, with_jacobian) -> (value, jacobian or None)`` on fixed inputs ``X``.
+    def evaluate_on(self, X: Array) -> Callable[..., tuple[Array, Array | None]]:
+        """``evaluate(p, with_jacobian=False, rows=None) -> (value, jacobian or None)`` on fixed inputs ``X``.
 
         The fitting loops evaluate the same inputs thousands of times, where numpy's per-call
         overhead, not arithmetic, is the cost: the fused evaluator does the shared work once.
-        Forms without one fall back to :attr:`function` and :attr:`jacobian`.
+        ``X`` is the inputs ``(n, m)`` of every parameter vector, or one input matrix per problem
+        ``(B, n, m)`` when ``B`` problems with data of their own are solved together (parameters
+        ``(k, B, 1)``; unlike :attr:`function`'s 3-D convention); then ``rows`` picks the
+        problems ``p`` holds. Forms without an evaluator fall back to :attr:`function` and
+        :attr:`jacobian` (shared inputs only).
         """
         X = np.asarray(X, dtype=float)
         if self.evaluator is not None:
             return self.evaluator(X)
+        if X.ndim == 3:
+            raise ValueError(f"form {self.name} has no evaluator for per-problem inputs")
 
-        def evaluate(p: Array, with_jacobian: bool = False) -> tuple[Array, Array | None]:
+        def evaluate(p: Array, with_jacobian: bool = False, rows=None) -> tuple[Array, Array | None]:
             return self.function(X, p), (self.jacobian(X, p) if with_jacobian else None)
 
         return evaluate
@@ -99,6 +105,19 @@ class Form:
 
 def _column(X: Array, j: int) -> Array:
     return X[:, j] if X.ndim == 2 else X
+
+
+def _input(X: Array, j: int) -> Array:
+    """Input column ``j`` for an evaluator: of shared inputs ``(n, m)`` (or the single input
+    ``(n,)``), or of per-problem inputs ``(B, n, m)`` (then ``(B, n)``, one row per problem)."""
+    return X[..., j] if X.ndim >= 2 else X
+
+
+def _rows(arrays: tuple[Array, ...], rows) -> tuple[Array, ...]:
+    """The evaluator's per-problem input transforms for the problems ``rows`` (shared ones as they are)."""
+    if rows is None:
+        return arrays
+    return tuple(a[rows] if a.ndim == 2 else a for a in arrays)
 
 
 # --- step 1 -------------------------------------------------------------------------------------
@@ -127,10 +146,11 @@ def _make_power_law_nd_evaluator(sign: float):
     """Fused ``(value, Jacobian)`` of the (N, D) power law, the same operations as ``function``
     and ``jacobian`` of :func:`_make_power_law_nd` in the same order (so the same bits)."""
     def evaluator(X: Array):
-        log_n, log_d = np.log(_column(X, 0)), np.log(_column(X, 1))
-        dn, dd = -sign * log_n, -sign * log_d
+        log_n, log_d = np.log(_input(X, 0)), np.log(_input(X, 1))
+        inputs = (log_n, log_d, -sign * log_n, -sign * log_d)
 
-        def evaluate(p: Array, with_jacobian: bool = False) -> tuple[Array, Array | None]:
+        def evaluate(p: Array, with_jacobian: bool = False, rows=None) -> tuple[Array, Array | None]:
+            log_n, log_d, dn, dd = _rows(inputs, rows)
             term_n, term_d = np.exp(p[0] - p[2] * log_n), np.exp(p[1] - p[3] * log_d)
             value = sign * (term_n + term_d) + p[4]
             if not with_jacobian:
@@ -178,9 +198,10 @@ def _power_law_nd_lr_jac(X: Array, p: Array) -> Array:
 
 
 def _power_law_nd_lr_evaluator(X: Array):
-    log_n, log_d, u = np.log(_column(X, 0)), np.log(_column(X, 1)), _column(X, 2)
+    inputs = (np.log(_input(X, 0)), np.log(_input(X, 1)), _input(X, 2))
 
-    def evaluate(p: Array, with_jacobian: bool = False) -> tuple[Array, Array | None]:
+    def evaluate(p: Array, with_jacobian: bool = False, rows=None) -> tuple[Array, Array | None]:
+        log_n, log_d, u = _rows(inputs, rows)
         term_n, term_d = np.exp(p[0] - p[2] * log_n), np.exp(p[1] - p[3] * log_d)
         factor = 1.0 + p[5] * u
         base = term_n + term_d + p[4]
@@ -222,10 +243,11 @@ def _power_law_c_jac(X: Array, p: Array) -> Array:
 
 
 def _power_law_c_evaluator(X: Array):
-    log_c = np.log(_column(X, 0))
-    neg_log_c = -log_c
+    log_c = np.log(_input(X, 0))
+    inputs = (log_c, -log_c)
 
-    def evaluate(p: Array, with_jacobian: bool = False) -> tuple[Array, Array | None]:
+    def evaluate(p: Array, with_jacobian: bool = False, rows=None) -> tuple[Array, Array | None]:
+        log_c, neg_log_c = _rows(inputs, rows)
         term = np.exp(p[0] - p[1] * log_c)
         value = term + p[2]
         if not with_jacobian:
@@ -269,9 +291,10 @@ def _sigmoid_jac(X: Array, p: Array) -> Array:
 
 
 def _sigmoid_evaluator(X: Array):
-    x = _column(X, 0)
+    inputs = (_input(X, 0),)
 
-    def evaluate(p: Array, with_jacobian: bool = False) -> tuple[Array, Array | None]:
+    def evaluate(p: Array, with_jacobian: bool = False, rows=None) -> tuple[Array, Array | None]:
+        x, = _rows(inputs, rows)
         a, x0, k, b = p
         shifted = x - x0
         s = _logistic(k * shifted)
@@ -315,9 +338,10 @@ def _log_sigmoid_jac(X: Array, p: Array) -> Array:
 
 
 def _log_sigmoid_evaluator(X: Array):
-    x = _column(X, 0)
+    inputs = (_input(X, 0),)
 
-    def evaluate(p: Array, with_jacobian: bool = False) -> tuple[Array, Array | None]:
+    def evaluate(p: Array, with_jacobian: bool = False, rows=None) -> tuple[Array, Array | None]:
+        x, = _rows(inputs, rows)
         a, x0, k = p
         shifted = x - x0
         z = k * shifted
@@ -358,10 +382,11 @@ def _single_step_jac(X: Array, p: Array) -> Array:
 
 
 def _single_step_evaluator(X: Array):
-    log_n, log_d = np.log(_column(X, 0)), np.log(_column(X, 1))
-    dn, dd = -1.0 * log_n, -1.0 * log_d
+    log_n, log_d = np.log(_input(X, 0)), np.log(_input(X, 1))
+    inputs = (log_n, log_d, -1.0 * log_n, -1.0 * log_d)
 
-    def evaluate(p: Array, with_jacobian: bool = False) -> tuple[Array, Array | None]:
+    def evaluate(p: Array, with_jacobian: bool = False, rows=None) -> tuple[Array, Array | None]:
+        log_n, log_d, dn, dd = _rows(inputs, rows)
         term_n, term_d = np.exp(p[0] - p[2] * log_n), np.exp(p[1] - p[3] * log_d)
         s = _logistic(1.0 * (term_n + term_d) + p[4])
         value = p[5] * s + p[6]

@@ -30,6 +30,22 @@ from .forms import Form
 __all__ = ["LMResult", "batched_lm"]
 
 
+def _solve(A: np.ndarray, b: np.ndarray, singular: np.ndarray) -> np.ndarray:
+    """``A⁻¹ b`` for a stack of systems ``(B, k, k)``, ``(B, k)``; a system LAPACK finds singular
+    gets ``pinv(singular) b`` instead. Each problem's answer depends on its own system only, so
+    problems solved together get what they would get alone."""
+    try:
+        return np.linalg.solve(A, b[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        out = np.empty_like(b)
+        for i in range(len(b)):
+            try:
+                out[i] = np.linalg.solve(A[i], b[i])
+            except np.linalg.LinAlgError:
+                out[i] = np.linalg.pinv(singular[i]) @ b[i]
+        return out
+
+
 @dataclass(frozen=True)
 class LMResult:
     """Solutions of ``B`` problems: parameters ``(B, k)``, costs, convergence and iterations."""
@@ -50,7 +66,9 @@ def batched_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, *, lowe
     Parameters
     ----------
     form, X, y
-        The model ``f(X; p)`` and the data (shared by all problems).
+        The model ``f(X; p)`` and the data: shared by all problems (``X`` ``(n, m)``, ``y``
+        ``(n,)``), or one data set per problem (``X`` ``(B, n, m)``, ``y`` ``(B, n)``), to solve
+        independent fits of one form and size together.
     P0
         Starting points ``(B, k)`` (clipped into the bounds).
     lower, upper
@@ -72,7 +90,9 @@ def batched_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, *, lowe
     Everything that depends only on a problem's current point (its gradient, ``JᵀWJ``, the free
     set and the convergence test) is computed when the point changes and kept while steps are
     rejected: a rejected step only raises λ, so the next iteration solves the same system with
-    more damping. The iterates are those of recomputing it all every iteration.
+    more damping. The iterates are those of recomputing it all every iteration. No problem's
+    iterates depend on the others': solving problems together gives each, to the bit, what
+    solving it alone gives, only with numpy's per-call overhead paid once per iteration for all.
     """
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -88,24 +108,27 @@ def batched_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, *, lowe
         lo_edge = np.where(np.isfinite(lo), lo + 1e-12 * np.maximum(1.0, np.abs(lo)), -np.inf)
         hi_edge = np.where(np.isfinite(hi), hi - 1e-12 * np.maximum(1.0, np.abs(hi)), np.inf)
     log_y = np.log(y) if residual == "log" else None
-    sw = np.ones((1, len(y))) if weights is None else np.sqrt(np.asarray(weights, dtype=float))
+    per_problem = y.ndim == 2
+    sw = np.ones((1, y.shape[-1])) if weights is None else np.sqrt(np.asarray(weights, dtype=float))
     per_row_weights = sw.shape[0] > 1
 
     evaluate = form.evaluate_on(X)
 
-    def residuals_and_jacobian(params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Residuals and their Jacobian (free columns) at ``params``, one row per problem.
+    def residuals_and_jacobian(params: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Residuals and their Jacobian (free columns) at ``params``, one row per problem
+        (``rows``: which problems, for data of their own; ``None``: all).
 
         The Jacobian is computed for every trial point, accepted or not: one fused pass over the
         form costs less than a second pass for the accepted ones.
         """
-        value, jac = evaluate(params.T[:, :, None], True)
+        value, jac = evaluate(params.T[:, :, None], True, rows)
         # (selecting the columns also when all are free fixes the memory layout, and with it the
         # rounding of the products below)
         jac = jac[..., free]
         if residual == "log":
-            return np.log(np.where(value > 0, value, np.nan)) - log_y, jac / value[..., None]
-        return value - y, jac
+            target = log_y[rows] if per_problem and rows is not None else log_y
+            return np.log(np.where(value > 0, value, np.nan)) - target, jac / value[..., None]
+        return value - (y[rows] if per_problem and rows is not None else y), jac
 
     def cost_of(r: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
         # a non-finite residual (a trial step off the form's domain) costs inf
@@ -143,10 +166,7 @@ def batched_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, *, lowe
                 g = np.where(keep, g, 0.0)
                 sc = np.maximum(np.einsum("bkk->bk", H), 1e-300)
                 # Convergence at the current point: the Gauss-Newton decrement on the free set.
-                try:
-                    newton = np.linalg.solve(H + 1e-14 * sc[:, :, None] * eye, g[..., None])[..., 0]
-                except np.linalg.LinAlgError:
-                    newton = np.einsum("bkl,bl->bk", np.linalg.pinv(H), g)
+                newton = _solve(H + 1e-14 * sc[:, :, None] * eye, g, H)
                 decrement = np.einsum("bk,bk->b", g, newton)
                 now = np.isfinite(decrement) & (decrement <= tol * cost[tested] + 1e-30)
                 converged[tested[now]] = True
@@ -157,16 +177,13 @@ def batched_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, *, lowe
             if rows.size == 0:
                 break
             damped = hess[rows] + lam[rows][:, None, None] * (scale[rows][:, :, None] * eye)
-            try:
-                step = -np.linalg.solve(damped, grad[rows][..., None])[..., 0]
-            except np.linalg.LinAlgError:
-                step = -np.einsum("bkl,bl->bk", np.linalg.pinv(damped), grad[rows])
+            step = -_solve(damped, grad[rows], damped)
             if all_free:
                 trial = np.clip(P[rows] + step, lo, hi)
             else:
                 trial = P[rows].copy()
                 trial[:, free] = np.clip(trial[:, free] + step, lo, hi)
-            r_new, J_new = residuals_and_jacobian(trial)
+            r_new, J_new = residuals_and_jacobian(trial, rows)
             cost_new = cost_of(r_new, rows)
             better = cost_new < cost[rows]
             iterations[rows] += 1
