@@ -25,7 +25,7 @@ from .forms import Form
 from .lm import LMResult, batched_lm, solve_lm
 from .result import FitResult, degeneracy
 
-__all__ = ["fit_huber_log_lbfgsb", "fit_curve_fit", "fit_least_squares", "Bounds"]
+__all__ = ["fit_huber_log_lbfgsb", "fit_curve_fit", "fit_least_squares", "fit_least_squares_many", "Bounds"]
 
 Bounds = tuple[Sequence[float], Sequence[float]]
 
@@ -347,21 +347,99 @@ def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence
     parameter vectors of every converged start whose cost is within 1 % of the best, which shows
     how stable the optimum is.
     """
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y, dtype=float)
+    fit = fit_least_squares_many(form, [(X, y, starts)], bounds, residual=residual, fixed=fixed,
+                                 max_iter=max_iter)[0]
+    if isinstance(fit, Exception):
+        raise fit
+    return fit
+
+
+def fit_least_squares_many(form: Form, problems: Sequence[tuple[np.ndarray, np.ndarray, Sequence[Sequence[float]]]],
+                           bounds: Bounds, *, residual: str = "linear", fixed: dict[str, float] | None = None,
+                           max_iter: int = 300) -> list[FitResult | Exception]:
+    """:func:`fit_least_squares` of several data sets ``(X, y, starts)`` to one form, at once.
+
+    Each fit is exactly (to the bit) the one :func:`fit_least_squares` makes of its data alone;
+    what is shared is the work: the fits the active set does not settle go to one batched solve
+    per data size, so numpy's per-call overhead, which is what the solver's iterations cost at
+    these sizes, is paid once per iteration for all of them instead of once per fit (the
+    nested-backtest folds of every task share sizes).
+
+    Returns
+    -------
+    list
+        One entry per problem: its :class:`FitResult`, or the exception fitting it raised (the
+        caller raises it where it would have).
+    """
     fixed = dict(fixed or {})
     unknown = set(fixed) - set(form.params)
     if unknown:
         raise ValueError(f"cannot fix unknown parameter(s) {sorted(unknown)} of {form.name}")
     free = np.array([name not in fixed for name in form.params])
     lower, upper = (np.asarray(b, dtype=float) for b in bounds)
-    P0 = np.array([np.asarray(s, dtype=float) for s in starts])
-    for name, value in fixed.items():
-        P0[:, form.params.index(name)] = value
-    solved = _active_set_lm(form, X, y, P0, lower, upper, free, residual)
-    if solved is None:
-        solved = batched_lm(form, X, y, P0, lower=lower, upper=upper, free=free, residual=residual,
-                            max_iter=max_iter)
+    data, solved = [], []
+    for X, y, starts in problems:
+        X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+        P0 = np.array([np.asarray(s, dtype=float) for s in starts])
+        for name, value in fixed.items():
+            P0[:, form.params.index(name)] = value
+        data.append((X, y, P0))
+        try:
+            solved.append(_active_set_lm(form, X, y, P0, lower, upper, free, residual))
+        except Exception as exc:  # noqa: BLE001 - raised for this problem alone, by the caller
+            solved.append(exc)
+    # The others from every start, in one batched solve per data size.
+    sizes: dict[tuple, list[int]] = {}
+    for i, result in enumerate(solved):
+        if result is None:
+            sizes.setdefault(data[i][0].shape, []).append(i)
+    for members in sizes.values():
+        for i, result in zip(members, _batched_together(form, [data[i] for i in members], lower, upper, free,
+                                                        residual, max_iter)):
+            solved[i] = result
+    fits: list[FitResult | Exception] = []
+    for (X, y, P0), result in zip(data, solved):
+        if isinstance(result, Exception):
+            fits.append(result)
+            continue
+        try:
+            fits.append(_best_fit(form, y, P0, result, lower, upper, free, fixed, max_iter))
+        except Exception as exc:  # noqa: BLE001 - as above
+            fits.append(exc)
+    return fits
+
+
+def _batched_together(form: Form, data: list[tuple[np.ndarray, np.ndarray, np.ndarray]], lower: np.ndarray,
+                      upper: np.ndarray, free: np.ndarray, residual: str, max_iter: int) -> list[LMResult | Exception]:
+    """:func:`.lm.batched_lm` of each ``(X, y, P0)`` (all of one size): one call with every
+    problem's starts as rows and its data beside them. Should the shared call raise, each problem
+    is solved alone, so that an error belongs to the fit that raised it."""
+    if len(data) > 1:
+        counts = [len(P0) for _, _, P0 in data]
+        try:
+            together = batched_lm(form, np.concatenate([np.repeat(X[None], len(P0), axis=0) for X, _, P0 in data]),
+                                  np.concatenate([np.repeat(y[None], len(P0), axis=0) for _, y, P0 in data]),
+                                  np.concatenate([P0 for _, _, P0 in data]), lower=lower, upper=upper, free=free,
+                                  residual=residual, max_iter=max_iter)
+        except Exception:  # noqa: BLE001 - retried one by one below
+            pass
+        else:
+            edges = np.cumsum([0, *counts])
+            return [LMResult(**{name: getattr(together, name)[a:b] for name in LMResult.__dataclass_fields__})
+                    for a, b in zip(edges[:-1], edges[1:])]
+    out: list[LMResult | Exception] = []
+    for X, y, P0 in data:
+        try:
+            out.append(batched_lm(form, X, y, P0, lower=lower, upper=upper, free=free, residual=residual,
+                                  max_iter=max_iter))
+        except Exception as exc:  # noqa: BLE001 - this problem's own error
+            out.append(exc)
+    return out
+
+
+def _best_fit(form: Form, y: np.ndarray, P0: np.ndarray, solved: LMResult, lower: np.ndarray, upper: np.ndarray,
+              free: np.ndarray, fixed: dict[str, float], max_iter: int) -> FitResult:
+    """The fit a multi-start solve reports: the best start (:func:`best_start`), its covariance and status."""
     finite = np.isfinite(solved.cost) & np.all(np.isfinite(solved.params), axis=1)
     if not finite.any():
         return FitResult(form=form, params=np.full(len(form.params), np.nan), covariance=None, converged=False,
