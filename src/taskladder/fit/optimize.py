@@ -323,7 +323,7 @@ def _unidentified(J: np.ndarray, max_condition: float = 1e12) -> bool:
 
 def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence[Sequence[float]],
                       bounds: Bounds, *, residual: str = "linear", fixed: dict[str, float] | None = None,
-                      max_iter: int = 300) -> FitResult:
+                      max_iter: int = 300, active_set: bool = True) -> FitResult:
     """Multi-start bounded least squares; the best converged start wins.
 
     When every start converges under unbounded Levenberg-Marquardt with an active set (bounds
@@ -339,6 +339,8 @@ def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence
     fixed
         Parameters held at a given value (e.g. ``{"b": 1.0}`` pins the sigmoid's upper
         asymptote); they are recorded in ``extra["fixed"]`` and have zero variance.
+    active_set
+        ``False`` skips the active-set attempt, for a law whose fits it never settles.
 
     Notes
     -----
@@ -348,7 +350,7 @@ def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence
     how stable the optimum is.
     """
     fit = fit_least_squares_many(form, [(X, y, starts)], bounds, residual=residual, fixed=fixed,
-                                 max_iter=max_iter)[0]
+                                 max_iter=max_iter, active_set=active_set)[0]
     if isinstance(fit, Exception):
         raise fit
     return fit
@@ -356,7 +358,7 @@ def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence
 
 def fit_least_squares_many(form: Form, problems: Sequence[tuple[np.ndarray, np.ndarray, Sequence[Sequence[float]]]],
                            bounds: Bounds, *, residual: str = "linear", fixed: dict[str, float] | None = None,
-                           max_iter: int = 300) -> list[FitResult | Exception]:
+                           max_iter: int = 300, active_set: bool = True) -> list[FitResult | Exception]:
     """:func:`fit_least_squares` of several data sets ``(X, y, starts)`` to one form, at once.
 
     Each fit is exactly (to the bit) the one :func:`fit_least_squares` makes of its data alone;
@@ -385,7 +387,7 @@ def fit_least_squares_many(form: Form, problems: Sequence[tuple[np.ndarray, np.n
             P0[:, form.params.index(name)] = value
         data.append((X, y, P0))
         try:
-            solved.append(_active_set_lm(form, X, y, P0, lower, upper, free, residual))
+            solved.append(_active_set_lm(form, X, y, P0, lower, upper, free, residual) if active_set else None)
         except Exception as exc:  # noqa: BLE001 - raised for this problem alone, by the caller
             solved.append(exc)
     # The others from every start, in one batched solve per data size.
