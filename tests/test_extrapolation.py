@@ -170,3 +170,23 @@ def test_refits_made_together_are_the_refits_made_alone(tmp_path, variant):
             assert (expected is None) == (got is None)
             if expected is not None:
                 assert expected.equals(got)
+
+
+def test_a_law_whose_fit_breaks_down_fails_alike_alone_and_together(tmp_path, monkeypatch):
+    """A fit whose linear algebra breaks down makes a FailedLaw saying so, in fit_laws as in fit_law."""
+    import taskladder.fit.optimize as optimize
+    from taskladder.fit.laws import FailedLaw
+    from taskladder.predict import fit_laws
+
+    def breaks(*args, **kwargs):
+        raise np.linalg.LinAlgError("SVD did not converge")
+
+    monkeypatch.setattr(optimize, "_best_fit", breaks)
+    ladder = load_ladder(write_synthetic_ladder(tmp_path, noise=0.005, tasks=("hellaswag", "piqa")))
+    tasks = ladder.resolve_tasks(["hellaswag", "piqa"])
+    alone = [fit_law("single-step", task, ladder) for task in tasks]
+    together = fit_laws([("single-step", task, ladder, "default", law.selection) for task, law in zip(tasks, alone)])
+    for a, b in zip(alone, together):
+        assert isinstance(a, FailedLaw) and isinstance(b, FailedLaw)
+        assert a.reason == b.reason == "singular or degenerate data (SVD did not converge)"
+        assert b.variant_ == "single-step"

@@ -67,11 +67,19 @@ def fit_law(variant: str, task: Task, ladder: Ladder, *, mode: str = "default",
     try:
         with np.errstate(all="ignore"):
             law.fit(ladder)
-    except (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
-        reason = f"singular or degenerate data ({exc})"
-        law = FailedLaw(task=task, variant=variant, reason=reason, mode=mode, selection=selection).fit(ladder)
+    except _BREAKDOWNS as exc:
+        law = _failed(variant, task, ladder, mode, selection, exc)
     law.variant_ = variant  # what refits of the same law (nested backtests) build
     return law
+
+
+#: Errors of the linear algebra on singular or degenerate data: the law fails, the others go on.
+_BREAKDOWNS = (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError)
+
+
+def _failed(variant: str, task: Task, ladder: Ladder, mode: str, selection: Selection, exc: Exception) -> FailedLaw:
+    reason = f"singular or degenerate data ({exc})"
+    return FailedLaw(task=task, variant=variant, reason=reason, mode=mode, selection=selection).fit(ladder)
 
 
 def fit_laws(requests: Sequence[tuple[str, Task, Ladder, str, Selection]]) -> list:
@@ -85,7 +93,9 @@ def fit_laws(requests: Sequence[tuple[str, Task, Ladder, str, Selection]]) -> li
     batch = [i for i, law in enumerate(laws) if isinstance(law, AccuracyLaw)]
     fitted: list = [None] * len(requests)
     for i, law in zip(batch, fit_accuracy_laws([(laws[i], requests[i][2]) for i in batch]) if len(batch) > 1 else ()):
-        if law is not None:
+        if isinstance(law, _BREAKDOWNS):
+            law = _failed(*requests[i], law)
+        if isinstance(law, (AccuracyLaw, FailedLaw)):
             law.variant_ = requests[i][0]
             fitted[i] = law
     return [law if law is not None else fit_law(variant, task, ladder, mode=mode, selection=selection)

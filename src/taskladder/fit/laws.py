@@ -560,17 +560,17 @@ class ComputeAccuracyLaw(AccuracyLaw):
         return {"form": power_law_c, "starts": starts, "bounds": self.bounds(), "residual": "log"}
 
 
-def fit_accuracy_laws(items: Sequence[tuple[AccuracyLaw, Ladder]]) -> list[AccuracyLaw | None]:
+def fit_accuracy_laws(items: Sequence[tuple[AccuracyLaw, Ladder]]) -> list[AccuracyLaw | Exception | None]:
     """``law.fit(ladder)`` for each ``(law, ladder)``, the least-squares fits of one form solved together.
 
     Each law ends as fitting it alone leaves it, to the bit (:func:`~.optimize.fit_least_squares_many`);
     what is shared is the solver's per-iteration overhead, which is most of its cost on these
     sizes: the laws of every task, or of every task's nested-backtest folds, fitted one by one
-    pay it once per fit. An entry is ``None`` where a law is not fitted here: its data or its fit
-    raised, or its mode fits otherwise (paper mode's L-BFGS-B). Fitting that one alone raises or
-    handles the same.
+    pay it once per fit. An entry is the fitted law, the exception its fit raised (fitting it
+    alone raises the same), or ``None`` where a law is not fitted here: its data raised (fitting
+    it alone says why), or its mode fits otherwise (paper mode's L-BFGS-B).
     """
-    out: list[AccuracyLaw | None] = [None] * len(items)
+    out: list[AccuracyLaw | Exception | None] = [None] * len(items)
     groups: dict[tuple, list] = {}
     with np.errstate(all="ignore"):
         for i, (law, ladder) in enumerate(items):
@@ -590,8 +590,7 @@ def fit_accuracy_laws(items: Sequence[tuple[AccuracyLaw, Ladder]]) -> list[Accur
             fits = fit_least_squares_many(form, [(X, y, starts) for _, _, _, X, y, _, _, starts, _, _ in members],
                                           bounds, **options)
             for (i, law, ladder, _, _, data, *_), fit in zip(members, fits):
-                if not isinstance(fit, Exception):
-                    out[i] = law._fitted(ladder, data, fit)
+                out[i] = fit if isinstance(fit, Exception) else law._fitted(ladder, data, fit)
     return out
 
 
