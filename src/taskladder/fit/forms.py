@@ -273,7 +273,8 @@ power_law_c = Form(
 def _logistic(z: Array) -> Array:
     # exp(-|z|) never overflows; this is the numerically stable logistic.
     e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    d = 1.0 + e
+    return np.where(z >= 0, 1.0 / d, e / d)
 
 
 def _sigmoid(X: Array, p: Array) -> Array:

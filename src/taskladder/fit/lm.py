@@ -109,8 +109,9 @@ def batched_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, *, lowe
         hi_edge = np.where(np.isfinite(hi), hi - 1e-12 * np.maximum(1.0, np.abs(hi)), np.inf)
     log_y = np.log(y) if residual == "log" else None
     per_problem = y.ndim == 2
-    sw = np.ones((1, y.shape[-1])) if weights is None else np.sqrt(np.asarray(weights, dtype=float))
-    per_row_weights = sw.shape[0] > 1
+    # Unweighted problems skip the weights altogether (multiplying by ones changes no bit).
+    sw = None if weights is None else np.sqrt(np.asarray(weights, dtype=float))
+    per_row_weights = sw is not None and sw.shape[0] > 1
 
     evaluate = form.evaluate_on(X)
 
@@ -132,7 +133,7 @@ def batched_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, *, lowe
 
     def cost_of(r: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
         # a non-finite residual (a trial step off the form's domain) costs inf
-        rw = r * sw[rows] if per_row_weights else r * sw
+        rw = r if sw is None else r * sw[rows] if per_row_weights else r * sw
         value = np.sum(rw * rw, axis=1)
         return np.where(np.isfinite(value), value, np.inf)
 
@@ -153,9 +154,12 @@ def batched_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, *, lowe
         for _ in range(max_iter):
             tested = np.flatnonzero(fresh)
             if tested.size:
-                w = sw[tested] if per_row_weights else sw
-                Jw = J[tested] * w[..., None]
-                rw = r[tested] * w
+                if sw is None:
+                    Jw, rw = J[tested], r[tested]
+                else:
+                    w = sw[tested] if per_row_weights else sw
+                    Jw = J[tested] * w[..., None]
+                    rw = r[tested] * w
                 Jw_t = np.swapaxes(Jw, 1, 2)
                 g = (Jw_t @ rw[..., None])[..., 0]
                 H = Jw_t @ Jw
