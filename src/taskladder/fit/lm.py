@@ -67,8 +67,8 @@ def batched_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, *, lowe
     ----------
     form, X, y
         The model ``f(X; p)`` and the data: shared by all problems (``X`` ``(n, m)``, ``y``
-        ``(n,)``), or one data set per problem (``X`` ``(B, n, m)``, ``y`` ``(B, n)``), to solve
-        independent fits of one form and size together.
+        ``(n,)``), or one data set per problem (``y`` ``(B, n)``, with ``X`` shared or ``(B, n, m)``),
+        to solve independent fits of one form and size together.
     P0
         Starting points ``(B, k)`` (clipped into the bounds).
     lower, upper

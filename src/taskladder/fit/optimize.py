@@ -418,8 +418,11 @@ def _batched_together(form: Form, data: list[tuple[np.ndarray, np.ndarray, np.nd
     is solved alone, so that an error belongs to the fit that raised it."""
     if len(data) > 1:
         counts = [len(P0) for _, _, P0 in data]
+        # Fits of one ladder's runs (every task's) share their inputs; only the data differ.
+        shared = all(np.array_equal(X, data[0][0]) for X, _, _ in data[1:])
         try:
-            together = batched_lm(form, np.concatenate([np.repeat(X[None], len(P0), axis=0) for X, _, P0 in data]),
+            together = batched_lm(form, data[0][0] if shared else
+                                  np.concatenate([np.repeat(X[None], len(P0), axis=0) for X, _, P0 in data]),
                                   np.concatenate([np.repeat(y[None], len(P0), axis=0) for _, y, P0 in data]),
                                   np.concatenate([P0 for _, _, P0 in data]), lower=lower, upper=upper, free=free,
                                   residual=residual, max_iter=max_iter)
