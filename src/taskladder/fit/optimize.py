@@ -204,17 +204,14 @@ def fit_curve_fit(form: Form, X: np.ndarray, y: np.ndarray, p0: Sequence[float],
                      at_bounds=_at_bounds(form, params, bounds), optimizer="curve_fit TRF")
 
 
-#: Accepted steps :func:`_active_set_lm` allows each unbounded solve. The active set is the fast
-#: path for easy problems (a few dozen steps: the step-2 sigmoids, most power laws); a solve
-#: still short of its (strict) tolerance after this many is on a problem the bounded batched
-#: solver handles anyway, which then solves it from every start at once, so waiting longer
-#: only delays it (the single-step law's starts, which drift along flat valleys, used to spend
-#: 500 steps each here before giving up).
-ACTIVE_SET_MAX_STEPS = 100
+#: Accepted steps :func:`_active_set_lm` allows each unbounded solve, unless the caller says
+#: otherwise (``active_set_steps``): a solve still short of its strict tolerance after this many
+#: gives the problem to the bounded batched solver.
+ACTIVE_SET_STEPS = 500
 
 
 def _active_set_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, lower: np.ndarray,
-                   upper: np.ndarray, free: np.ndarray, residual: str):
+                   upper: np.ndarray, free: np.ndarray, residual: str, max_steps: int = ACTIVE_SET_STEPS):
     """Fast path: unbounded Levenberg-Marquardt (:func:`.lm.solve_lm`) from each start, with an active set.
 
     From each start, pin the parameters that sit on a bound with the cost gradient pointing out
@@ -223,8 +220,8 @@ def _active_set_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, low
     The answer is accepted only at a Karush-Kuhn-Tucker point: every unpinned parameter strictly
     inside its bounds and, for every pinned one, ``∂S/∂p_j ≥ 0`` on a lower bound (``≤ 0`` on an
     upper one), so moving it inward cannot lower the cost.
-    Otherwise (or when a solve needs more than :data:`ACTIVE_SET_MAX_STEPS` steps) ``None``, and
-    the bounded batched solver takes over. Returns the same structure as :func:`batched_lm`
+    Otherwise (or when a solve needs more than ``max_steps`` accepted steps) ``None``, and the
+    bounded batched solver takes over. Returns the same structure as :func:`batched_lm`
     (Jacobian columns of every parameter in ``free``).
     """
     log_y = np.log(y) if residual == "log" else None
@@ -265,7 +262,7 @@ def _active_set_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, low
                     full[solve] = q
                     return residuals_and_jacobian(full, solve)
 
-                q, ok, iterations = solve_lm(solved, p[solve], max_iter=ACTIVE_SET_MAX_STEPS)
+                q, ok, iterations = solve_lm(solved, p[solve], max_iter=max_steps)
                 if not (ok and np.all(np.isfinite(q))):
                     return None
                 p = p.copy()
@@ -323,7 +320,7 @@ def _unidentified(J: np.ndarray, max_condition: float = 1e12) -> bool:
 
 def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence[Sequence[float]],
                       bounds: Bounds, *, residual: str = "linear", fixed: dict[str, float] | None = None,
-                      max_iter: int = 300, active_set: bool = True) -> FitResult:
+                      max_iter: int = 300, active_set_steps: int = ACTIVE_SET_STEPS) -> FitResult:
     """Multi-start bounded least squares; the best converged start wins.
 
     When every start converges under unbounded Levenberg-Marquardt with an active set (bounds
@@ -339,8 +336,9 @@ def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence
     fixed
         Parameters held at a given value (e.g. ``{"b": 1.0}`` pins the sigmoid's upper
         asymptote); they are recorded in ``extra["fixed"]`` and have zero variance.
-    active_set
-        ``False`` skips the active-set attempt, for a law whose fits it never settles.
+    active_set_steps
+        Accepted steps the active set's unbounded solves may take before the bounded solver takes
+        over; 0 skips it. A law whose fits it settles quickly or never can save the wait.
 
     Notes
     -----
@@ -350,7 +348,7 @@ def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence
     how stable the optimum is.
     """
     fit = fit_least_squares_many(form, [(X, y, starts)], bounds, residual=residual, fixed=fixed,
-                                 max_iter=max_iter, active_set=active_set)[0]
+                                 max_iter=max_iter, active_set_steps=active_set_steps)[0]
     if isinstance(fit, Exception):
         raise fit
     return fit
@@ -358,7 +356,8 @@ def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence
 
 def fit_least_squares_many(form: Form, problems: Sequence[tuple[np.ndarray, np.ndarray, Sequence[Sequence[float]]]],
                            bounds: Bounds, *, residual: str = "linear", fixed: dict[str, float] | None = None,
-                           max_iter: int = 300, active_set: bool = True) -> list[FitResult | Exception]:
+                           max_iter: int = 300, active_set_steps: int = ACTIVE_SET_STEPS
+                           ) -> list[FitResult | Exception]:
     """:func:`fit_least_squares` of several data sets ``(X, y, starts)`` to one form, at once.
 
     Each fit is exactly (to the bit) the one :func:`fit_least_squares` makes of its data alone;
@@ -387,7 +386,8 @@ def fit_least_squares_many(form: Form, problems: Sequence[tuple[np.ndarray, np.n
             P0[:, form.params.index(name)] = value
         data.append((X, y, P0))
         try:
-            solved.append(_active_set_lm(form, X, y, P0, lower, upper, free, residual) if active_set else None)
+            solved.append(_active_set_lm(form, X, y, P0, lower, upper, free, residual, active_set_steps)
+                          if active_set_steps > 0 else None)
         except Exception as exc:  # noqa: BLE001 - raised for this problem alone, by the caller
             solved.append(exc)
     # The others from every start, in one batched solve per data size.
