@@ -143,3 +143,50 @@ def test_a_recipe_that_is_neither_same_nor_different_is_refused(tmp_path):
     spec_path.write_text(text)
     with pytest.raises(ConfigError, match="recipe must be one of 'same', 'different'"):
         load_spec(spec_path)
+
+
+@pytest.mark.parametrize("variant", ["single-step", "direct", "direct-compute"])
+def test_refits_made_together_are_the_refits_made_alone(tmp_path, variant):
+    """prefit_heldout fits every task's folds in shared solves; each refit, and so each held-out
+    prediction and miss, is the one heldout_predictions makes alone, to the bit."""
+    from taskladder.fit.extrapolation import heldout_predictions, prefit_heldout, usable_nested_holdouts
+    from taskladder.predict import fit_laws
+
+    path = write_synthetic_ladder(tmp_path, noise=0.005, seed=4, tasks=("hellaswag", "arc_easy", "piqa"),
+                                  flops_per_token=True)
+    alone, together = load_ladder(path), load_ladder(path)
+    tasks = alone.resolve_tasks(["hellaswag", "arc_easy", "piqa"])
+    holdouts = usable_nested_holdouts(alone)
+    assert holdouts
+    laws_alone = [fit_law(variant, task, alone) for task in tasks]
+    laws_together = fit_laws([(variant, task, together, "default", law.selection)
+                              for task, law in zip(tasks, laws_alone)])
+    for a, b in zip(laws_alone, laws_together):
+        assert np.array_equal(a.fit_.params, b.fit_.params) and a.fit_.status == b.fit_.status
+    prefit_heldout(together, laws_together, holdouts)
+    for a, b in zip(laws_alone, laws_together):
+        for holdout in holdouts:
+            expected, got = heldout_predictions(alone, holdout, a), heldout_predictions(together, holdout, b)
+            assert (expected is None) == (got is None)
+            if expected is not None:
+                assert expected.equals(got)
+
+
+def test_a_law_whose_fit_breaks_down_fails_alike_alone_and_together(tmp_path, monkeypatch):
+    """A fit whose linear algebra breaks down makes a FailedLaw saying so, in fit_laws as in fit_law."""
+    import taskladder.fit.optimize as optimize
+    from taskladder.fit.laws import FailedLaw
+    from taskladder.predict import fit_laws
+
+    def breaks(*args, **kwargs):
+        raise np.linalg.LinAlgError("SVD did not converge")
+
+    monkeypatch.setattr(optimize, "_best_fit", breaks)
+    ladder = load_ladder(write_synthetic_ladder(tmp_path, noise=0.005, tasks=("hellaswag", "piqa")))
+    tasks = ladder.resolve_tasks(["hellaswag", "piqa"])
+    alone = [fit_law("single-step", task, ladder) for task in tasks]
+    together = fit_laws([("single-step", task, ladder, "default", law.selection) for task, law in zip(tasks, alone)])
+    for a, b in zip(alone, together):
+        assert isinstance(a, FailedLaw) and isinstance(b, FailedLaw)
+        assert a.reason == b.reason == "singular or degenerate data (SVD did not converge)"
+        assert b.variant_ == "single-step"

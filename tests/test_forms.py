@@ -187,3 +187,37 @@ def test_power_law_nd_lr_is_the_power_law_at_the_end_of_the_schedule():
     at_end[:, 2] = 0.0
     np.testing.assert_allclose(power_law_nd_lr(at_end, p), power_law_nd(X[:, :2], p[:5]), rtol=1e-12)
     np.testing.assert_allclose(power_law_nd_lr(X, p), power_law_nd(X[:, :2], p[:5]) * (1 + p[5] * X[:, 2]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(FORMS))
+def test_fused_evaluator_gives_the_bits_of_function_and_jacobian(name):
+    """The fitting loops use ``evaluate_on``; it must compute exactly what ``function`` and ``jacobian`` do,
+    for one parameter vector and for a batch of them (``(k, B, 1)``)."""
+    rng = np.random.default_rng(7)
+    form = FORMS[name]
+    X = _inputs(name, rng)
+    evaluate = form.evaluate_on(X)
+    one = _params(name, rng)
+    batch = np.stack([_params(name, rng) for _ in range(5)]).T[:, :, None]
+    for p in (one, batch):
+        value, jac = evaluate(p, True)
+        assert np.array_equal(value, form.function(X, p))
+        assert np.array_equal(jac, form.jacobian(X, p))
+        alone, none = evaluate(p, False)
+        assert np.array_equal(alone, value) and none is None
+
+
+@pytest.mark.parametrize("name", sorted(FORMS))
+def test_evaluator_on_per_problem_inputs(name):
+    """Inputs ``(B, n, m)`` (one matrix per problem, parameters ``(k, B, 1)``), and ``rows`` picking
+    some problems, give each problem what its own inputs give."""
+    rng = np.random.default_rng(8)
+    form = FORMS[name]
+    inputs = [_inputs(name, rng) for _ in range(3)]
+    params = [_params(name, rng) for _ in range(3)]
+    evaluate = form.evaluate_on(np.stack([X if X.ndim == 2 else X[:, None] for X in inputs]))
+    rows = np.array([2, 0])
+    value, jac = evaluate(np.stack([params[i] for i in rows]).T[:, :, None], True, rows)
+    for j, i in enumerate(rows):
+        assert np.array_equal(value[j], form.function(inputs[i], params[i]))
+        assert np.array_equal(jac[j], form.jacobian(inputs[i], params[i]))

@@ -230,6 +230,10 @@ class Ladder:
             self._memo[key] = compute()
         return self._memo[key]
 
+    def memoized(self, key: tuple) -> bool:
+        """Whether :meth:`memoize` already holds a value for ``key``."""
+        return key in self._memo
+
     @property
     def train_runs(self) -> list[RunData]:
         return [r for r in self.runs.values() if r.role == "train"]

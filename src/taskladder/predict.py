@@ -16,14 +16,14 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError
-from .fit.laws import (PREDICTION_COLUMNS, ComputeAccuracyLaw, DirectLaw, EnsembleLaw, FailedLaw, LossToLossLaw,
-                       SingleStepLaw, TwoStepLaw)
+from .fit.laws import (PREDICTION_COLUMNS, AccuracyLaw, ComputeAccuracyLaw, DirectLaw, EnsembleLaw, FailedLaw,
+                       LossToLossLaw, SingleStepLaw, TwoStepLaw, fit_accuracy_laws)
 from .fit.selection import Selection
 from .ladder import Ladder, RunData
 from .tasks import Task
 from .variants import default_variant
 
-__all__ = ["VARIANTS", "make_law", "paper_selection", "predict_ladder", "PredictionResult"]
+__all__ = ["VARIANTS", "make_law", "fit_law", "fit_laws", "paper_selection", "predict_ladder", "PredictionResult"]
 
 #: Named prediction variants: (law class, keyword options).
 VARIANTS: dict[str, tuple[type, dict]] = {
@@ -67,11 +67,39 @@ def fit_law(variant: str, task: Task, ladder: Ladder, *, mode: str = "default",
     try:
         with np.errstate(all="ignore"):
             law.fit(ladder)
-    except (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
-        reason = f"singular or degenerate data ({exc})"
-        law = FailedLaw(task=task, variant=variant, reason=reason, mode=mode, selection=selection).fit(ladder)
+    except _BREAKDOWNS as exc:
+        law = _failed(variant, task, ladder, mode, selection, exc)
     law.variant_ = variant  # what refits of the same law (nested backtests) build
     return law
+
+
+#: Errors of the linear algebra on singular or degenerate data: the law fails, the others go on.
+_BREAKDOWNS = (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError)
+
+
+def _failed(variant: str, task: Task, ladder: Ladder, mode: str, selection: Selection, exc: Exception) -> FailedLaw:
+    reason = f"singular or degenerate data ({exc})"
+    return FailedLaw(task=task, variant=variant, reason=reason, mode=mode, selection=selection).fit(ladder)
+
+
+def fit_laws(requests: Sequence[tuple[str, Task, Ladder, str, Selection]]) -> list:
+    """:func:`fit_law` for each ``(variant, task, ladder, mode, selection)``, the same laws.
+
+    The laws fitted straight to accuracy are fitted together (:func:`~taskladder.fit.laws.fit_accuracy_laws`:
+    one batched solve for all fits of one form and size, each fit exactly what it is alone);
+    the others, and any the batch leaves (a fit that raised), one by one.
+    """
+    laws = [make_law(variant, task, mode=mode, selection=selection) for variant, task, _, mode, selection in requests]
+    batch = [i for i, law in enumerate(laws) if isinstance(law, AccuracyLaw)]
+    fitted: list = [None] * len(requests)
+    for i, law in zip(batch, fit_accuracy_laws([(laws[i], requests[i][2]) for i in batch]) if len(batch) > 1 else ()):
+        if isinstance(law, _BREAKDOWNS):
+            law = _failed(*requests[i], law)
+        if isinstance(law, (AccuracyLaw, FailedLaw)):
+            law.variant_ = requests[i][0]
+            fitted[i] = law
+    return [law if law is not None else fit_law(variant, task, ladder, mode=mode, selection=selection)
+            for law, (variant, task, ladder, mode, selection) in zip(fitted, requests)]
 
 
 def drop_impossible(pred: pd.DataFrame) -> pd.DataFrame:
@@ -233,8 +261,17 @@ def predict_ladder(ladder: Ladder, *, tasks: str | Sequence[str] | Sequence[Task
 
         check_interval_options(levels, n_bootstrap)  # before any fit
     chosen, notes = resolve_laws(ladder, resolved, variant=variant, mode=mode, selection=selection)
-    laws = {task.name: fit_law(chosen[task.name][0], task, ladder, mode=mode, selection=chosen[task.name][1])
-            for task in resolved}
+    fitted = fit_laws([(chosen[task.name][0], task, ladder, mode, chosen[task.name][1]) for task in resolved])
+    laws = {task.name: law for task, law in zip(resolved, fitted)}
+    if targets and (reliability or (intervals and interval_terms)):
+        # The nested backtests' refits (the reliability verdict's held-out rungs, the interval's
+        # extrapolation term), every task's at once.
+        from .fit.backtest import HOLDOUTS
+        from .fit.extrapolation import prefit_heldout, usable_nested_holdouts
+
+        holdouts = [*(HOLDOUTS if reliability else ()), *(usable_nested_holdouts(ladder) if intervals and interval_terms
+                                                            else ())]
+        prefit_heldout(ladder, list(laws.values()), list(dict.fromkeys(holdouts)))
     backtest_errors: dict[str, float] = {}
     if reliability and targets:
         backtest_errors = {task.name: heldout_error(laws[task.name], ladder) for task in resolved}

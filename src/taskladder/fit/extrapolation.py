@@ -55,7 +55,8 @@ from ..errors import DataError, TaskLadderError
 from ..ladder import Ladder, RunData
 
 __all__ = ["NESTED_HOLDOUTS", "MIN_DISTANCE", "PRIOR_TAU", "MIN_MISSES", "PRIOR_DOF", "Extrapolation",
-           "distance", "box_of", "calibrate_extrapolation", "estimate_tau", "extrapolation_misses"]
+           "distance", "box_of", "calibrate_extrapolation", "estimate_tau", "extrapolation_misses",
+           "usable_nested_holdouts", "prefit_heldout"]
 
 #: The nested holdouts: the top rung, then the top two, by size and by token multiple; and the top
 #: compute budget (the runs within a factor 2 of the largest compute).
@@ -124,7 +125,8 @@ def heldout_predictions(ladder: Ladder, holdout: str, law) -> pd.DataFrame | Non
             kept, held = holdout_split(ladder, holdout)
             sub = ladder.memoize(("holdout ladder", holdout), lambda: ladder.subset(kept))
             check_variant(sub, law.task, law.variant_)
-            refit = fit_law(law.variant_, law.task, sub, mode=law.mode, selection=law.selection)
+            refit = sub.memoize(_refit_key(law), lambda: fit_law(law.variant_, law.task, sub, mode=law.mode,
+                                                                  selection=law.selection))
             if isinstance(refit, FailedLaw):
                 return None
             pred = drop_impossible(refit.predict(held))
@@ -132,11 +134,54 @@ def heldout_predictions(ladder: Ladder, holdout: str, law) -> pd.DataFrame | Non
             return None
         pred["distance"] = distance(pred["n_params"], pred["tokens"],
                                     box_of([sub.runs[name] for name in refit.fitted_on_]))
-        pred["expected_sd"] = _expected_sd(refit, sub, held)
+        # The fold's bootstrap only weighs misses; a fold without one (a refit that did not
+        # converge predicts nothing) skips it (its 0 is never read).
+        has_miss = bool(np.isfinite(_miss(refit, pred)).any())
+        pred["expected_sd"] = _expected_sd(refit, sub, held) if has_miss else np.zeros(len(held))
         return pred
 
     key = ("heldout", holdout, law.variant_, law.mode, law.selection, law.task)
     return ladder.memoize(key, compute)
+
+
+def _refit_key(law) -> tuple:
+    """Where a fold's ladder keeps its refit of ``law`` (:func:`prefit_heldout` may have made it)."""
+    return ("refit", law.variant_, law.mode, law.selection, law.task)
+
+
+def prefit_heldout(ladder: Ladder, laws: Sequence, holdouts: Sequence[str]) -> None:
+    """Fit the nested-backtest refits of ``laws`` for ``holdouts`` ahead of :func:`heldout_predictions`,
+    every law's at once (:func:`taskladder.predict.fit_laws`), where it finds them.
+
+    The same refits, by the same procedure on each fold's runs alone (nothing of the full-ladder
+    fit enters them): only the laws fitted straight to accuracy, whose many-start fits share one
+    batched solve per form and fold size; the other laws are refitted when asked for, as before.
+    A fold or law that cannot be refitted (a holdout the ladder cannot make, data the law lacks)
+    is left to :func:`heldout_predictions`, which says so.
+    """
+    from ..predict import fit_laws
+    from .backtest import holdout_split
+    from .choice import check_variant
+    from .laws import AccuracyLaw
+
+    requests, places = [], []
+    for holdout in holdouts:
+        try:
+            kept = holdout_split(ladder, holdout)[0]
+        except TaskLadderError:
+            continue
+        sub = ladder.memoize(("holdout ladder", holdout), lambda: ladder.subset(kept))
+        for law in laws:
+            if not isinstance(law, AccuracyLaw) or sub.memoized(_refit_key(law)):
+                continue
+            try:
+                check_variant(sub, law.task, law.variant_)
+            except TaskLadderError:
+                continue
+            requests.append((law.variant_, law.task, sub, law.mode, law.selection))
+            places.append((sub, _refit_key(law)))
+    for (sub, key), refit in zip(places, fit_laws(requests)):
+        sub.memoize(key, lambda refit=refit: refit)
 
 
 #: Fewest distinct sizes and token multiples a fold must keep: a power law with an asymptote needs
@@ -166,21 +211,28 @@ def _expected_sd(law, ladder: Ladder, held: Sequence[RunData]) -> np.ndarray:
     return np.nan_to_num(sd, nan=0.0)
 
 
-def extrapolation_misses(law, ladder: Ladder, holdouts: Sequence[str] = NESTED_HOLDOUTS) -> pd.DataFrame:
-    """The nested backtests' misses: one row per held-out run beyond its fold's box, with
-    ``holdout, target, distance, miss`` (in :func:`extrapolated_quantity`) and ``expected_sd``
-    (what the fold's own bootstrap expects of the miss)."""
+def usable_nested_holdouts(ladder: Ladder, holdouts: Sequence[str] = NESTED_HOLDOUTS) -> list[str]:
+    """The ``holdouts`` whose fold keeps :data:`MIN_RUNGS` sizes and token multiples on ``ladder``."""
     from .backtest import holdout_split
 
-    frames = []
+    usable = []
     for holdout in holdouts:
         try:
             kept = set(holdout_split(ladder, holdout)[0])
         except DataError:
             continue
         runs = [r for r in ladder.train_runs if r.name in kept]
-        if min(len({r.n_params for r in runs}), len({r.token_multiple for r in runs})) < MIN_RUNGS:
-            continue
+        if min(len({r.n_params for r in runs}), len({r.token_multiple for r in runs})) >= MIN_RUNGS:
+            usable.append(holdout)
+    return usable
+
+
+def extrapolation_misses(law, ladder: Ladder, holdouts: Sequence[str] = NESTED_HOLDOUTS) -> pd.DataFrame:
+    """The nested backtests' misses: one row per held-out run beyond its fold's box, with
+    ``holdout, target, distance, miss`` (in :func:`extrapolated_quantity`) and ``expected_sd``
+    (what the fold's own bootstrap expects of the miss)."""
+    frames = []
+    for holdout in usable_nested_holdouts(ladder, holdouts):
         pred = heldout_predictions(ladder, holdout, law)
         if pred is None or pred.empty:
             continue

@@ -51,6 +51,11 @@ class Form:
         ``jacobian(X, p) -> J`` with ``J[i, j] = ∂y_i / ∂p_j``.
     formula
         Human-readable formula with ``{param}`` placeholders for :meth:`describe`.
+    evaluator
+        Optional ``evaluator(X) -> evaluate``, with ``evaluate(p, with_jacobian, rows)`` returning
+        ``(function(X, p), jacobian(X, p) or None)`` computed in one pass: the input transforms
+        (``ln N``) once per ``X`` and the intermediate terms once per ``p``. It must give exactly
+        (bit for bit) what ``function`` and ``jacobian`` give; see :meth:`evaluate_on`.
     """
 
     name: str
@@ -59,12 +64,35 @@ class Form:
     function: Callable[[Array, Array], Array]
     jacobian: Callable[[Array, Array], Array]
     formula: str
+    evaluator: Callable[[Array], Callable[[Array, bool], tuple[Array, Array | None]]] | None = None
 
     def __call__(self, X: Array, p: Array) -> Array:
         return self.function(np.asarray(X, dtype=float), np.asarray(p, dtype=float))
 
     def jac(self, X: Array, p: Array) -> Array:
         return self.jacobian(np.asarray(X, dtype=float), np.asarray(p, dtype=float))
+
+    def evaluate_on(self, X: Array) -> Callable[..., tuple[Array, Array | None]]:
+        """``evaluate(p, with_jacobian=False, rows=None) -> (value, jacobian or None)`` on fixed inputs ``X``.
+
+        The fitting loops evaluate the same inputs thousands of times, where numpy's per-call
+        overhead, not arithmetic, is the cost: the fused evaluator does the shared work once.
+        ``X`` is the inputs ``(n, m)`` of every parameter vector, or one input matrix per problem
+        ``(B, n, m)`` when ``B`` problems with data of their own are solved together (parameters
+        ``(k, B, 1)``; unlike :attr:`function`'s 3-D convention); then ``rows`` picks the
+        problems ``p`` holds. Forms without an evaluator fall back to :attr:`function` and
+        :attr:`jacobian` (shared inputs only).
+        """
+        X = np.asarray(X, dtype=float)
+        if self.evaluator is not None:
+            return self.evaluator(X)
+        if X.ndim == 3:
+            raise ValueError(f"form {self.name} has no evaluator for per-problem inputs")
+
+        def evaluate(p: Array, with_jacobian: bool = False, rows=None) -> tuple[Array, Array | None]:
+            return self.function(X, p), (self.jacobian(X, p) if with_jacobian else None)
+
+        return evaluate
 
     def describe(self, p: Array) -> str:
         """The formula with fitted values substituted."""
@@ -77,6 +105,19 @@ class Form:
 
 def _column(X: Array, j: int) -> Array:
     return X[:, j] if X.ndim == 2 else X
+
+
+def _input(X: Array, j: int) -> Array:
+    """Input column ``j`` for an evaluator: of shared inputs ``(n, m)`` (or the single input
+    ``(n,)``), or of per-problem inputs ``(B, n, m)`` (then ``(B, n)``, one row per problem)."""
+    return X[..., j] if X.ndim >= 2 else X
+
+
+def _rows(arrays: tuple[Array, ...], rows) -> tuple[Array, ...]:
+    """The evaluator's per-problem input transforms for the problems ``rows`` (shared ones as they are)."""
+    if rows is None:
+        return arrays
+    return tuple(a[rows] if a.ndim == 2 else a for a in arrays)
 
 
 # --- step 1 -------------------------------------------------------------------------------------
@@ -101,16 +142,44 @@ def _make_power_law_nd(sign: float) -> tuple[Callable[[Array, Array], Array], Ca
     return function, jacobian
 
 
+def _make_power_law_nd_evaluator(sign: float):
+    """Fused ``(value, Jacobian)`` of the (N, D) power law, the same operations as ``function``
+    and ``jacobian`` of :func:`_make_power_law_nd` in the same order (so the same bits)."""
+    def evaluator(X: Array):
+        log_n, log_d = np.log(_input(X, 0)), np.log(_input(X, 1))
+        inputs = (log_n, log_d, -sign * log_n, -sign * log_d)
+
+        def evaluate(p: Array, with_jacobian: bool = False, rows=None) -> tuple[Array, Array | None]:
+            log_n, log_d, dn, dd = _rows(inputs, rows)
+            term_n, term_d = np.exp(p[0] - p[2] * log_n), np.exp(p[1] - p[3] * log_d)
+            value = sign * (term_n + term_d) + p[4]
+            if not with_jacobian:
+                return value, None
+            jac = np.empty(term_n.shape + (5,))
+            jac[..., 0] = sign * term_n
+            jac[..., 1] = sign * term_d
+            jac[..., 2] = dn * term_n
+            jac[..., 3] = dd * term_d
+            jac[..., 4] = 1.0
+            return value, jac
+
+        return evaluate
+
+    return evaluator
+
+
 power_law_nd = Form(
     "power_law_nd", ("a", "b", "alpha", "beta", "E"), ("n_params", "tokens"),
     *_make_power_law_nd(+1.0),
     formula="L(N, D) = {exp_a:.4g} / N^{alpha:.4f} + {exp_b:.4g} / D^{beta:.4f} + {E:.4f}",
+    evaluator=_make_power_law_nd_evaluator(+1.0),
 )
 
 negated_power_law_nd = Form(
     "negated_power_law_nd", ("a", "b", "alpha", "beta", "E"), ("n_params", "tokens"),
     *_make_power_law_nd(-1.0),
     formula="Acc(N, D) = {E:.4f} - {exp_a:.4g} / N^{alpha:.4f} - {exp_b:.4g} / D^{beta:.4f}",
+    evaluator=_make_power_law_nd_evaluator(-1.0),
 )
 
 
@@ -125,11 +194,33 @@ def _power_law_nd_shared_jac(X: Array, p: Array) -> Array:
     return np.stack([term_n, term_d, -log_n * term_n - log_d * term_d, np.ones_like(term_n)], axis=-1)
 
 
+def _power_law_nd_shared_evaluator(X: Array):
+    """Fused ``(value, Jacobian)`` of the one-exponent law: the operations of
+    :func:`_power_law_nd_shared` and its Jacobian in the same order (so the same bits)."""
+    inputs = (np.log(_input(X, 0)), np.log(_input(X, 1)))
+
+    def evaluate(p: Array, with_jacobian: bool = False, rows=None) -> tuple[Array, Array | None]:
+        log_n, log_d = _rows(inputs, rows)
+        term_n, term_d = np.exp(p[0] - p[2] * log_n), np.exp(p[1] - p[2] * log_d)
+        value = term_n + term_d + p[3]
+        if not with_jacobian:
+            return value, None
+        jac = np.empty(term_n.shape + (4,))
+        jac[..., 0] = term_n
+        jac[..., 1] = term_d
+        jac[..., 2] = -log_n * term_n - log_d * term_d
+        jac[..., 3] = 1.0
+        return value, jac
+
+    return evaluate
+
+
 # One exponent for parameters and tokens (Gadre et al. 2024's loss law, reparameterised): four
 # parameters instead of five, so a ladder that pins one exponent badly borrows from the other.
 power_law_nd_shared = Form(
     "power_law_nd_shared", ("a", "b", "alpha", "E"), ("n_params", "tokens"),
     _power_law_nd_shared, _power_law_nd_shared_jac,
+    evaluator=_power_law_nd_shared_evaluator,
     formula="L(N, D) = {exp_a:.4g} / N^{alpha:.4f} + {exp_b:.4g} / D^{alpha:.4f} + {E:.4f}",
 )
 
@@ -148,6 +239,29 @@ def _power_law_nd_lr_jac(X: Array, p: Array) -> Array:
                      factor * np.ones_like(term_n), base * u], axis=-1)
 
 
+def _power_law_nd_lr_evaluator(X: Array):
+    inputs = (np.log(_input(X, 0)), np.log(_input(X, 1)), _input(X, 2))
+
+    def evaluate(p: Array, with_jacobian: bool = False, rows=None) -> tuple[Array, Array | None]:
+        log_n, log_d, u = _rows(inputs, rows)
+        term_n, term_d = np.exp(p[0] - p[2] * log_n), np.exp(p[1] - p[3] * log_d)
+        factor = 1.0 + p[5] * u
+        base = term_n + term_d + p[4]
+        value = base * factor
+        if not with_jacobian:
+            return value, None
+        jac = np.empty(term_n.shape + (6,))
+        jac[..., 0] = factor * term_n
+        jac[..., 1] = factor * term_d
+        jac[..., 2] = -factor * log_n * term_n
+        jac[..., 3] = -factor * log_d * term_d
+        jac[..., 4] = factor * 1.0
+        jac[..., 5] = base * u
+        return value, jac
+
+    return evaluate
+
+
 # Step 1 on every checkpoint: a checkpoint taken while the learning rate is still above its final
 # value has a higher loss than the end of a run of that length would; ``u`` is how far above
 # (LR/peak at the checkpoint − LR/peak at the run's end), so ``u = 0`` at every run's end and for
@@ -156,6 +270,7 @@ power_law_nd_lr = Form(
     "power_law_nd_lr", ("a", "b", "alpha", "beta", "E", "c"), ("n_params", "tokens", "lr_excess"),
     _power_law_nd_lr, _power_law_nd_lr_jac,
     formula="L(N, D, u) = ({exp_a:.4g} / N^{alpha:.4f} + {exp_b:.4g} / D^{beta:.4f} + {E:.4f}) (1 + {c:.4f} u)",
+    evaluator=_power_law_nd_lr_evaluator,
 )
 
 
@@ -169,9 +284,29 @@ def _power_law_c_jac(X: Array, p: Array) -> Array:
     return np.stack([term, -log_c * term, np.ones_like(term)], axis=-1)
 
 
+def _power_law_c_evaluator(X: Array):
+    log_c = np.log(_input(X, 0))
+    inputs = (log_c, -log_c)
+
+    def evaluate(p: Array, with_jacobian: bool = False, rows=None) -> tuple[Array, Array | None]:
+        log_c, neg_log_c = _rows(inputs, rows)
+        term = np.exp(p[0] - p[1] * log_c)
+        value = term + p[2]
+        if not with_jacobian:
+            return value, None
+        jac = np.empty(term.shape + (3,))
+        jac[..., 0] = term
+        jac[..., 1] = neg_log_c * term
+        jac[..., 2] = 1.0
+        return value, jac
+
+    return evaluate
+
+
 power_law_c = Form(
     "power_law_c", ("a", "alpha", "E"), ("flops",), _power_law_c, _power_law_c_jac,
     formula="L(C) = {exp_a:.4g} / C^{alpha:.4f} + {E:.4f}",
+    evaluator=_power_law_c_evaluator,
 )
 
 
@@ -180,7 +315,8 @@ power_law_c = Form(
 def _logistic(z: Array) -> Array:
     # exp(-|z|) never overflows; this is the numerically stable logistic.
     e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    d = 1.0 + e
+    return np.where(z >= 0, 1.0 / d, e / d)
 
 
 def _sigmoid(X: Array, p: Array) -> Array:
@@ -197,9 +333,32 @@ def _sigmoid_jac(X: Array, p: Array) -> Array:
     return np.stack([s, -a * k * ds, a * shifted * ds, np.ones_like(s)], axis=-1)
 
 
+def _sigmoid_evaluator(X: Array):
+    inputs = (_input(X, 0),)
+
+    def evaluate(p: Array, with_jacobian: bool = False, rows=None) -> tuple[Array, Array | None]:
+        x, = _rows(inputs, rows)
+        a, x0, k, b = p
+        shifted = x - x0
+        s = _logistic(k * shifted)
+        value = a * s + b
+        if not with_jacobian:
+            return value, None
+        ds = s * (1.0 - s)
+        jac = np.empty(s.shape + (4,))
+        jac[..., 0] = s
+        jac[..., 1] = -a * k * ds
+        jac[..., 2] = a * shifted * ds
+        jac[..., 3] = 1.0
+        return value, jac
+
+    return evaluate
+
+
 sigmoid = Form(
     "sigmoid", ("a", "x0", "k", "b"), ("task_loss",), _sigmoid, _sigmoid_jac,
     formula="Acc(L) = {a:.4f} / (1 + exp(-{k:.4f} (L - {x0:.4f}))) + {b:.4f}",
+    evaluator=_sigmoid_evaluator,
 )
 
 
@@ -221,9 +380,32 @@ def _log_sigmoid_jac(X: Array, p: Array) -> Array:
     return np.stack([_softplus(z), -a * k * s, a * shifted * s], axis=-1)
 
 
+def _log_sigmoid_evaluator(X: Array):
+    inputs = (_input(X, 0),)
+
+    def evaluate(p: Array, with_jacobian: bool = False, rows=None) -> tuple[Array, Array | None]:
+        x, = _rows(inputs, rows)
+        a, x0, k = p
+        shifted = x - x0
+        z = k * shifted
+        soft = _softplus(z)
+        value = 1.0 + a * soft
+        if not with_jacobian:
+            return value, None
+        s = _logistic(z)
+        jac = np.empty(s.shape + (3,))
+        jac[..., 0] = soft
+        jac[..., 1] = -a * k * s
+        jac[..., 2] = a * shifted * s
+        return value, jac
+
+    return evaluate
+
+
 log_sigmoid = Form(
     "log_sigmoid", ("a", "x0", "k"), ("task_loss",), _log_sigmoid, _log_sigmoid_jac,
     formula="Acc(L) = 1 + {a:.4f} * softplus({k:.4f} (L - {x0:.4f}))",
+    evaluator=_log_sigmoid_evaluator,
 )
 
 
@@ -242,10 +424,36 @@ def _single_step_jac(X: Array, p: Array) -> Array:
     return np.concatenate([outer, s[..., None], np.ones_like(s)[..., None]], axis=-1)
 
 
+def _single_step_evaluator(X: Array):
+    log_n, log_d = np.log(_input(X, 0)), np.log(_input(X, 1))
+    inputs = (log_n, log_d, -1.0 * log_n, -1.0 * log_d)
+
+    def evaluate(p: Array, with_jacobian: bool = False, rows=None) -> tuple[Array, Array | None]:
+        log_n, log_d, dn, dd = _rows(inputs, rows)
+        term_n, term_d = np.exp(p[0] - p[2] * log_n), np.exp(p[1] - p[3] * log_d)
+        s = _logistic(1.0 * (term_n + term_d) + p[4])
+        value = p[5] * s + p[6]
+        if not with_jacobian:
+            return value, None
+        outer = p[5] * s * (1.0 - s)
+        jac = np.empty(s.shape + (7,))
+        jac[..., 0] = outer * term_n
+        jac[..., 1] = outer * term_d
+        jac[..., 2] = outer * (dn * term_n)
+        jac[..., 3] = outer * (dd * term_d)
+        jac[..., 4] = outer * 1.0
+        jac[..., 5] = s
+        jac[..., 6] = 1.0
+        return value, jac
+
+    return evaluate
+
+
 single_step = Form(
     "single_step", ("a", "b", "alpha", "beta", "E", "s", "q"), ("n_params", "tokens"),
     _single_step, _single_step_jac,
     formula="Acc(N, D) = {s:.4f} * sigmoid({exp_a:.4g} / N^{alpha:.4f} + {exp_b:.4g} / D^{beta:.4f} + {E:.4f}) + {q:.4f}",
+    evaluator=_single_step_evaluator,
 )
 
 FORMS: dict[str, Form] = {f.name: f for f in (power_law_nd, negated_power_law_nd, power_law_nd_lr,

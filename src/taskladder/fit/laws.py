@@ -33,14 +33,14 @@ from ..ladder import Ladder, RunData
 from ..tasks import C4_LOSS_COLUMN, Task
 from .forms import (Form, log_sigmoid, negated_power_law_nd, power_law_c, power_law_nd, power_law_nd_lr,
                     power_law_nd_shared, sigmoid, single_step)
-from .optimize import fit_curve_fit, fit_huber_irls, fit_huber_log_lbfgsb, fit_least_squares
+from .optimize import fit_curve_fit, fit_huber_irls, fit_huber_log_lbfgsb, fit_least_squares, fit_least_squares_many
 from .result import FitResult
 from .selection import Points, Selection, step1_arrays, step1_checkpoint_arrays, step2_arrays, target_actual
 from .starts import single_step_starts, power_law_c_starts, power_law_nd_starts, sigmoid_starts
 
 __all__ = ["FailedLaw", "TwoStepLaw", "SingleStepLaw", "DirectLaw", "EnsembleLaw", "ComputeAccuracyLaw", "LossToLossLaw", "MODES", "FEATURES", "PREDICTION_COLUMNS",
            "STEP1_BOUNDS",
-           "fit_step1", "fit_step2"]
+           "fit_step1", "fit_step2", "fit_accuracy_laws"]
 
 MODES = ("paper", "default")
 #: Intermediate features of two-step laws: task bpb, C4 LM loss, TaskCE (−soft_log).
@@ -406,6 +406,14 @@ class TwoStepLaw(_Law):
         return row
 
 
+#: Accepted steps the active set may take on a fit of the direct and compute laws before the bounded
+#: solver takes over (instead of :data:`~.optimize.ACTIVE_SET_STEPS`): where it settles these fits
+#: it does so within 71 (direct) and, but for one fit of 124, 68 steps (direct-compute; taskladder
+#: predict on the open_lm rpj and the OLMo paper ladders), and most of its attempts (46 of 55 direct
+#: fits on rpj) never settle, each costing the full allowance first.
+ACCURACY_ACTIVE_SET_STEPS = 100
+
+
 class AccuracyLaw(_Law):
     """A law fitted straight from (N, D) to accuracy: one point per train run, its accuracy averaged
     over the last ``moving_avg`` checkpoints. Subclasses give the form and how to fit it."""
@@ -419,8 +427,20 @@ class AccuracyLaw(_Law):
         self.mode = mode
         self.selection = selection
 
-    def _fit(self, X: np.ndarray, y: np.ndarray) -> FitResult:  # pragma: no cover - overridden
+    def _least_squares(self, X: np.ndarray, y: np.ndarray) -> dict | None:  # pragma: no cover - overridden
+        """The fit as :func:`~.optimize.fit_least_squares`'s arguments besides the data (``form``,
+        ``starts``, ``bounds`` and options); ``None`` where this mode fits otherwise (:meth:`_other_fit`)."""
         raise TypeError
+
+    def _other_fit(self, X: np.ndarray, y: np.ndarray) -> FitResult:  # pragma: no cover - overridden
+        """The fit where it is not the default least squares (the paper's Huber L-BFGS-B)."""
+        raise TypeError
+
+    def _fit(self, X: np.ndarray, y: np.ndarray) -> FitResult:
+        spec = self._least_squares(X, y)
+        if spec is None:
+            return self._other_fit(X, y)
+        return fit_least_squares(X=X, y=y, **spec)
 
     def bounds(self) -> tuple[list[float], list[float]]:  # pragma: no cover - overridden
         """Lower and upper bounds of the parameters in this law's mode (also used by the bootstrap)."""
@@ -444,6 +464,11 @@ class AccuracyLaw(_Law):
         return value
 
     def fit(self, ladder: Ladder) -> "AccuracyLaw":
+        X, y, data = self._data(ladder)
+        return self._fitted(ladder, data, self._fit(X, y))
+
+    def _data(self, ladder: Ladder) -> tuple[np.ndarray, np.ndarray, Points]:
+        """The fit's inputs, fitted quantity and points on ``ladder``."""
         data = step1_arrays(ladder, self.task, "accuracy", self.selection)
         X = self.inputs(data["n_params"], data["tokens"], data["flops"])
         if not np.all(np.isfinite(X)):
@@ -451,7 +476,10 @@ class AccuracyLaw(_Law):
                             "flops_per_token in the spec)")
         y = self.to_fitted(data["y"])
         _check_enough(len(y), self.form, self.description)
-        self.fit_ = self._fit(X, y)
+        return X, y, data
+
+    def _fitted(self, ladder: Ladder, data: Points, fit: FitResult) -> "AccuracyLaw":
+        self.fit_ = fit
         self.step1_points_ = data
         self.fitted_on_ = [r.name for r in ladder.train_runs]
         return self
@@ -482,16 +510,25 @@ class SingleStepLaw(AccuracyLaw):
     def bounds(self) -> tuple[list[float], list[float]]:
         return [0.0, 0.0, 0.0, 0.0, -_INF, -1.0, 0.0], [_INF, _INF, _INF, _INF, _INF, 0.0, 1.0]
 
-    def _fit(self, X: np.ndarray, y: np.ndarray) -> FitResult:
-        p0 = [3.0, 5.0, 0.2, 0.3, 0.0, self.task.chance - 1.0, 1.0]
+    def _start(self) -> list[float]:
+        return [3.0, 5.0, 0.2, 0.3, 0.0, self.task.chance - 1.0, 1.0]
+
+    def _other_fit(self, X: np.ndarray, y: np.ndarray) -> FitResult:
+        return fit_huber_log_lbfgsb(single_step, X, y, self._start(), self.bounds(), floor=1e-6)
+
+    def _least_squares(self, X: np.ndarray, y: np.ndarray) -> dict | None:
         if self.mode == "paper":
-            return fit_huber_log_lbfgsb(single_step, X, y, p0, self.bounds(), floor=1e-6)
-        starts = [np.array(p0)] + [np.array([a, b, al, be, 0.0, self.task.chance - 1.0, 1.0])
-                                   for a, b, al, be in ((2.0, 2.0, 0.1, 0.1), (5.0, 8.0, 0.3, 0.3),
-                                                        (1.0, 1.0, 0.05, 0.05))]
+            return None
+        starts = [np.array(self._start())] + [np.array([a, b, al, be, 0.0, self.task.chance - 1.0, 1.0])
+                                              for a, b, al, be in ((2.0, 2.0, 0.1, 0.1), (5.0, 8.0, 0.3, 0.3),
+                                                                   (1.0, 1.0, 0.05, 0.05))]
         # the fixed starts above miss the basin on many ladders: add starts read off the data
         starts += single_step_starts(X[:, 0], X[:, 1], y, floor=self.task.chance)
-        return fit_least_squares(single_step, X, y, starts, self.bounds(), max_iter=2000)
+        # No active set: its unbounded solves drift along this law's flat valleys; they settled
+        # none of the 145 single-step fits of taskladder predict on the OLMo and three open_lm
+        # ladders within 100 steps, and only a few past that (as the bounded solver does).
+        return {"form": single_step, "starts": starts, "bounds": self.bounds(), "max_iter": 2000,
+                "active_set_steps": 0}
 
 
 class DirectLaw(AccuracyLaw):
@@ -505,12 +542,16 @@ class DirectLaw(AccuracyLaw):
             return [0.0, 0.0, 0.0, -_INF, -_INF], [_INF] * 5
         return [-_INF, -_INF, 0.0, 0.0, 0.0], [_INF, _INF, 5.0, 5.0, 1.0]
 
-    def _fit(self, X: np.ndarray, y: np.ndarray) -> FitResult:
+    def _other_fit(self, X: np.ndarray, y: np.ndarray) -> FitResult:
+        return fit_huber_log_lbfgsb(negated_power_law_nd, X, y, [2.0, 2.0, 0.2, 0.2, 1.0], self.bounds())
+
+    def _least_squares(self, X: np.ndarray, y: np.ndarray) -> dict | None:
         if self.mode == "paper":
-            return fit_huber_log_lbfgsb(negated_power_law_nd, X, y, [2.0, 2.0, 0.2, 0.2, 1.0], self.bounds())
+            return None
         starts = power_law_nd_starts(X[:, 0], X[:, 1], y, sign=-1.0)
         starts.append(np.array([2.0, 2.0, 0.2, 0.2, 1.0]))
-        return fit_least_squares(negated_power_law_nd, X, y, starts, self.bounds())
+        return {"form": negated_power_law_nd, "starts": starts, "bounds": self.bounds(),
+                "active_set_steps": ACCURACY_ACTIVE_SET_STEPS}
 
 
 class ComputeAccuracyLaw(AccuracyLaw):
@@ -538,9 +579,44 @@ class ComputeAccuracyLaw(AccuracyLaw):
     def bounds(self) -> tuple[list[float], list[float]]:
         return [-_INF, 0.0, 0.0], [_INF, 5.0, _INF]
 
-    def _fit(self, X: np.ndarray, y: np.ndarray) -> FitResult:
+    def _least_squares(self, X: np.ndarray, y: np.ndarray) -> dict | None:
         starts = power_law_c_starts(X[:, 0], y) + [np.array([3.0, 0.1, 0.5 * y.min()])]
-        return fit_least_squares(power_law_c, X, y, starts, self.bounds(), residual="log")
+        return {"form": power_law_c, "starts": starts, "bounds": self.bounds(), "residual": "log",
+                "active_set_steps": ACCURACY_ACTIVE_SET_STEPS}
+
+
+def fit_accuracy_laws(items: Sequence[tuple[AccuracyLaw, Ladder]]) -> list[AccuracyLaw | Exception | None]:
+    """``law.fit(ladder)`` for each ``(law, ladder)``, the least-squares fits of one form solved together.
+
+    Each law ends as fitting it alone leaves it, to the bit (:func:`~.optimize.fit_least_squares_many`);
+    what is shared is the solver's per-iteration overhead, which is most of its cost on these
+    sizes: the laws of every task, or of every task's nested-backtest folds, fitted one by one
+    pay it once per fit. An entry is the fitted law, the exception its fit raised (fitting it
+    alone raises the same), or ``None`` where a law is not fitted here: its data raised (fitting
+    it alone says why), or its mode fits otherwise (paper mode's L-BFGS-B).
+    """
+    out: list[AccuracyLaw | Exception | None] = [None] * len(items)
+    groups: dict[tuple, list] = {}
+    with np.errstate(all="ignore"):
+        for i, (law, ladder) in enumerate(items):
+            try:
+                X, y, data = law._data(ladder)
+                spec = law._least_squares(X, y)
+            except Exception:  # noqa: BLE001 - fitting it alone raises it where it belongs
+                continue
+            if spec is None:
+                continue
+            spec = dict(spec)
+            form, starts, bounds = spec.pop("form"), spec.pop("starts"), spec.pop("bounds")
+            key = (form.name, repr(bounds), repr(sorted(spec.items())))
+            groups.setdefault(key, []).append((i, law, ladder, X, y, data, form, starts, bounds, spec))
+        for members in groups.values():
+            _, _, _, _, _, _, form, _, bounds, options = members[0]
+            fits = fit_least_squares_many(form, [(X, y, starts) for _, _, _, X, y, _, _, starts, _, _ in members],
+                                          bounds, **options)
+            for (i, law, ladder, _, _, data, *_), fit in zip(members, fits):
+                out[i] = fit if isinstance(fit, Exception) else law._fitted(ladder, data, fit)
+    return out
 
 
 class LossToLossLaw(_Law):

@@ -30,6 +30,22 @@ from .forms import Form
 __all__ = ["LMResult", "batched_lm"]
 
 
+def _solve(A: np.ndarray, b: np.ndarray, singular: np.ndarray) -> np.ndarray:
+    """``A⁻¹ b`` for a stack of systems ``(B, k, k)``, ``(B, k)``; a system LAPACK finds singular
+    gets ``pinv(singular) b`` instead. Each problem's answer depends on its own system only, so
+    problems solved together get what they would get alone."""
+    try:
+        return np.linalg.solve(A, b[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        out = np.empty_like(b)
+        for i in range(len(b)):
+            try:
+                out[i] = np.linalg.solve(A[i], b[i])
+            except np.linalg.LinAlgError:
+                out[i] = np.linalg.pinv(singular[i]) @ b[i]
+        return out
+
+
 @dataclass(frozen=True)
 class LMResult:
     """Solutions of ``B`` problems: parameters ``(B, k)``, costs, convergence and iterations."""
@@ -50,7 +66,9 @@ def batched_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, *, lowe
     Parameters
     ----------
     form, X, y
-        The model ``f(X; p)`` and the data (shared by all problems).
+        The model ``f(X; p)`` and the data: shared by all problems (``X`` ``(n, m)``, ``y``
+        ``(n,)``), or one data set per problem (``y`` ``(B, n)``, with ``X`` shared or ``(B, n, m)``),
+        to solve independent fits of one form and size together.
     P0
         Starting points ``(B, k)`` (clipped into the bounds).
     lower, upper
@@ -66,12 +84,22 @@ def batched_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, *, lowe
     -------
     LMResult
         ``residuals`` ``(B, n)`` and ``jacobian`` ``(B, n, k_free)`` are unweighted, at the solution.
+
+    Notes
+    -----
+    Everything that depends only on a problem's current point (its gradient, ``JᵀWJ``, the free
+    set and the convergence test) is computed when the point changes and kept while steps are
+    rejected: a rejected step only raises λ, so the next iteration solves the same system with
+    more damping. The iterates are those of recomputing it all every iteration. No problem's
+    iterates depend on the others': solving problems together gives each, to the bit, what
+    solving it alone gives, only with numpy's per-call overhead paid once per iteration for all.
     """
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     lower = np.asarray(lower, dtype=float)
     upper = np.asarray(upper, dtype=float)
     free = np.ones(len(lower), bool) if free is None else np.asarray(free, bool)
+    all_free = bool(free.all())
     P = np.clip(np.array(P0, dtype=float), lower, upper)
     B = P.shape[0]
     lo, hi = lower[free], upper[free]
@@ -80,114 +108,127 @@ def batched_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, *, lowe
         lo_edge = np.where(np.isfinite(lo), lo + 1e-12 * np.maximum(1.0, np.abs(lo)), -np.inf)
         hi_edge = np.where(np.isfinite(hi), hi - 1e-12 * np.maximum(1.0, np.abs(hi)), np.inf)
     log_y = np.log(y) if residual == "log" else None
-    sw = np.ones((1, len(y))) if weights is None else np.sqrt(np.asarray(weights, dtype=float))
+    per_problem = y.ndim == 2
+    # Unweighted problems skip the weights altogether (multiplying by ones changes no bit).
+    sw = None if weights is None else np.sqrt(np.asarray(weights, dtype=float))
+    per_row_weights = sw is not None and sw.shape[0] > 1
 
-    def residuals(params: np.ndarray) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            value = form.function(X, params.T[:, :, None])
-            if residual == "log":
-                return np.log(np.where(value > 0, value, np.nan)) - log_y
-            return value - y
+    evaluate = form.evaluate_on(X)
 
-    def jacobian(params: np.ndarray) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            jac = form.jacobian(X, params.T[:, :, None])[..., free]
-            if residual == "log":
-                jac = jac / form.function(X, params.T[:, :, None])[..., None]
-        return jac
+    def residuals_and_jacobian(params: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Residuals and their Jacobian (free columns) at ``params``, one row per problem
+        (``rows``: which problems, for data of their own; ``None``: all).
 
-    def cost_of(r: np.ndarray, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
-        with np.errstate(all="ignore"):  # a non-finite residual (a trial step off the form's domain) costs inf
-            rw = r * sw[rows] if sw.shape[0] > 1 else r * sw
-            value = np.sum(rw * rw, axis=1)
+        The Jacobian is computed for every trial point, accepted or not: one fused pass over the
+        form costs less than a second pass for the accepted ones.
+        """
+        value, jac = evaluate(params.T[:, :, None], True, rows)
+        # (selecting the columns also when all are free fixes the memory layout, and with it the
+        # rounding of the products below)
+        jac = jac[..., free]
+        if residual == "log":
+            target = log_y[rows] if per_problem and rows is not None else log_y
+            return np.log(np.where(value > 0, value, np.nan)) - target, jac / value[..., None]
+        return value - (y[rows] if per_problem and rows is not None else y), jac
+
+    def cost_of(r: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
+        # a non-finite residual (a trial step off the form's domain) costs inf
+        rw = r if sw is None else r * sw[rows] if per_row_weights else r * sw
+        value = np.sum(rw * rw, axis=1)
         return np.where(np.isfinite(value), value, np.inf)
 
-    r = residuals(P)
-    cost = cost_of(r)
-    J = jacobian(P)
-    lam = np.full(B, 1e-3)
-    done = ~np.isfinite(cost)
-    converged = np.zeros(B, bool)
-    iterations = np.zeros(B, int)
     k = int(free.sum())
     eye = np.eye(k)
-    for _ in range(max_iter):
-        active_rows = np.flatnonzero(~done)
-        if active_rows.size == 0:
-            break
-        w = sw[active_rows] if sw.shape[0] > 1 else sw
-        Jw = J[active_rows] * w[..., None]
-        rw = r[active_rows] * w
-        Jw_t = np.swapaxes(Jw, 1, 2)
-        g = (Jw_t @ rw[..., None])[..., 0]
-        H = Jw_t @ Jw
-        q = P[active_rows][:, free]
-        held = ((q <= lo_edge) & (g > 0)) | ((q >= hi_edge) & (g < 0))
-        keep = ~held
-        mask = keep[:, :, None] & keep[:, None, :]
-        H = np.where(mask, H, 0.0) + (~keep)[:, :, None] * eye
-        g = np.where(keep, g, 0.0)
-        diag = np.einsum("bkk->bk", H)
-        scale = np.maximum(diag, 1e-300)
-        # Convergence at the current point: the Gauss-Newton decrement on the free set.
-        try:
-            newton = np.linalg.solve(H + 1e-14 * scale[:, :, None] * eye, g[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            newton = np.einsum("bkl,bl->bk", np.linalg.pinv(H), g)
-        decrement = np.einsum("bk,bk->b", g, newton)
-        now = np.isfinite(decrement) & (decrement <= tol * cost[active_rows] + 1e-30)
-        converged[active_rows[now]] = True
-        done[active_rows[now]] = True
-        step_rows = ~now
-        if not step_rows.any():
-            break
-        rows = active_rows[step_rows]
-        damped = H[step_rows] + lam[rows][:, None, None] * (scale[step_rows][:, :, None] * eye)
-        try:
-            step = -np.linalg.solve(damped, g[step_rows][..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            step = -np.einsum("bkl,bl->bk", np.linalg.pinv(damped), g[step_rows])
-        trial = P[rows].copy()
-        trial[:, free] = np.clip(trial[:, free] + step, lo, hi)
-        r_new = residuals(trial)
-        cost_new = cost_of(r_new, rows)
-        better = cost_new < cost[rows]
-        iterations[rows] += 1
-        accepted = rows[better]
-        if accepted.size:
-            P[accepted] = trial[better]
-            r[accepted] = r_new[better]
-            cost[accepted] = cost_new[better]
-            J[accepted] = jacobian(P[accepted])
-        lam[rows] = np.where(better, lam[rows] / 3.0, lam[rows] * 4.0)
-        # A step that cannot lower the cost even when tiny means we are at the optimum to
-        # machine precision (or stuck); the decrement test decides which on the next pass.
-        stuck = rows[(~better) & (lam[rows] > 1e12)]
-        done[stuck] = True
+    with np.errstate(all="ignore"):
+        r, J = residuals_and_jacobian(P)
+        cost = cost_of(r, slice(None))
+        lam = np.full(B, 1e-3)
+        done = ~np.isfinite(cost)
+        converged = np.zeros(B, bool)
+        iterations = np.zeros(B, int)
+        # Per problem, at its current point: the free-set gradient, JᵀWJ and its diagonal scale.
+        grad = np.zeros((B, k))
+        hess = np.zeros((B, k, k))
+        scale = np.ones((B, k))
+        fresh = ~done  # the point moved since these were computed (or never computed)
+        for _ in range(max_iter):
+            tested = np.flatnonzero(fresh)
+            if tested.size:
+                if sw is None:
+                    Jw, rw = J[tested], r[tested]
+                else:
+                    w = sw[tested] if per_row_weights else sw
+                    Jw = J[tested] * w[..., None]
+                    rw = r[tested] * w
+                Jw_t = np.swapaxes(Jw, 1, 2)
+                g = (Jw_t @ rw[..., None])[..., 0]
+                H = Jw_t @ Jw
+                q = P[tested] if all_free else P[tested][:, free]
+                held = ((q <= lo_edge) & (g > 0)) | ((q >= hi_edge) & (g < 0))
+                keep = ~held
+                H = np.where(keep[:, :, None] & keep[:, None, :], H, 0.0) + held[:, :, None] * eye
+                g = np.where(keep, g, 0.0)
+                sc = np.maximum(np.einsum("bkk->bk", H), 1e-300)
+                # Convergence at the current point: the Gauss-Newton decrement on the free set.
+                newton = _solve(H + 1e-14 * sc[:, :, None] * eye, g, H)
+                decrement = np.einsum("bk,bk->b", g, newton)
+                now = np.isfinite(decrement) & (decrement <= tol * cost[tested] + 1e-30)
+                converged[tested[now]] = True
+                done[tested[now]] = True
+                grad[tested], hess[tested], scale[tested] = g, H, sc
+                fresh[tested] = False
+            rows = np.flatnonzero(~done)
+            if rows.size == 0:
+                break
+            damped = hess[rows] + lam[rows][:, None, None] * (scale[rows][:, :, None] * eye)
+            step = -_solve(damped, grad[rows], damped)
+            if all_free:
+                trial = np.clip(P[rows] + step, lo, hi)
+            else:
+                trial = P[rows].copy()
+                trial[:, free] = np.clip(trial[:, free] + step, lo, hi)
+            r_new, J_new = residuals_and_jacobian(trial, rows)
+            cost_new = cost_of(r_new, rows)
+            better = cost_new < cost[rows]
+            iterations[rows] += 1
+            if better.any():
+                accepted = rows[better]
+                P[accepted] = trial[better]
+                r[accepted] = r_new[better]
+                cost[accepted] = cost_new[better]
+                J[accepted] = J_new[better]
+                fresh[accepted] = True
+            lam[rows] = np.where(better, lam[rows] / 3.0, lam[rows] * 4.0)
+            # A step that cannot lower the cost even when tiny means we are at the optimum to
+            # machine precision, or stuck: the problem stops unconverged, and the caller tells
+            # the two apart (fit_least_squares: a singular JᵀJ at the point).
+            stuck = rows[(~better) & (lam[rows] > 1e12)]
+            done[stuck] = True
     return LMResult(params=P, cost=cost, converged=converged, iterations=iterations, residuals=r, jacobian=J)
 
 
-def solve_lm(residuals, jacobian, q0: np.ndarray, *, max_iter: int = 500,
+def solve_lm(residuals_and_jacobian, q0: np.ndarray, *, max_iter: int = 500,
              tol: float = 1e-12) -> tuple[np.ndarray, bool, int]:
     """Unbounded Levenberg-Marquardt for one small problem: ``min_q Σ r(q)²``.
 
     The lean single-problem counterpart of :func:`batched_lm` (no bounds, no weights, no batch
     bookkeeping), used from inside an active-set loop that handles the bounds. Steps solve
     ``(H + λ diag H) δ = −g``; convergence is the same Gauss-Newton decrement test,
-    ``gᵀ H⁻¹ g ≤ tol · S``, at the current point.
+    ``gᵀ H⁻¹ g ≤ tol · S``, at the current point. ``residuals_and_jacobian(q)`` returns
+    ``(r, ∂r/∂q)``: one pass over the form gives both, which costs less than asking for the
+    Jacobian of an accepted step separately (numpy's per-call overhead dominates at this size).
 
     Returns
     -------
     tuple
-        ``(q, converged, iterations)``.
+        ``(q, converged, iterations)``; ``iterations`` counts accepted steps.
     """
     q = np.asarray(q0, dtype=float).copy()
     with np.errstate(all="ignore"):
-        r = residuals(q)
+        r, J = residuals_and_jacobian(q)
         cost = float(r @ r)
         if not np.isfinite(cost):
             return q, False, 0
-        J = jacobian(q)
         lam = 1e-3
         for iteration in range(1, max_iter + 1):
             g = J.T @ r
@@ -200,17 +241,17 @@ def solve_lm(residuals, jacobian, q0: np.ndarray, *, max_iter: int = 500,
             decrement = float(g @ newton)
             if np.isfinite(decrement) and decrement <= tol * cost + 1e-30:
                 return q, True, iteration - 1
+            damping = np.diag(scale)
             while True:
                 try:
-                    step = -np.linalg.solve(H + lam * np.diag(scale), g)
+                    step = -np.linalg.solve(H + lam * damping, g)
                 except np.linalg.LinAlgError:
-                    step = -np.linalg.pinv(H + lam * np.diag(scale)) @ g
+                    step = -np.linalg.pinv(H + lam * damping) @ g
                 trial = q + step
-                r_new = residuals(trial)
+                r_new, J_new = residuals_and_jacobian(trial)
                 cost_new = float(r_new @ r_new)
                 if np.isfinite(cost_new) and cost_new < cost:
-                    q, r, cost = trial, r_new, cost_new
-                    J = jacobian(q)
+                    q, r, J, cost = trial, r_new, J_new, cost_new
                     lam /= 3.0
                     break
                 lam *= 4.0

@@ -25,7 +25,7 @@ from .forms import Form
 from .lm import LMResult, batched_lm, solve_lm
 from .result import FitResult, degeneracy
 
-__all__ = ["fit_huber_log_lbfgsb", "fit_curve_fit", "fit_least_squares", "Bounds"]
+__all__ = ["fit_huber_log_lbfgsb", "fit_curve_fit", "fit_least_squares", "fit_least_squares_many", "Bounds"]
 
 Bounds = tuple[Sequence[float], Sequence[float]]
 
@@ -59,20 +59,21 @@ def fit_huber_log_lbfgsb(form: Form, X: np.ndarray, y: np.ndarray, p0: Sequence[
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     log_y = np.log(y)
-
-    def predict(p: np.ndarray) -> np.ndarray:
-        pred = form.function(X, p)
-        return pred if floor is None else np.maximum(pred, floor)
+    # The optimizer calls this a thousand times per fit: one fused pass gives the values and the
+    # Jacobian (the same numbers as form.function and form.jacobian).
+    evaluate = form.evaluate_on(X)
 
     def loss_and_gradient(p: np.ndarray) -> tuple[float, np.ndarray]:
         with np.errstate(all="ignore"):
-            pred = predict(p)
+            pred, jacobian = evaluate(p, True)
+            if floor is not None:
+                pred = np.maximum(pred, floor)
             u = np.log(pred) - log_y
             abs_u = np.abs(u)
             small = abs_u < delta
             loss = float(np.sum(np.where(small, 0.5 * u * u, delta * (abs_u - 0.5 * delta))))
             psi = np.where(small, u, delta * np.sign(u))
-            return loss, (psi / pred) @ form.jacobian(X, p)
+            return loss, (psi / pred) @ jacobian
 
     lower, upper = bounds
     scipy_bounds = list(zip([None if not np.isfinite(v) else v for v in lower],
@@ -203,8 +204,14 @@ def fit_curve_fit(form: Form, X: np.ndarray, y: np.ndarray, p0: Sequence[float],
                      at_bounds=_at_bounds(form, params, bounds), optimizer="curve_fit TRF")
 
 
+#: Accepted steps :func:`_active_set_lm` allows each unbounded solve, unless the caller says
+#: otherwise (``active_set_steps``): a solve still short of its strict tolerance after this many
+#: gives the problem to the bounded batched solver.
+ACTIVE_SET_STEPS = 500
+
+
 def _active_set_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, lower: np.ndarray,
-                   upper: np.ndarray, free: np.ndarray, residual: str):
+                   upper: np.ndarray, free: np.ndarray, residual: str, max_steps: int = ACTIVE_SET_STEPS):
     """Fast path: unbounded Levenberg-Marquardt (:func:`.lm.solve_lm`) from each start, with an active set.
 
     From each start, pin the parameters that sit on a bound with the cost gradient pointing out
@@ -213,22 +220,26 @@ def _active_set_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, low
     The answer is accepted only at a Karush-Kuhn-Tucker point: every unpinned parameter strictly
     inside its bounds and, for every pinned one, ``∂S/∂p_j ≥ 0`` on a lower bound (``≤ 0`` on an
     upper one), so moving it inward cannot lower the cost.
-    Otherwise ``None``, and the bounded batched solver takes over. Returns the same structure as
-    :func:`batched_lm` (Jacobian columns of every parameter in ``free``).
+    Otherwise (or when a solve needs more than ``max_steps`` accepted steps) ``None``, and the
+    bounded batched solver takes over. Returns the same structure as :func:`batched_lm`
+    (Jacobian columns of every parameter in ``free``).
     """
     log_y = np.log(y) if residual == "log" else None
+    evaluate = form.evaluate_on(X)
 
-    def residuals(p: np.ndarray) -> np.ndarray:
-        value = form.function(X, p)
-        return np.log(np.maximum(value, 1e-300)) - log_y if residual == "log" else value - y
+    def residuals_and_jacobian(p: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        value, J = evaluate(p, True)
+        J = J[:, mask]
+        if residual == "log":
+            return np.log(np.maximum(value, 1e-300)) - log_y, J / np.maximum(value, 1e-300)[:, None]
+        return value - y, J
 
-    def jacobian(p: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        J = form.jacobian(X, p)[:, mask]
-        return J / np.maximum(form.function(X, p), 1e-300)[:, None] if residual == "log" else J
+    every = np.ones(len(lower), bool)
 
     def gradient(p: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
-            return jacobian(p, np.ones(len(p), bool)).T @ residuals(p)
+            r, J = residuals_and_jacobian(p, every)
+            return J.T @ r
 
     def outward(p: np.ndarray, g: np.ndarray) -> np.ndarray:
         """Parameters on a bound whose cost gradient points out of the box."""
@@ -246,16 +257,16 @@ def _active_set_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, low
             if solve.any():
                 template = p.copy()
 
-                def full(q: np.ndarray, template=template, solve=solve) -> np.ndarray:
-                    out = template.copy()
-                    out[solve] = q
-                    return out
+                def solved(q: np.ndarray, template=template, solve=solve) -> tuple[np.ndarray, np.ndarray]:
+                    full = template.copy()
+                    full[solve] = q
+                    return residuals_and_jacobian(full, solve)
 
-                q, ok, iterations = solve_lm(lambda q: residuals(full(q)), lambda q: jacobian(full(q), solve),
-                                             p[solve])
+                q, ok, iterations = solve_lm(solved, p[solve], max_iter=max_steps)
                 if not (ok and np.all(np.isfinite(q))):
                     return None
-                p = full(q)
+                p = p.copy()
+                p[solve] = q
                 n_iterations += iterations
             outside = solve & ((p <= lower) | (p >= upper))
             if outside.any():
@@ -269,10 +280,11 @@ def _active_set_lm(form: Form, X: np.ndarray, y: np.ndarray, P0: np.ndarray, low
             pinned &= ~release
         else:
             return None
-        r = residuals(p)
+        with np.errstate(all="ignore"):
+            r, J = residuals_and_jacobian(p, free)
         if not np.all(np.isfinite(r)):
             return None
-        solutions.append((p, r, jacobian(p, free), n_iterations))
+        solutions.append((p, r, J, n_iterations))
     return LMResult(params=np.array([s[0] for s in solutions]),
                     cost=np.array([float(s[1] @ s[1]) for s in solutions]),
                     converged=np.ones(len(solutions), bool), iterations=np.array([s[3] for s in solutions]),
@@ -308,7 +320,7 @@ def _unidentified(J: np.ndarray, max_condition: float = 1e12) -> bool:
 
 def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence[Sequence[float]],
                       bounds: Bounds, *, residual: str = "linear", fixed: dict[str, float] | None = None,
-                      max_iter: int = 300) -> FitResult:
+                      max_iter: int = 300, active_set_steps: int = ACTIVE_SET_STEPS) -> FitResult:
     """Multi-start bounded least squares; the best converged start wins.
 
     When every start converges under unbounded Levenberg-Marquardt with an active set (bounds
@@ -324,6 +336,9 @@ def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence
     fixed
         Parameters held at a given value (e.g. ``{"b": 1.0}`` pins the sigmoid's upper
         asymptote); they are recorded in ``extra["fixed"]`` and have zero variance.
+    active_set_steps
+        Accepted steps the active set's unbounded solves may take before the bounded solver takes
+        over; 0 skips it. A law whose fits it settles quickly or never can save the wait.
 
     Notes
     -----
@@ -332,21 +347,104 @@ def fit_least_squares(form: Form, X: np.ndarray, y: np.ndarray, starts: Sequence
     parameter vectors of every converged start whose cost is within 1 % of the best, which shows
     how stable the optimum is.
     """
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y, dtype=float)
+    fit = fit_least_squares_many(form, [(X, y, starts)], bounds, residual=residual, fixed=fixed,
+                                 max_iter=max_iter, active_set_steps=active_set_steps)[0]
+    if isinstance(fit, Exception):
+        raise fit
+    return fit
+
+
+def fit_least_squares_many(form: Form, problems: Sequence[tuple[np.ndarray, np.ndarray, Sequence[Sequence[float]]]],
+                           bounds: Bounds, *, residual: str = "linear", fixed: dict[str, float] | None = None,
+                           max_iter: int = 300, active_set_steps: int = ACTIVE_SET_STEPS
+                           ) -> list[FitResult | Exception]:
+    """:func:`fit_least_squares` of several data sets ``(X, y, starts)`` to one form, at once.
+
+    Each fit is exactly (to the bit) the one :func:`fit_least_squares` makes of its data alone;
+    what is shared is the work: the fits the active set does not settle go to one batched solve
+    per data size, so numpy's per-call overhead, which is what the solver's iterations cost at
+    these sizes, is paid once per iteration for all of them instead of once per fit (the
+    nested-backtest folds of every task share sizes).
+
+    Returns
+    -------
+    list
+        One entry per problem: its :class:`FitResult`, or the exception fitting it raised (the
+        caller raises it where it would have).
+    """
     fixed = dict(fixed or {})
     unknown = set(fixed) - set(form.params)
     if unknown:
         raise ValueError(f"cannot fix unknown parameter(s) {sorted(unknown)} of {form.name}")
     free = np.array([name not in fixed for name in form.params])
     lower, upper = (np.asarray(b, dtype=float) for b in bounds)
-    P0 = np.array([np.asarray(s, dtype=float) for s in starts])
-    for name, value in fixed.items():
-        P0[:, form.params.index(name)] = value
-    solved = _active_set_lm(form, X, y, P0, lower, upper, free, residual)
-    if solved is None:
-        solved = batched_lm(form, X, y, P0, lower=lower, upper=upper, free=free, residual=residual,
-                            max_iter=max_iter)
+    data, solved = [], []
+    for X, y, starts in problems:
+        X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+        P0 = np.array([np.asarray(s, dtype=float) for s in starts])
+        for name, value in fixed.items():
+            P0[:, form.params.index(name)] = value
+        data.append((X, y, P0))
+        try:
+            solved.append(_active_set_lm(form, X, y, P0, lower, upper, free, residual, active_set_steps)
+                          if active_set_steps > 0 else None)
+        except Exception as exc:  # noqa: BLE001 - raised for this problem alone, by the caller
+            solved.append(exc)
+    # The others from every start, in one batched solve per data size.
+    sizes: dict[tuple, list[int]] = {}
+    for i, result in enumerate(solved):
+        if result is None:
+            sizes.setdefault(data[i][0].shape, []).append(i)
+    for members in sizes.values():
+        for i, result in zip(members, _batched_together(form, [data[i] for i in members], lower, upper, free,
+                                                        residual, max_iter)):
+            solved[i] = result
+    fits: list[FitResult | Exception] = []
+    for (X, y, P0), result in zip(data, solved):
+        if isinstance(result, Exception):
+            fits.append(result)
+            continue
+        try:
+            fits.append(_best_fit(form, y, P0, result, lower, upper, free, fixed, max_iter))
+        except Exception as exc:  # noqa: BLE001 - as above
+            fits.append(exc)
+    return fits
+
+
+def _batched_together(form: Form, data: list[tuple[np.ndarray, np.ndarray, np.ndarray]], lower: np.ndarray,
+                      upper: np.ndarray, free: np.ndarray, residual: str, max_iter: int) -> list[LMResult | Exception]:
+    """:func:`.lm.batched_lm` of each ``(X, y, P0)`` (all of one size): one call with every
+    problem's starts as rows and its data beside them. Should the shared call raise, each problem
+    is solved alone, so that an error belongs to the fit that raised it."""
+    if len(data) > 1:
+        counts = [len(P0) for _, _, P0 in data]
+        # Fits of one ladder's runs (every task's) share their inputs; only the data differ.
+        shared = all(np.array_equal(X, data[0][0]) for X, _, _ in data[1:])
+        try:
+            together = batched_lm(form, data[0][0] if shared else
+                                  np.concatenate([np.repeat(X[None], len(P0), axis=0) for X, _, P0 in data]),
+                                  np.concatenate([np.repeat(y[None], len(P0), axis=0) for _, y, P0 in data]),
+                                  np.concatenate([P0 for _, _, P0 in data]), lower=lower, upper=upper, free=free,
+                                  residual=residual, max_iter=max_iter)
+        except Exception:  # noqa: BLE001 - retried one by one below
+            pass
+        else:
+            edges = np.cumsum([0, *counts])
+            return [LMResult(**{name: getattr(together, name)[a:b] for name in LMResult.__dataclass_fields__})
+                    for a, b in zip(edges[:-1], edges[1:])]
+    out: list[LMResult | Exception] = []
+    for X, y, P0 in data:
+        try:
+            out.append(batched_lm(form, X, y, P0, lower=lower, upper=upper, free=free, residual=residual,
+                                  max_iter=max_iter))
+        except Exception as exc:  # noqa: BLE001 - this problem's own error
+            out.append(exc)
+    return out
+
+
+def _best_fit(form: Form, y: np.ndarray, P0: np.ndarray, solved: LMResult, lower: np.ndarray, upper: np.ndarray,
+              free: np.ndarray, fixed: dict[str, float], max_iter: int) -> FitResult:
+    """The fit a multi-start solve reports: the best start (:func:`best_start`), its covariance and status."""
     finite = np.isfinite(solved.cost) & np.all(np.isfinite(solved.params), axis=1)
     if not finite.any():
         return FitResult(form=form, params=np.full(len(form.params), np.nan), covariance=None, converged=False,
