@@ -1,9 +1,12 @@
 """A batched, bounded Levenberg-Marquardt solver for small least-squares problems.
 
-One call solves ``B`` problems that share data and form but differ in starting point and point
-weights: the multi-start fits (one problem per start) and the bootstrap (one problem per
-resample). Everything is vectorized over ``B``, so the per-iteration cost is a few numpy calls
-rather than a Python loop per problem, which is what makes 1,000 bootstrap refits cheap.
+One call solves ``B`` problems of one form that differ in starting point and point weights: the
+multi-start fits (one problem per start) and the bootstrap (one problem per resample); and, with
+one data set per problem, independent fits of one data size (every task's, every fold's: see
+:func:`~.optimize.fit_least_squares_many`). Everything is vectorized over ``B``, so the
+per-iteration cost is a few numpy calls rather than a Python loop per problem, which is what
+makes 1,000 bootstrap refits cheap; at these sizes those calls' overhead, not the arithmetic, is
+most of the cost, which is why problems are solved together where they can be.
 
 Algorithm
 ---------
