@@ -233,6 +233,14 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
                "coverage": r"^paper split, default law, per task: (\d+) % of actuals",
                "misses": r"intervals; (\d+) misses above 5 points",
                "flagged": r"misses above 5 points, (\d+) flagged unreliable"}),
+    Source(id="gadre-speed", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/gadre.py --speed-only", fast=False,
+           markdown=True, needs_data=True, figures={
+               "default_slowest": r"^default mode: slowest law (\S+)",
+               "default_slowest_s": r"^default mode: slowest law \S+ (\S+) s",
+               "paper_slowest": r"^paper mode: slowest law (\S+)",
+               "paper_slowest_s": r"^paper mode: slowest law \S+ (\S+) s",
+               "single_step": r"^\| default \| single-step \| \d+ \| (\S+) \|",
+               "load": r"load average (\S+) at start"}),
     Source(id="honesty", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/honesty.py --recipe --laws", fast=False,
            markdown=True, needs_data=True, figures={
                "pooled_90": r"^\| pooled \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| (\S+) \|",

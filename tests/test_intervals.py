@@ -241,3 +241,49 @@ def test_predict_json_carries_interval_and_reliability(tmp_path):
         assert {"acc_lo", "acc_hi", "level", "reliability"} <= set(row)
         assert row["acc_lo"] <= row["acc_pred"] <= row["acc_hi"] and row["level"] == 0.9
         assert row["reliability"] in ("reliable", "noisy", "unreliable")
+
+
+def test_every_tasks_bootstrap_refits_solved_together_are_each_its_own():
+    """The bootstrap refits of several tasks' laws straight to accuracy, solved in one batch, are
+    to the bit those each law's draws make alone (what is shared is the solver's overhead)."""
+    from taskladder.fit.uncertainty import accuracy_law_draws, accuracy_law_refits
+    from taskladder.tasks import declared_task
+
+    ladder = accuracy_ladder(3, direct_truth)
+    # a second task on the same runs, with accuracies of its own
+    for run in ladder.runs.values():
+        run.frame["other_acc"] = 0.8 * run.frame[ACC] + 0.05
+    other = declared_task("other_task", accuracy="other_acc", chance=0.25)
+    laws = [make_law("direct", task).fit(ladder) for task in (TASK, other)]
+    together = accuracy_law_refits(laws, n_bootstrap=50, seed=7)
+    targets = [r for r in ladder.runs.values() if r.role == "target"]
+    for law, params in zip(laws, together):
+        assert params is not None and params.shape == (51, len(law.fit_.params))
+        alone = accuracy_law_draws(law, targets, n_bootstrap=50, seed=7)["acc"]
+        shared = accuracy_law_draws(law, targets, n_bootstrap=50, seed=7, refit_params=params)["acc"]
+        np.testing.assert_array_equal(alone, shared)
+
+
+def test_a_law_straight_to_accuracy_without_a_number_gets_no_interval(monkeypatch):
+    """A law fitted straight to accuracy whose fit did not converge predicts nothing: its rows keep
+    every interval column, all missing, and say why, instead of drawing a thousand refits of it."""
+    from taskladder.fit import uncertainty
+    from taskladder.fit.laws import SingleStepLaw
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("no draws for a law that gives no number")
+
+    def one_step(self, X, y):  # a fit stopped after one iteration cannot have converged
+        return {**least_squares(self, X, y), "max_iter": 1}
+
+    least_squares = SingleStepLaw._least_squares
+    monkeypatch.setattr(SingleStepLaw, "_least_squares", one_step)
+    monkeypatch.setattr(uncertainty, "accuracy_law_draws", refuse)
+    pred = predict_ladder(accuracy_ladder(0, direct_truth), tasks=[TASK], variant="single-step", intervals=True,
+                          reliability=True, n_bootstrap=50).predictions
+    row = pred.iloc[0]
+    assert np.isnan(row["acc_pred"]) and "max iterations" in row["step1_status"]
+    for column in ("acc_lo_90", "acc_hi_90", "acc_lo_50", "acc_hi_50", "acc_lo", "acc_hi", "acc_sd_params"):
+        assert np.isnan(row[column])
+    assert row["interval_method"].startswith("none: the law gives no number")
+    assert row["reliability"] == "unreliable" and "no converged fit" in row["reliability_reason"]

@@ -263,6 +263,11 @@ def predict_ladder(ladder: Ladder, *, tasks: str | Sequence[str] | Sequence[Task
     chosen, notes = resolve_laws(ladder, resolved, variant=variant, mode=mode, selection=selection)
     fitted = fit_laws([(chosen[task.name][0], task, ladder, mode, chosen[task.name][1]) for task in resolved])
     laws = {task.name: law for task, law in zip(resolved, fitted)}
+    points = {task.name: drop_impossible(laws[task.name].predict(targets)) for task in resolved}
+    # A law straight to accuracy that gives no number (its fit did not converge) has no step 2 to
+    # read at a measured loss either: nothing to put an interval on or to backtest for a verdict.
+    silent = {name for name, law in laws.items()
+              if isinstance(law, FailedLaw) or (isinstance(law, AccuracyLaw) and not points[name]["acc_pred"].notna().any())}
     if targets and (reliability or (intervals and interval_terms)):
         # The nested backtests' refits (the reliability verdict's held-out rungs, the interval's
         # extrapolation term), every task's at once.
@@ -271,19 +276,24 @@ def predict_ladder(ladder: Ladder, *, tasks: str | Sequence[str] | Sequence[Task
 
         holdouts = [*(HOLDOUTS if reliability else ()), *(usable_nested_holdouts(ladder) if intervals and interval_terms
                                                             else ())]
-        prefit_heldout(ladder, list(laws.values()), list(dict.fromkeys(holdouts)))
+        prefit_heldout(ladder, [law for name, law in laws.items() if name not in silent],
+                       list(dict.fromkeys(holdouts)))
     backtest_errors: dict[str, float] = {}
     if reliability and targets:
-        backtest_errors = {task.name: heldout_error(laws[task.name], ladder) for task in resolved}
+        backtest_errors = {task.name: heldout_error(laws[task.name], ladder) for task in resolved
+                           if task.name not in silent}
     frames = []
     for task in resolved:
         law = laws[task.name]
-        pred = drop_impossible(law.predict(targets))
-        if intervals and targets and not isinstance(law, FailedLaw):
-            from .fit.uncertainty import add_intervals
+        pred = points[task.name]
+        if intervals and targets:
+            from .fit.uncertainty import add_intervals, without_intervals
 
-            pred = add_intervals(law, ladder, targets, pred, levels=levels, n_bootstrap=n_bootstrap, seed=seed,
-                                 extrapolation=interval_terms)
+            if task.name in silent:
+                pred = without_intervals(pred, levels=levels, reason="none: the law gives no number (see its status)")
+            else:
+                pred = add_intervals(law, ladder, targets, pred, levels=levels, n_bootstrap=n_bootstrap, seed=seed,
+                                     extrapolation=interval_terms)
         if reliability and targets:
             from .analysis.reliability import (ReliabilityRules, assess_reliability, curve_bounds, include_chance,
                                                ladder_signal)

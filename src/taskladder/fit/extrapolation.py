@@ -163,6 +163,7 @@ def prefit_heldout(ladder: Ladder, laws: Sequence, holdouts: Sequence[str]) -> N
     from .backtest import holdout_split
     from .choice import check_variant
     from .laws import AccuracyLaw
+    from .uncertainty import accuracy_law_refits
 
     requests, places = [], []
     for holdout in holdouts:
@@ -180,8 +181,20 @@ def prefit_heldout(ladder: Ladder, laws: Sequence, holdouts: Sequence[str]) -> N
                 continue
             requests.append((law.variant_, law.task, sub, law.mode, law.selection))
             places.append((sub, _refit_key(law)))
+    folds: dict[int, tuple[Ladder, list]] = {}
     for (sub, key), refit in zip(places, fit_laws(requests)):
         sub.memoize(key, lambda refit=refit: refit)
+        if isinstance(refit, AccuracyLaw) and getattr(refit, "fit_", None) is not None and refit.fit_.converged:
+            folds.setdefault(id(sub), (sub, []))[1].append(refit)
+    # Each fold's bootstrap (its expected miss), every task's refits in one batched solve.
+    for sub, refits in folds.values():
+        for refit, params in zip(refits, accuracy_law_refits(refits, n_bootstrap=FOLD_BOOTSTRAP)):
+            sub.memoize(_fold_draws_key(refit), lambda params=params: params)
+
+
+def _fold_draws_key(law) -> tuple:
+    """Where a fold's ladder keeps the bootstrap refits of its refit of ``law`` (:func:`prefit_heldout`)."""
+    return ("fold draws", *_refit_key(law))
 
 
 #: Fewest distinct sizes and token multiples a fold must keep: a power law with an asymptote needs
@@ -204,7 +217,10 @@ def _expected_sd(law, ladder: Ladder, held: Sequence[RunData]) -> np.ndarray:
                 member = getattr(law, "primary_", law)
                 draws = np.log(bootstrap_predictions(member, ladder, held, n_bootstrap=FOLD_BOOTSTRAP)["loss"])
             else:
-                draws = law.to_fitted(accuracy_law_draws(law, held, n_bootstrap=FOLD_BOOTSTRAP)["acc"])
+                key = _fold_draws_key(law)
+                params = ladder.memoize(key, lambda: None) if ladder.memoized(key) else None
+                draws = law.to_fitted(accuracy_law_draws(law, held, n_bootstrap=FOLD_BOOTSTRAP,
+                                                         refit_params=params)["acc"])
             sd = np.nanstd(np.where(np.isfinite(draws), draws, np.nan), axis=0)
     except (TaskLadderError, np.linalg.LinAlgError, ValueError, TypeError, KeyError):
         return np.zeros(len(held))

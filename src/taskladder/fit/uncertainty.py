@@ -261,8 +261,59 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
             "acc_step2": step2_only[1:] - step2_only[0] + step2_full}
 
 
+def _resample_problem(law, n_bootstrap: int, seed: int):
+    """``(X, y, P0, counts, lower, upper, free)``: the weighted refits of ``law``'s bootstrap, warm
+    started at its fit, in the space and with the bounds the fit used."""
+    rng = np.random.default_rng(seed)
+    fit, points = law.fit_, law.step1_points_
+    X = law.inputs(points["n_params"], points["tokens"], points["flops"])
+    y = law.to_fitted(points["y"])
+    lower, upper, free = _bounds(fit, *law.bounds())
+    counts = resample_counts(rng, len(y), n_bootstrap)
+    return X, y, np.tile(fit.params, (len(counts), 1)), counts, lower, upper, free
+
+
+#: Iterations of each bootstrap refit of a law straight to accuracy (warm started at the fit).
+_DRAW_ITERATIONS = 50
+
+
+def accuracy_law_refits(laws: Sequence, *, n_bootstrap: int = 1000, seed: int = 0) -> list[np.ndarray | None]:
+    """The bootstrap refits' parameters ``(B + 1, k)`` of each law straight to accuracy, as
+    :func:`accuracy_law_draws` makes them alone, solved together: the laws of one form, bounds and
+    inputs (every task's, on one ladder or fold) share one batched solve, and each refit is to
+    the bit what it is alone (:func:`.lm.batched_lm`); what is shared is numpy's per-iteration
+    overhead, which dominates the small solves of a fold's hundred resamples. ``None`` for a law
+    whose refits raised (alone, they raise where they belong)."""
+    out: list[np.ndarray | None] = [None] * len(laws)
+    groups: dict[tuple, list] = {}
+    for i, law in enumerate(laws):
+        try:
+            X, y, P0, counts, lower, upper, free = _resample_problem(law, n_bootstrap, seed)
+        except Exception:  # noqa: BLE001 - its own draws raise it where it belongs
+            continue
+        key = (law.fit_.form.name, law.residual, X.shape, X.tobytes(), lower.tobytes(), upper.tobytes(),
+               free.tobytes())
+        groups.setdefault(key, []).append((i, y, P0, counts))
+    for key, members in groups.items():
+        i0 = members[0][0]
+        X, _, _, _, lower, upper, free = _resample_problem(laws[i0], 0, seed)
+        try:
+            with np.errstate(all="ignore"):
+                refit = batched_lm(laws[i0].fit_.form, X, np.concatenate([np.tile(y, (len(P0), 1)) for _, y, P0, _ in members]),
+                                   np.concatenate([P0 for *_, P0, _ in members]), lower=lower, upper=upper, free=free,
+                                   weights=np.concatenate([c for *_, c in members]), residual=laws[i0].residual,
+                                   max_iter=_DRAW_ITERATIONS)
+        except Exception:  # noqa: BLE001 - left to each law's own draws
+            continue
+        edges = np.cumsum([0, *(len(P0) for _, _, P0, _ in members)])
+        for (i, *_), a, b in zip(members, edges[:-1], edges[1:]):
+            out[i] = refit.params[a:b]
+    return out
+
+
 def accuracy_law_draws(law, targets: Sequence[RunData], *, n_bootstrap: int = 1000,
-                       seed: int = 0, extra_sd=None, recipe_sd=None) -> dict[str, np.ndarray]:
+                       seed: int = 0, extra_sd=None, recipe_sd=None,
+                       refit_params: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Predictive draws ``(B, T)`` of a law fitted straight to accuracy (single-step, direct, compute).
 
     Such a law has one point per run, so resampling whole runs is resampling its points: each
@@ -281,22 +332,19 @@ def accuracy_law_draws(law, targets: Sequence[RunData], *, n_bootstrap: int = 10
     ``√(R/(R−k))`` around the full fit, then ``f_b + ε`` (linear residuals) or ``f_b e^ε`` (log
     residuals) with ``ε ~ N(0, s²)``, ``s² = Σ r_i² / (R − k)`` the fit's residual scale.
     """
-    rng = np.random.default_rng(seed)
-    fit, points = law.fit_, law.step1_points_
-    X = law.inputs(points["n_params"], points["tokens"], points["flops"])
-    y = law.to_fitted(points["y"])
+    fit = law.fit_
+    X, y, P0, counts, lower, upper, free = _resample_problem(law, n_bootstrap, seed)
     R = len(y)
-    lower, upper, free = _bounds(fit, *law.bounds())
-    counts = resample_counts(rng, R, n_bootstrap)
-    refit = batched_lm(fit.form, X, y, np.tile(fit.params, (len(counts), 1)), lower=lower, upper=upper, free=free,
-                       weights=counts, residual=law.residual, max_iter=50)
+    if refit_params is None:
+        refit_params = batched_lm(fit.form, X, y, P0, lower=lower, upper=upper, free=free, weights=counts,
+                                  residual=law.residual, max_iter=_DRAW_ITERATIONS).params
     flops = np.array([np.nan if t.spec.flops_per_token is None else t.spec.flops_per_token * t.final_tokens
                       for t in targets], float)
     Xt = law.inputs(np.array([t.n_params for t in targets], float),
                      np.array([t.final_tokens for t in targets], float), flops)
     k = int(free.sum())
     with np.errstate(all="ignore"):
-        value = fit.form.function(Xt, refit.params.T[:, :, None])  # (B+1, T)
+        value = fit.form.function(Xt, refit_params.T[:, :, None])  # (B+1, T)
         # Resampling R runs understates a k-parameter fit's spread by about √((R − k)/R), as in the
         # two-step bootstrap; undo it.
         value[1:] = value[0] + np.sqrt(R / max(R - k, 1)) * (value[1:] - value[0])
@@ -459,6 +507,26 @@ def interval_terms(law, ladder: Ladder, targets: Sequence[RunData]) -> dict:
 
 #: Interval terms, in the order a verdict names the largest.
 TERMS = ("parameters", "noise", "extrapolation", "recipe")
+
+
+def without_intervals(predictions: pd.DataFrame, *, levels: Sequence[float] = (0.5, 0.9),
+                      reason: str) -> pd.DataFrame:
+    """The interval columns of :func:`add_intervals`, all missing, with ``reason`` as the
+    ``interval_method``: for a law that gives no number, which has nothing to put an interval
+    around (drawing one would only spend the time of a thousand refits of a fit that did not
+    converge)."""
+    out = predictions.copy()
+    for q in sorted(levels):
+        out[f"acc_lo_{round(100 * q)}"] = np.nan
+        out[f"acc_hi_{round(100 * q)}"] = np.nan
+    out["acc_lo"] = out["acc_hi"] = np.nan
+    out["level"] = max(levels)
+    for column in ("task_loss_lo", "task_loss_hi", "acc_from_actual_loss_lo", "acc_from_actual_loss_hi",
+                   "acc_sd_params", "acc_sd_noise", "acc_sd_extrapolation", "acc_sd_recipe", "extrapolation_distance"):
+        out[column] = np.nan
+    out["interval_term"] = ""
+    out["interval_method"] = reason
+    return out
 
 
 def add_intervals(law, ladder: Ladder, targets: Sequence[RunData], predictions: pd.DataFrame, *,
