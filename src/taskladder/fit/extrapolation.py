@@ -162,7 +162,7 @@ def prefit_heldout(ladder: Ladder, laws: Sequence, holdouts: Sequence[str]) -> N
     from ..predict import fit_laws
     from .backtest import holdout_split
     from .choice import check_variant
-    from .laws import AccuracyLaw
+    from .laws import AccuracyLaw, _usable
     from .uncertainty import accuracy_law_refits
 
     requests, places = [], []
@@ -184,7 +184,8 @@ def prefit_heldout(ladder: Ladder, laws: Sequence, holdouts: Sequence[str]) -> N
     folds: dict[int, tuple[Ladder, list]] = {}
     for (sub, key), refit in zip(places, fit_laws(requests)):
         sub.memoize(key, lambda refit=refit: refit)
-        if isinstance(refit, AccuracyLaw) and getattr(refit, "fit_", None) is not None and refit.fit_.converged:
+        # (only refits that predict: a fold's bootstrap weighs the misses of those alone)
+        if isinstance(refit, AccuracyLaw) and getattr(refit, "fit_", None) is not None and _usable(refit.fit_, refit.mode):
             folds.setdefault(id(sub), (sub, []))[1].append(refit)
     # Each fold's bootstrap (its expected miss), every task's refits in one batched solve.
     for sub, refits in folds.values():
