@@ -31,9 +31,10 @@ import pandas as pd
 from ..errors import ConfigError, DataError, NotFittedError
 from ..ladder import Ladder, RunData
 from ..tasks import C4_LOSS_COLUMN, Task
-from .forms import (Form, log_sigmoid, negated_power_law_nd, power_law_c, power_law_nd, power_law_nd_lr,
+from .forms import (FORMS, Form, log_sigmoid, negated_power_law_nd, power_law_c, power_law_nd, power_law_nd_lr,
                     power_law_nd_shared, sigmoid, single_step)
 from .optimize import fit_curve_fit, fit_huber_irls, fit_huber_log_lbfgsb, fit_least_squares, fit_least_squares_many
+from .parallel import map_in_processes
 from .result import FitResult
 from .selection import Points, Selection, step1_arrays, step1_checkpoint_arrays, step2_arrays, target_actual
 from .starts import single_step_starts, power_law_c_starts, power_law_nd_starts, sigmoid_starts
@@ -614,6 +615,7 @@ def fit_accuracy_laws(items: Sequence[tuple[AccuracyLaw, Ladder]]) -> list[Accur
     """
     out: list[AccuracyLaw | Exception | None] = [None] * len(items)
     groups: dict[tuple, list] = {}
+    others: list[tuple] = []
     with np.errstate(all="ignore"):
         for i, (law, ladder) in enumerate(items):
             try:
@@ -622,6 +624,7 @@ def fit_accuracy_laws(items: Sequence[tuple[AccuracyLaw, Ladder]]) -> list[Accur
             except Exception:  # noqa: BLE001 - fitting it alone raises it where it belongs
                 continue
             if spec is None:
+                others.append((i, law, ladder, X, y, data))
                 continue
             spec = dict(spec)
             form, starts, bounds = spec.pop("form"), spec.pop("starts"), spec.pop("bounds")
@@ -633,7 +636,23 @@ def fit_accuracy_laws(items: Sequence[tuple[AccuracyLaw, Ladder]]) -> list[Accur
                                           bounds, **options)
             for (i, law, ladder, _, _, data, *_), fit in zip(members, fits):
                 out[i] = fit if isinstance(fit, Exception) else law._fitted(ladder, data, fit)
+    # The other fits (paper mode's L-BFGS-B, one problem at a time) on the machine's cores.
+    fits = map_in_processes(_other_fit_of, [(law, X, y) for _, law, _, X, y, _ in others])
+    for (i, law, ladder, _, _, data), fit in zip(others, fits):
+        if not isinstance(fit, Exception):
+            # a fit from another process names its form (a form's functions do not travel): the form itself
+            fit = replace(fit, form=FORMS.get(fit.form, law.form) if isinstance(fit.form, str) else fit.form)
+            out[i] = law._fitted(ladder, data, fit)
+        else:
+            out[i] = fit
     return out
+
+
+def _other_fit_of(law: AccuracyLaw, X: np.ndarray, y: np.ndarray) -> FitResult:
+    """``law._other_fit(X, y)`` with its form named rather than held, for another process to run."""
+    with np.errstate(all="ignore"):
+        fit = law._other_fit(X, y)
+    return replace(fit, form=fit.form.name)
 
 
 class LossToLossLaw(_Law):
