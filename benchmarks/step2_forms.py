@@ -1,5 +1,6 @@
-"""Which loss-to-accuracy form extrapolates better: the default sigmoid, or the exponential of
-Gadre et al. (2024)? Chosen by backtests pooled over the real suites, not by any target.
+"""Which loss-to-accuracy form extrapolates better: the sigmoid, the exponential of Gadre et al.
+(2024), or the sigmoid made flat where the ladder shows no trend (the default)? Chosen by
+backtests pooled over the real suites, not by any target.
 
 For each suite of ``benchmarks/honesty.py`` and each task, the default law's step-2 points (its
 intermediate loss and accuracy per checkpoint) are split by run: the quarter of the runs whose
@@ -7,8 +8,13 @@ last loss is lowest are held out, both forms are fitted to the other runs' point
 predicts the held-out runs' accuracy at their own last loss (step 2 extrapolating to lower loss,
 as for a target). Forms:
 
-``sigmoid``      ``Acc = a / (1 + exp(−k (L − x0))) + 1``, floor within 5 points of chance (the default);
-``exponential``  ``Acc = 1 − ε + k exp(−γ L)`` (Gadre et al.'s top-1 error ``ε − k exp(−γ L)``).
+``sigmoid``      ``Acc = a / (1 + exp(−k (L − x0))) + 1``, floor within 5 points of chance;
+``exponential``  ``Acc = 1 − ε + k exp(−γ L)`` (Gadre et al.'s top-1 error ``ε − k exp(−γ L)``);
+``flat without a trend``  the sigmoid, unless the fitted runs' last loss and accuracy have a
+                 Spearman correlation above −0.7 (no steady rise of accuracy as the loss falls:
+                 the reliability verdict's rule): then the mean of the fitted points (the default,
+                 :func:`taskladder.fit.laws.fit_step2`). A second variant, the mean of the lowest-
+                 loss half of the fitted runs' last points, was tried beside it (``--near``).
 
 Printed: the RMS error (points) per suite and task, the mean per suite, and the mean over suites
 (each suite weighted equally): the rule fixed in advance is that the default changes only if
@@ -29,6 +35,8 @@ from scipy.optimize import curve_fit
 
 from honesty import SUITES, suite_ladder
 
+from taskladder.fit.laws import NO_TREND_RANK_CORRELATION
+
 
 def sigmoid(x, a, x0, k):
     return a / (1.0 + np.exp(-k * (x - x0))) + 1.0
@@ -45,7 +53,7 @@ def forms(task, x):
             ("exponential", exponential, [1.0 - task.chance, 0.01, 1.0], ([0.0, 0.0, 0.0], [1.0, np.inf, 50.0])))
 
 
-def held_out_errors(suite: str, tmp: Path) -> pd.DataFrame:
+def held_out_errors(suite: str, tmp: Path, near: bool = False) -> pd.DataFrame:
     from taskladder.predict import fit_law, resolve_laws
 
     ladder, names = suite_ladder(suite, tmp)
@@ -61,31 +69,54 @@ def held_out_errors(suite: str, tmp: Path) -> pd.DataFrame:
         order = np.argsort(x[last])
         held = order[:max(1, len(runs) // 4)]
         fitted = ~np.isin(codes, runs[held])
+        kept = order[max(1, len(runs) // 4):]
+        trend = spearman(x[last][kept], y[last][kept])
+        predictions = {}
         for name, form, start, bounds in forms(task, x[fitted]):
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     params, _ = curve_fit(form, x[fitted], y[fitted], p0=start, bounds=bounds, maxfev=20000)
-                pred = np.clip(form(x[last][held], *params), 0.0, 1.0)
-                rmse = 100 * float(np.sqrt(np.mean((pred - y[last][held]) ** 2)))
+                predictions[name] = np.clip(form(x[last][held], *params), 0.0, 1.0)
             except (RuntimeError, ValueError):
-                rmse = np.nan
+                predictions[name] = np.full(len(held), np.nan)
+        level = (y[last][kept[:max(1, len(kept) // 2)]].mean() if near else y[fitted].mean())
+        no_trend = np.isfinite(trend) and trend > NO_TREND_RANK_CORRELATION
+        predictions["flat without a trend"] = np.full(len(held), level) if no_trend else predictions["sigmoid"]
+        for name, pred in predictions.items():
+            rmse = 100 * float(np.sqrt(np.mean((pred - y[last][held]) ** 2)))
             rows.append({"suite": suite, "task": task.name, "form": name, "rms error pts": rmse})
     return pd.DataFrame(rows)
 
 
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation (NaN with fewer than four points or a constant column)."""
+    if len(a) < 4:
+        return float("nan")
+    ra, rb = (np.argsort(np.argsort(v)).astype(float) for v in (a, b))
+    return float(np.corrcoef(ra, rb)[0, 1]) if ra.std() > 0 and rb.std() > 0 else float("nan")
+
+
 def main() -> None:
+    import argparse
+
     from taskladder.report.tables import render_table
 
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--near", action="store_true",
+                        help="flat level: the lowest-loss half of the fitted runs, not every fitted point")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        table = pd.concat([held_out_errors(suite, Path(tmp)) for suite in SUITES], ignore_index=True)
+        table = pd.concat([held_out_errors(suite, Path(tmp), args.near) for suite in SUITES], ignore_index=True)
     per_suite = table.pivot_table(index="suite", columns="form", values="rms error pts", sort=False).reset_index()
     print("Step 2 extrapolated to the lowest-loss quarter of each ladder's runs: RMS error (points), mean over tasks\n")
     print(render_table(per_suite.round(2), "markdown", digits=2))
-    means = per_suite[["exponential", "sigmoid"]].mean()
+    means = per_suite[["exponential", "sigmoid", "flat without a trend"]].mean()
     wins = int((per_suite["exponential"] < per_suite["sigmoid"]).sum())
+    flat_wins = int((per_suite["flat without a trend"] <= per_suite["sigmoid"]).sum())
     print("\nmean over suites: " + ", ".join(f"{k} {v:.2f}" for k, v in means.items())
-          + f"; lower: {means.idxmin()}; the exponential is lower on {wins} of {len(per_suite)} suites")
+          + f"; lower: {means.idxmin()}; the exponential is lower than the sigmoid on {wins} of {len(per_suite)} "
+            f"suites; flat without a trend at most the sigmoid on {flat_wins} of {len(per_suite)}")
 
 
 if __name__ == "__main__":

@@ -262,9 +262,11 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
                "shared_worst": r"^shared exponent: at worst (\S+)x"}),
     Source(id="step2-forms", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/step2_forms.py", fast=False,
            markdown=True, needs_data=True, figures={
-               "sigmoid": r"mean over suites: exponential \S+, sigmoid (\S+);",
+               "sigmoid": r"mean over suites: exponential \S+, sigmoid (\S+),",
                "exponential": r"mean over suites: exponential (\S+),",
-               "wins": r"the exponential is lower on (\d+) of"}),
+               "flat": r"mean over suites: .*flat without a trend (\S+);",
+               "wins": r"the exponential is lower than the sigmoid on (\d+) of",
+               "flat_wins": r"flat without a trend at most the sigmoid on (\d+) of"}),
     Source(id="watch-replay", shown="taskladder watch specs/olmo-watch.toml --tasks hellaswag,arc_easy,piqa "
                                     "--fractions 0,0.25,0.5", needs_data=True, figures={
         "half_mae": r"^1\.3B-10xC at 0\.5 of its tokens: mean absolute error (\S+) points",

@@ -379,3 +379,79 @@ def test_the_c4_law_shares_its_exponent_in_default_mode_only(tmp_path):
     _, default = _fit_step1_of(ladder, HELLASWAG, "c4", Selection(), "nd", "default")
     _, paper = _fit_step1_of(ladder, HELLASWAG, "c4", Selection(), "nd", "paper")
     assert default.form.name == "power_law_nd_shared" and paper.form.name == "power_law_nd"
+
+
+def _step2_points(loss: np.ndarray, acc: np.ndarray):
+    """One point per run, as a ladder evaluated once per run gives step 2."""
+    from taskladder.fit.selection import Points
+
+    return Points(runs=tuple(f"r{i}" for i in range(len(loss))), codes=np.arange(len(loss)),
+                  columns={"x": np.asarray(loss, float), "y": np.asarray(acc, float)})
+
+
+def test_step2_is_flat_where_accuracy_does_not_rise_as_the_loss_falls():
+    """A ladder whose accuracy only scatters around one level gets that level, not a sigmoid that
+    puts its knee just past the last run and predicts a rise the data never showed."""
+    from taskladder.fit.laws import NO_TREND_RANK_CORRELATION, fit_step2
+
+    rng = np.random.default_rng(0)
+    loss = np.linspace(3.6, 2.7, 12)
+    level = 0.49 + rng.normal(0, 0.006, len(loss))
+    points = _step2_points(loss, level)
+    assert points.rank_correlation() > NO_TREND_RANK_CORRELATION
+    fit = fit_step2(points, task=get_task("socialiqa"))
+    assert fit.form.name == "flat" and fit.converged
+    assert "flat: accuracy does not rise steadily" in fit.status
+    assert fit.predict(np.array([[2.0]]))[0] == pytest.approx(level.mean(), abs=1e-6)
+    # the paper's method fits its sigmoid whatever the data show
+    assert fit_step2(points, task=get_task("socialiqa"), mode="paper").form.name == "sigmoid"
+
+
+def test_step2_stays_a_sigmoid_where_accuracy_rises_as_the_loss_falls():
+    from taskladder.fit.laws import fit_step2
+
+    rng = np.random.default_rng(1)
+    loss = np.linspace(1.8, 1.0, 12)  # where the true curve rises
+    acc = sigmoid_acc(loss) + rng.normal(0, 0.004, len(loss))
+    points = _step2_points(loss, acc)
+    assert points.rank_correlation() < -0.9
+    fit = fit_step2(points, task=get_task("hellaswag"))
+    assert fit.form.name == "sigmoid" and "flat" not in fit.status
+    # fewer than four runs cannot show a trend either way: the sigmoid is fitted
+    assert np.isnan(_step2_points(loss[:3], acc[:3]).rank_correlation())
+
+
+def test_a_ladder_without_a_trend_predicts_its_level_with_an_interval_and_an_unreliable_verdict(tmp_path):
+    """Through predict: the flat step 2's prediction is the runs' level, inside its interval, and
+    the verdict says why it is not to be trusted."""
+    from synthetic import write_run_csv
+
+    rng = np.random.default_rng(3)
+    sizes, multiples = (150e6, 300e6, 600e6, 1.2e9), (1, 2, 5)
+    task = get_task("hellaswag")
+    bpb, acc_col = task.columns("bpb")[0], task.columns("accuracy")[0]
+    runs = []
+    for n in sizes:
+        for k in multiples:
+            tokens = np.linspace(20 * k * n / 10, 20 * k * n, 10)
+            frame = pd.DataFrame({"_step": np.arange(1, 11), "throughput/total_tokens": tokens,
+                                  bpb: step1_loss(n, tokens) / 2.0,
+                                  acc_col: 0.45 + rng.normal(0, 0.004) + rng.normal(0, 0.003, 10)})
+            name = f"{n:.0e}-{k}x"
+            frame.to_csv(tmp_path / f"{name}.csv", index=False)
+            runs.append(f'[[run]]\nname = "{name}"\nfile = "{name}.csv"\nn_params = {int(n)}\n')
+    spec = tmp_path / "ladder.toml"
+    tokens = np.linspace(4e11, 4e12, 5)
+    frame = pd.DataFrame({"_step": np.arange(1, 6), "throughput/total_tokens": tokens,
+                          bpb: step1_loss(7e9, tokens) / 2.0, acc_col: 0.45 + rng.normal(0, 0.003, 5)})
+    frame.to_csv(tmp_path / "target.csv", index=False)
+    runs.append('[[run]]\nname = "target"\nfile = "target.csv"\nn_params = 7000000000\nrole = "target"\n')
+    spec.write_text("\n".join(runs))
+    result = predict_ladder(load_ladder(spec), tasks=[task], variant="two-step", intervals=True, reliability=True,
+                            n_bootstrap=100)
+    row = result.predictions.iloc[0]
+    assert result.laws["hellaswag"].step2_.form.name == "flat"
+    assert "flat" in row["step2_status"]
+    assert abs(row["acc_pred"] - 0.45) < 0.01
+    assert row["acc_lo_90"] <= row["acc_pred"] <= row["acc_hi_90"]
+    assert row["reliability"] == "unreliable" and "does not rise steadily" in row["reliability_reason"]

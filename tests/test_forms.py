@@ -41,6 +41,8 @@ def _params(name: str, rng: np.random.Generator) -> np.ndarray:
         return np.array([u(-1, -0.3), u(0.5, 1.5), u(1, 10), u(0.7, 1)])
     if name == "log_sigmoid":
         return np.array([u(-0.5, -0.05), u(0.5, 1.5), u(1, 8)])
+    if name == "flat":
+        return np.array([u(0.25, 0.9)])
     if name == "single_step":
         return np.array([u(2, 6), u(3, 8), u(0.1, 0.4), u(0.1, 0.4), u(-1, 0.5), u(-1, -0.3), u(0.7, 1)])
     raise AssertionError(f"no parameter ranges for form {name}")

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from ..fit.laws import NO_TREND_RANK_CORRELATION
 from ..fit.uncertainty import largest_run_noise
 from ..ladder import Ladder
 
@@ -53,7 +54,7 @@ class ReliabilityRules:
     max_interval_reach: float = 0.05
     min_signal_to_noise: float = 10.0
     min_signal_to_scatter: float = 3.0
-    max_loss_rank_correlation: float = -0.7
+    max_loss_rank_correlation: float = NO_TREND_RANK_CORRELATION  # the one that makes step 2 flat
     near_chance: float = 0.03
     at_bound: float = 0.005
     max_extrapolation: float = 100.0
@@ -89,18 +90,9 @@ def loss_rank_correlation(law) -> float:
     for a law straight to accuracy or with fewer than four runs). Near −1 when accuracy rises
     steadily as the loss falls."""
     points = getattr(law, "step2_points_", None)
-    if points is None:
+    if points is None or not hasattr(points, "rank_correlation"):
         return np.nan
-    codes = points.codes
-    last = np.array([np.flatnonzero(codes == c)[-1] for c in np.unique(codes)])
-    if len(last) < 4:
-        return np.nan
-    x, y = points["x"][last], points["y"][last]
-    rank = lambda v: np.argsort(np.argsort(v)).astype(float)  # noqa: E731 - ties are rare in real data
-    rx, ry = rank(x), rank(y)
-    if rx.std() == 0 or ry.std() == 0:
-        return np.nan
-    return float(np.corrcoef(rx, ry)[0, 1])
+    return points.rank_correlation()
 
 
 def run_scatter_of(law) -> float:

@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["Form", "FORMS", "get_form", "power_law_nd", "negated_power_law_nd", "power_law_nd_lr", "power_law_c",
-           "sigmoid", "log_sigmoid", "single_step"]
+           "sigmoid", "log_sigmoid", "flat", "single_step"]
 
 Array = np.ndarray
 
@@ -456,9 +456,39 @@ single_step = Form(
     evaluator=_single_step_evaluator,
 )
 
+def _flat(X: Array, p: Array) -> Array:
+    c, = p
+    return c + np.zeros_like(_column(X, 0))
+
+
+def _flat_jac(X: Array, p: Array) -> Array:
+    return np.ones(np.broadcast_shapes(np.shape(p[0]), np.shape(_column(X, 0))) + (1,))
+
+
+def _flat_evaluator(X: Array):
+    inputs = (_input(X, 0),)
+
+    def evaluate(p: Array, with_jacobian: bool = False, rows=None) -> tuple[Array, Array | None]:
+        x, = _rows(inputs, rows)
+        c, = p
+        value = c + np.zeros_like(x)
+        return value, (np.ones(value.shape + (1,)) if with_jacobian else None)
+
+    return evaluate
+
+
+#: Step 2 of a task whose accuracy does not rise as the loss falls across the ladder's runs: one
+#: level, ``Acc = c`` (the mean of the points), where a sigmoid's rise would be the shape's
+#: assumption rather than the data's (see :func:`~taskladder.fit.laws.fit_step2`).
+flat = Form(
+    "flat", ("c",), ("task_loss",), _flat, _flat_jac,
+    formula="Acc(L) = {c:.4f} (flat: no steady rise across the runs)",
+    evaluator=_flat_evaluator,
+)
+
 FORMS: dict[str, Form] = {f.name: f for f in (power_law_nd, negated_power_law_nd, power_law_nd_lr,
                                               power_law_nd_shared, power_law_c,
-                                              sigmoid, log_sigmoid, single_step)}
+                                              sigmoid, log_sigmoid, flat, single_step)}
 
 
 def get_form(name: str) -> Form:

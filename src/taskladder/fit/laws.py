@@ -31,7 +31,7 @@ import pandas as pd
 from ..errors import ConfigError, DataError, NotFittedError
 from ..ladder import Ladder, RunData
 from ..tasks import C4_LOSS_COLUMN, Task
-from .forms import (FORMS, Form, log_sigmoid, negated_power_law_nd, power_law_c, power_law_nd, power_law_nd_lr,
+from .forms import (FORMS, Form, flat, log_sigmoid, negated_power_law_nd, power_law_c, power_law_nd, power_law_nd_lr,
                     power_law_nd_shared, sigmoid, single_step)
 from .optimize import fit_curve_fit, fit_huber_irls, fit_huber_log_lbfgsb, fit_least_squares, fit_least_squares_many
 from .parallel import map_in_processes
@@ -55,6 +55,14 @@ _INF = np.inf
 #: How far below chance the step-2 curve's floor may sit (accuracy): measured accuracies at chance
 #: scatter a little below it on small test sets.
 CHANCE_MARGIN = 0.05
+#: Step 2 is a sigmoid only where accuracy rises steadily as the loss falls across the ladder's
+#: runs: the Spearman correlation of the runs' last loss and accuracy at most this. Above it the
+#: sigmoid's rise beyond the ladder is the shape's assumption, not the data's (a ladder flat at
+#: 49 % fits a knee just past its last run and predicts 94 %), and step 2 is flat at the points'
+#: mean. Chosen by ``benchmarks/step2_forms.py`` (step 2 extrapolated to each ladder's lowest-loss
+#: quarter, pooled over five suites, by the rule fixed before: the lower mean error over suites),
+#: at the threshold the reliability verdict already used for "no steady rise".
+NO_TREND_RANK_CORRELATION = -0.7
 
 
 def _check_mode(mode: str) -> None:
@@ -181,6 +189,13 @@ def fit_step2(points: Points | pd.DataFrame, *, task: Task, form: str = "sigmoid
 
     ``points`` has columns ``x, y`` (see :func:`~.selection.step2_arrays`). ``ideal_point`` appends the
     reference's synthetic point ``(0, 1)`` (default: in paper mode for the sigmoid only).
+
+    In default mode a sigmoid whose points (a :class:`~.selection.Points`) show no steady rise of
+    accuracy as the loss falls, a Spearman correlation of the runs' last loss and accuracy above
+    :data:`NO_TREND_RANK_CORRELATION`, is fitted flat instead: ``Acc = c``, the points' mean, and
+    the status says so. The sigmoid fitted to the same points is kept in ``extra["alternative"]``:
+    half of the bootstrap's draws come from it (:func:`~.uncertainty.bootstrap_predictions`), as
+    the ladder cannot rule out the rise it would predict.
     """
     _check_mode(mode)
     x = np.asarray(points["x"], dtype=float)
@@ -203,7 +218,16 @@ def fit_step2(points: Points | pd.DataFrame, *, task: Task, form: str = "sigmoid
         starts = sigmoid_starts(x, y, top=1.0) + [np.array([task.chance - 1.0, 0.9, 3.0, 1.0])]
         starts = [np.clip(p, bounds[0], bounds[1]) for p in starts]
         # A steep curve creeps towards its k bound slowly: allow the iterations to reach it.
-        return _grid_first(sigmoid, X, y, starts, bounds, fixed={"b": 1.0}, max_iter=1000)
+        curve = _grid_first(sigmoid, X, y, starts, bounds, fixed={"b": 1.0}, max_iter=1000)
+        trend = points.rank_correlation() if isinstance(points, Points) else np.nan
+        if ideal_point or not (np.isfinite(trend) and trend > NO_TREND_RANK_CORRELATION):
+            return curve
+        # No steady rise: the level of the points (started off their mean, which the fit reaches
+        # in one step, so that it has moved). The sigmoid stays beside it: the ladder cannot tell
+        # whether the task starts to rise beyond it, so the intervals draw from both.
+        fit = fit_least_squares(flat, X, y, [[float(np.min(y))]], ([0.0], [1.0]))
+        return replace(fit, status=f"{fit.status}; flat: accuracy does not rise steadily as the loss falls "
+                                  f"(rank correlation {trend:+.2f})", extra={**(fit.extra or {}), "alternative": curve})
     if form == "log_sigmoid":
         bounds = ([-_INF, 0.0, 0.0], [0.0, _INF, _INF])
         if mode == "paper":

@@ -127,6 +127,18 @@ class Points:
         """Index of each run's last point, in run order (every index, when there is one point per run)."""
         return np.array([np.flatnonzero(self.codes == i)[-1] for i in np.unique(self.codes)], dtype=int)
 
+    def rank_correlation(self, x: str = "x", y: str = "y") -> float:
+        """Spearman correlation of the runs' last ``x`` and ``y`` (NaN with fewer than four runs or a
+        constant column). For step 2's points, near −1 when accuracy rises steadily as the loss falls."""
+        last = self.last_of_each_run()
+        if len(last) < 4:
+            return float("nan")
+        rank = lambda v: np.argsort(np.argsort(v)).astype(float)  # noqa: E731 - ties are rare in real data
+        rx, ry = rank(self.columns[x][last]), rank(self.columns[y][last])
+        if rx.std() == 0 or ry.std() == 0:
+            return float("nan")
+        return float(np.corrcoef(rx, ry)[0, 1])
+
     def matrix(self, *names: str) -> np.ndarray:
         """The named columns side by side, shape ``(n, len(names))``."""
         return np.column_stack([self.columns[n] for n in names])

@@ -160,6 +160,8 @@ def step2_refits(step2: FitResult, points, counts: np.ndarray):
     x2, y2, w2 = _thinned(points, counts)
     if step2.form.name == "sigmoid":
         lower2, upper2 = [-1.0, 0.0, 0.0, 0.0], [0.0, np.inf, np.inf, 1.0]
+    elif step2.form.name == "flat":
+        lower2, upper2 = [0.0], [1.0]
     else:
         lower2, upper2 = [-10.0, 0.0, 0.0], [0.0, 10.0, 50.0]
     lo2, up2, free2 = _bounds(step2, lower2, upper2)
@@ -255,10 +257,22 @@ def bootstrap_predictions(law, ladder: Ladder, targets: Sequence[RunData], *, n_
     with np.errstate(all="ignore"):
         step2_only = step2.form.function(measured[None, :, None], P2.T[:, :, None, None])[..., 0]
         step2_full = law.predict_accuracy(measured)
-    return {"acc": acc[1:] - acc[0] + acc_full, "loss": loss[1:] - loss[0] + loss_full,
-            "acc_within": acc_within[1:] - acc_within[0] + acc_full,
-            "converged": converged[1:], "acc_point": acc_full,
-            "acc_step2": step2_only[1:] - step2_only[0] + step2_full}
+    draws = {"acc": acc[1:] - acc[0] + acc_full, "acc_within": acc_within[1:] - acc_within[0] + acc_full,
+             "acc_step2": step2_only[1:] - step2_only[0] + step2_full}
+    alternative = (step2.extra or {}).get("alternative") if step2.form.name == "flat" else None
+    if alternative is not None:
+        # A flat step 2 (no steady rise across the ladder): every other resample reads the sigmoid
+        # fitted beside it instead, centred on that sigmoid's own prediction, so the interval also
+        # holds the rise the ladder cannot rule out (an equal mixture of the two).
+        Pa = step2_refits(alternative, law.step2_points_, counts).params
+        other = np.arange(1, n_bootstrap + 1) % 2 == 0
+        with np.errstate(all="ignore"):
+            for key, losses, at in (("acc", loss, loss_full), ("acc_within", within, loss_full),
+                                    ("acc_step2", np.broadcast_to(measured, loss.shape), measured)):
+                curve = alternative.form.function(losses[:, :, None], Pa.T[:, :, None, None])[..., 0]
+                centred = curve[1:] - curve[0] + alternative.predict(np.asarray(at, float).reshape(-1, 1))
+                draws[key] = np.where(other[:, None], centred, draws[key])
+    return {**draws, "loss": loss[1:] - loss[0] + loss_full, "converged": converged[1:], "acc_point": acc_full}
 
 
 def _resample_problem(law, n_bootstrap: int, seed: int):
