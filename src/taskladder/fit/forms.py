@@ -482,7 +482,7 @@ def _flat_evaluator(X: Array):
 #: assumption rather than the data's (see :func:`~taskladder.fit.laws.fit_step2`).
 flat = Form(
     "flat", ("c",), ("task_loss",), _flat, _flat_jac,
-    formula="Acc(L) = {c:.4f} (flat: no steady rise across the runs)",
+    formula="Acc(L) = {c:.4f}",
     evaluator=_flat_evaluator,
 )
 
