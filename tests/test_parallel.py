@@ -42,6 +42,9 @@ def test_workers_follow_the_setting_and_the_call_count(monkeypatch):
 def test_paper_mode_fits_in_processes_are_the_fits_made_alone(monkeypatch, variant):
     """Paper mode's L-BFGS-B fits of several ladders, spread over processes, equal each law's own fit."""
     monkeypatch.setenv("TASKLADDER_WORKERS", "2")
+    # Other tests may leave idle threads behind (a report's web server); these fits take no lock
+    # of theirs, so fork here as a single-threaded process would.
+    monkeypatch.setattr(parallel.threading, "active_count", lambda: 1)
     ladders = [accuracy_ladder(seed, direct_truth) for seed in range(5)]
     if len(os.sched_getaffinity(0)) >= 2:
         assert parallel.workers(len(ladders)) == 2  # the fits below do run in other processes
@@ -56,3 +59,9 @@ def test_paper_mode_fits_in_processes_are_the_fits_made_alone(monkeypatch, varia
         finite += bool(np.isfinite(alone.fit_.loss))
     if variant == "single-step":
         assert finite == len(ladders)  # the comparison is of real fits, not of failures
+
+
+def test_a_process_with_other_threads_fits_in_process(monkeypatch):
+    monkeypatch.delenv("TASKLADDER_WORKERS", raising=False)
+    monkeypatch.setattr(parallel.threading, "active_count", lambda: 2)
+    assert parallel.workers(100) == 1
