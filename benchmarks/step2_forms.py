@@ -36,6 +36,7 @@ from scipy.optimize import curve_fit
 from honesty import SUITES, suite_ladder
 
 from taskladder.fit.laws import NO_TREND_RANK_CORRELATION
+from taskladder.fit.selection import rank_correlation
 
 
 def sigmoid(x, a, x0, k):
@@ -70,7 +71,7 @@ def held_out_errors(suite: str, tmp: Path, near: bool = False) -> pd.DataFrame:
         held = order[:max(1, len(runs) // 4)]
         fitted = ~np.isin(codes, runs[held])
         kept = order[max(1, len(runs) // 4):]
-        trend = spearman(x[last][kept], y[last][kept])
+        trend = rank_correlation(x[last][kept], y[last][kept])
         predictions = {}
         for name, form, start, bounds in forms(task, x[fitted]):
             try:
@@ -87,14 +88,6 @@ def held_out_errors(suite: str, tmp: Path, near: bool = False) -> pd.DataFrame:
             rmse = 100 * float(np.sqrt(np.mean((pred - y[last][held]) ** 2)))
             rows.append({"suite": suite, "task": task.name, "form": name, "rms error pts": rmse})
     return pd.DataFrame(rows)
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation (NaN with fewer than four points or a constant column)."""
-    if len(a) < 4:
-        return float("nan")
-    ra, rb = (np.argsort(np.argsort(v)).astype(float) for v in (a, b))
-    return float(np.corrcoef(ra, rb)[0, 1]) if ra.std() > 0 and rb.std() > 0 else float("nan")
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from ..errors import ConfigError, DataError
 from ..ladder import Ladder, RunData
 from ..tasks import Task
 
-__all__ = ["Selection", "Points", "trailing_mean", "step1_points", "step2_points", "step1_arrays", "step2_arrays",
+__all__ = ["Selection", "Points", "rank_correlation", "trailing_mean", "step1_points", "step2_points", "step1_arrays", "step2_arrays",
            "step1_checkpoint_arrays", "target_actual", "selection_note"]
 
 
@@ -96,6 +96,17 @@ def _check_rows(run: RunData, needed: int, what: str) -> None:
                         f"needs at least {needed}")
 
 
+def rank_correlation(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman correlation of ``x`` and ``y`` (NaN with fewer than four values or a constant one)."""
+    if len(x) < 4:
+        return float("nan")
+    rank = lambda v: np.argsort(np.argsort(v)).astype(float)  # noqa: E731 - ties are rare in real data
+    rx, ry = rank(np.asarray(x)), rank(np.asarray(y))
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
 @dataclass(frozen=True, eq=False)
 class Points:
     """Points of one fit as numpy columns.
@@ -128,16 +139,10 @@ class Points:
         return np.array([np.flatnonzero(self.codes == i)[-1] for i in np.unique(self.codes)], dtype=int)
 
     def rank_correlation(self, x: str = "x", y: str = "y") -> float:
-        """Spearman correlation of the runs' last ``x`` and ``y`` (NaN with fewer than four runs or a
-        constant column). For step 2's points, near −1 when accuracy rises steadily as the loss falls."""
+        """:func:`rank_correlation` of the runs' last ``x`` and ``y``. For step 2's points, near −1
+        when accuracy rises steadily as the loss falls."""
         last = self.last_of_each_run()
-        if len(last) < 4:
-            return float("nan")
-        rank = lambda v: np.argsort(np.argsort(v)).astype(float)  # noqa: E731 - ties are rare in real data
-        rx, ry = rank(self.columns[x][last]), rank(self.columns[y][last])
-        if rx.std() == 0 or ry.std() == 0:
-            return float("nan")
-        return float(np.corrcoef(rx, ry)[0, 1])
+        return rank_correlation(self.columns[x][last], self.columns[y][last])
 
     def matrix(self, *names: str) -> np.ndarray:
         """The named columns side by side, shape ``(n, len(names))``."""

@@ -299,7 +299,7 @@ def accuracy_law_refits(laws: Sequence, *, n_bootstrap: int = 1000, seed: int = 
     overhead, which dominates the small solves of a fold's hundred resamples. ``None`` for a law
     whose refits raised (alone, they raise where they belong)."""
     out: list[np.ndarray | None] = [None] * len(laws)
-    groups: dict[tuple, list] = {}
+    groups: dict[tuple, tuple] = {}
     for i, law in enumerate(laws):
         try:
             X, y, P0, counts, lower, upper, free = _resample_problem(law, n_bootstrap, seed)
@@ -307,15 +307,14 @@ def accuracy_law_refits(laws: Sequence, *, n_bootstrap: int = 1000, seed: int = 
             continue
         key = (law.fit_.form.name, law.residual, X.shape, X.tobytes(), lower.tobytes(), upper.tobytes(),
                free.tobytes())
-        groups.setdefault(key, []).append((i, y, P0, counts))
-    for key, members in groups.items():
-        i0 = members[0][0]
-        X, _, _, _, lower, upper, free = _resample_problem(laws[i0], 0, seed)
+        # the inputs and bounds are the group's key: the first member's serve them all
+        groups.setdefault(key, (law, X, lower, upper, free, []))[-1].append((i, y, P0, counts))
+    for first, X, lower, upper, free, members in groups.values():
         try:
             with np.errstate(all="ignore"):
-                refit = batched_lm(laws[i0].fit_.form, X, np.concatenate([np.tile(y, (len(P0), 1)) for _, y, P0, _ in members]),
+                refit = batched_lm(first.fit_.form, X, np.concatenate([np.tile(y, (len(P0), 1)) for _, y, P0, _ in members]),
                                    np.concatenate([P0 for *_, P0, _ in members]), lower=lower, upper=upper, free=free,
-                                   weights=np.concatenate([c for *_, c in members]), residual=laws[i0].residual,
+                                   weights=np.concatenate([c for *_, c in members]), residual=first.residual,
                                    max_iter=_DRAW_ITERATIONS)
         except Exception:  # noqa: BLE001 - left to each law's own draws
             continue
