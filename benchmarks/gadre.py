@@ -11,7 +11,9 @@ multiple, of each dataset's ``small`` split: no target involved), pooled over th
 and split, the mean absolute error (points), the share of actuals inside the
 90 % intervals, the misses above 5 points and how many were marked unreliable; the default law's
 17-task average as the relative error of top-1 error, |pred − actual| / actual with error =
-1 − accuracy, beside the paper's own (the data folder's README); and with ``--speed`` the wall
+1 − accuracy, beside the paper's own (the data folder's README), then step by step beside the
+paper's chain refitted here from its two laws (:func:`paper_chain`: which C4 loss each predicts,
+and how far each step 2 alone lands at the measured loss); and with ``--speed`` the wall
 time of ``taskladder predict SPEC --json`` per law on one dataset's ``small`` split (~35 runs),
 median of three, default and paper mode.
 
@@ -85,6 +87,78 @@ def avg17_table(frame: pd.DataFrame) -> pd.DataFrame:
                      "paper %": PAPER_AVG17[(r["dataset"], kind)], "law": r["variant"],
                      "inside 90%": bool(r["acc_lo"] <= r["acc_actual"] <= r["acc_hi"]),
                      "reliability": r["reliability"]})
+    return pd.DataFrame(rows)
+
+
+def _paper_loss_law(n, m, alpha, beta, b, e):
+    """The loss law of the paper's released fitting code: ``L = E + α N^b + β (√6 M N)^b``, one
+    exponent ``b`` (< 0) for size and for size × token multiple ``M = D / 20N``."""
+    return e + alpha * np.power(n, b) + beta * np.power(np.sqrt(6.0) * m * n, b)
+
+
+def _paper_error_law(loss, eps, k, gamma):
+    """The paper's error law: top-1 error ``ε − k exp(−γ L)`` of the C4 loss ``L``."""
+    return eps - k * np.exp(-gamma * loss)
+
+
+def paper_chain(data: Path, ours: pd.DataFrame) -> pd.DataFrame:
+    """The paper's own prediction of the 17-task average, refitted here from its two laws on its
+    fitting runs (the ``paper`` split), step by step beside the default law's (``ours``: its avg17
+    rows of the paper split).
+
+    The loss law is fitted to the fitting runs below 1B by least squares from the grid of starts
+    the paper's code tries (α, β ∈ {1e2, 3e2, 1e3, 3e3}, b ∈ {−0.1, −0.3}, E ∈ {0, 1, 2, 10}; the
+    lowest residual kept); the error law to every fitting run (1.44B at M = 20 included) from
+    ``(1, 1, 1)``. Each is then read at the targets: the loss law's C4 loss, the error law at
+    the target's *measured* C4 loss (step 2 alone), and the two chained (what the paper reports).
+    """
+    import itertools
+    import warnings
+
+    from scipy.optimize import curve_fit
+
+    from taskladder.io.open_lm import read_open_lm, split_roles
+
+    rows = []
+    table = read_open_lm(data, datasets=DATASETS, tasks=[])
+    for dataset in DATASETS:
+        sub = table[table["dataset"] == dataset]
+        train, targets = split_roles(sub, "paper")
+        runs = sub.drop_duplicates("run").set_index("run")[["N", "D"]]
+        runs["M"] = runs["D"] / (20.0 * runs["N"])
+        runs["loss"] = sub[sub["metric"] == "c4"].set_index("run")["value"]
+        runs["error"] = 1.0 - sub[sub["task"] == "avg17"].set_index("run")["value"]
+        fit_loss = runs.loc[[r for r in train if runs.loc[r, "N"] < 1e9]]
+        fit_error = runs.loc[train]
+        best = None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for start in itertools.product((1e2, 3e2, 1e3, 3e3), (1e2, 3e2, 1e3, 3e3), (-0.1, -0.3), (0.0, 1.0, 2.0, 10.0)):
+                try:
+                    params, _ = curve_fit(lambda x, *p: _paper_loss_law(x[0], x[1], *p),
+                                          (fit_loss["N"].to_numpy(), fit_loss["M"].to_numpy()),
+                                          fit_loss["loss"].to_numpy(), p0=start, maxfev=10000)
+                except RuntimeError:
+                    continue
+                residual = np.sum((_paper_loss_law(fit_loss["N"], fit_loss["M"], *params) - fit_loss["loss"]) ** 2)
+                if best is None or residual < best[0]:
+                    best = (residual, params)
+            error_params, _ = curve_fit(_paper_error_law, fit_error["loss"], fit_error["error"], p0=(1.0, 1.0, 1.0),
+                                        maxfev=10000)
+        for target in targets:
+            run = runs.loc[target]
+            loss = float(_paper_loss_law(run["N"], run["M"], *best[1]))
+            ours_row = ours[ours["target"] == target].iloc[0]
+
+            def rel(error, actual=run["error"]):
+                return 100 * abs(error - actual) / actual
+
+            rows.append({"dataset": dataset, "target": target, "C4 loss": run["loss"],
+                         "paper: C4 loss": loss, "ours: C4 loss": ours_row["task_loss_pred"],
+                         "paper: at measured loss %": rel(_paper_error_law(run["loss"], *error_params)),
+                         "ours: at measured loss %": rel(1 - ours_row["acc_from_actual_loss"]),
+                         "paper: chained %": rel(_paper_error_law(loss, *error_params)),
+                         "ours: chained %": rel(1 - ours_row["acc_pred"])})
     return pd.DataFrame(rows)
 
 
@@ -170,7 +244,22 @@ def main() -> None:
     print("\n17-task average (paper split, default law): relative error of top-1 error, beside the paper's\n")
     print(render_table(avg, "markdown", digits=2))
     print(f"\nmean over the 6 targets: {avg['rel. error of top-1 error %'].mean():.2f} % "
-          f"(the paper's: {np.mean(list(PAPER_AVG17.values())):.2f} %)")
+          f"(the paper's: {np.mean(list(PAPER_AVG17.values())):.2f} %); {int(avg['inside 90%'].sum())} of {len(avg)} "
+          f"actuals inside the 90 % intervals, {int((avg['reliability'] == 'unreliable').sum())} marked unreliable")
+    chain = paper_chain(args.data, paper[(paper["task"] == "avg17") & (paper["law"] == "default")])
+    print("\nThe same average step by step: the C4 loss each chain predicts, and the relative error of top-1 error "
+          "of its step 2 alone (at the measured C4 loss) and chained. The paper's chain is refitted here from its "
+          "two laws on its fitting runs (its figures above are reproduced to the second decimal):\n")
+    print(render_table(chain.drop(columns="dataset"), "markdown", digits=3))
+    means = chain.mean(numeric_only=True)
+    paper_off = chain["paper: C4 loss"] - chain["C4 loss"]
+    ours_off = chain["ours: C4 loss"] - chain["C4 loss"]
+    print(f"\nstep by step, mean over the 6 targets: the paper's chain {means['paper: chained %']:.2f} %, its error law at the "
+          f"measured loss {means['paper: at measured loss %']:.2f} %; ours {means['ours: chained %']:.2f} % chained, "
+          f"{means['ours: at measured loss %']:.2f} % at the measured loss")
+    print(f"C4 loss predicted minus measured: the paper's loss law {paper_off.min():+.3f} to {paper_off.max():+.3f} "
+          f"nats (mean absolute {paper_off.abs().mean():.3f}), ours {ours_off.min():+.3f} to {ours_off.max():+.3f} "
+          f"(mean absolute {ours_off.abs().mean():.3f})")
     per_task = paper[paper["law"] == "default"]
     s = summary(per_task)
     print(f"paper split, default law, per task: {100 * s['90% coverage']:.0f} % of actuals inside the 90 % "

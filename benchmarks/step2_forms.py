@@ -107,6 +107,11 @@ def main() -> None:
     means = per_suite[["exponential", "sigmoid", "flat without a trend"]].mean()
     wins = int((per_suite["exponential"] < per_suite["sigmoid"]).sum())
     flat_wins = int((per_suite["flat without a trend"] <= per_suite["sigmoid"]).sum())
+    average = table[table["task"] == "avg17"].pivot_table(index="suite", columns="form", values="rms error pts",
+                                                          sort=False)
+    if not average.empty:
+        print("\nthe 17-task average (avg17) alone: " + "; ".join(
+            f"{suite} sigmoid {row['sigmoid']:.2f}, exponential {row['exponential']:.2f}" for suite, row in average.iterrows()))
     print("\nmean over suites: " + ", ".join(f"{k} {v:.2f}" for k, v in means.items())
           + f"; lower: {means.idxmin()}; the exponential is lower than the sigmoid on {wins} of {len(per_suite)} "
             f"suites; flat without a trend at most the sigmoid on {flat_wins} of {len(per_suite)}")

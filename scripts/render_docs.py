@@ -232,7 +232,15 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
                "paper_avg17": r"\(the paper's: (\S+) %\)",
                "coverage": r"^paper split, default law, per task: (\d+) % of actuals",
                "misses": r"intervals; (\d+) misses above 5 points",
-               "flagged": r"misses above 5 points, (\d+) flagged unreliable"}),
+               "flagged": r"misses above 5 points, (\d+) flagged unreliable",
+               "avg17_inside": r"\(the paper's: \S+ %\); (\d+) of 6 actuals inside",
+               "avg17_unreliable": r"actuals inside the 90 % intervals, (\d+) marked unreliable",
+               "paper_chain": r"^step by step, mean over the 6 targets: the paper's chain (\S+) %",
+               "paper_at_loss": r"its error law at the measured loss (\S+) %",
+               "ours_at_loss": r"% chained, (\S+) % at the measured loss",
+               "paper_loss_low": r"^C4 loss predicted minus measured: the paper's loss law (\S+) to",
+               "paper_loss_mae": r"the paper's loss law \S+ to \S+ nats \(mean absolute (\S+)\)",
+               "ours_loss_mae": r"ours \S+ to \S+ \(mean absolute (\S+)\)"}),
     Source(id="gadre-speed", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/gadre.py --speed-only", fast=False,
            markdown=True, needs_data=True, figures={
                "default_slowest": r"^default mode: slowest law (\S+)",
@@ -266,7 +274,9 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
                "exponential": r"mean over suites: exponential (\S+),",
                "flat": r"mean over suites: .*flat without a trend (\S+);",
                "wins": r"the exponential is lower than the sigmoid on (\d+) of",
-               "flat_wins": r"flat without a trend at most the sigmoid on (\d+) of"}),
+               "flat_wins": r"flat without a trend at most the sigmoid on (\d+) of",
+               "avg17_c4_sigmoid": r"c4_original sigmoid (\S+), exponential",
+               "avg17_c4_exponential": r"c4_original sigmoid \S+, exponential (\S+);"}),
     Source(id="watch-replay", shown="taskladder watch specs/olmo-watch.toml --tasks hellaswag,arc_easy,piqa "
                                     "--fractions 0,0.25,0.5", needs_data=True, figures={
         "half_mae": r"^1\.3B-10xC at 0\.5 of its tokens: mean absolute error (\S+) points",
