@@ -11,7 +11,8 @@ runs) and its verdict -- comes from the fold's runs alone; no target of any suit
 
 Printed per suite and pooled: predictions, MAE (points), the share of actuals inside the 50 % and
 90 % intervals, with the interval terms and with the bootstrap alone, misses above 5 points and
-how many of them were inside their interval or flagged unreliable; the extrapolation model's
+how many of them were inside their interval or flagged unreliable; the same by distance beyond
+the fold's runs, with step 1's and step 2's own intervals beside (:func:`by_distance`); the extrapolation model's
 observed ``τ`` per suite (median over tasks) and its upper quartile over all tasks (the rule that
 fixes ``PRIOR_TAU``); with
 ``--recipe`` the step-2 recipe-shift evidence (``RECIPE_SHIFT_SD``).
@@ -128,13 +129,37 @@ def summarize(frame: pd.DataFrame) -> dict:
             "flag recall %": 100 * (big & flagged).sum() / max(int(big.sum()), 1)}
 
 
+#: Edges (decades) of the distance bands of :func:`by_distance`.
+DISTANCE_BANDS = (0.0, 0.4, 0.6, np.inf)
+
+
+def by_distance(frame: pd.DataFrame) -> pd.DataFrame:
+    """Coverage by the held-out run's distance beyond its fold's runs: the 90 % interval, step 1's
+    interval of the task loss, and step 2's interval at the measured task loss (laws through a loss)."""
+    known = frame[frame["acc_pred"].notna() & frame["acc_actual"].notna()]
+    band = pd.cut(known["extrapolation_distance"], DISTANCE_BANDS, right=False)
+    rows = []
+    for interval, group in known.groupby(band, observed=True):
+        loss = group.dropna(subset=["task_loss_actual", "task_loss_lo"])
+        step1 = (loss["task_loss_actual"] >= loss["task_loss_lo"]) & (loss["task_loss_actual"] <= loss["task_loss_hi"])
+        step2 = _inside(loss, "acc_from_actual_loss_lo", "acc_from_actual_loss_hi")
+        hi = "" if np.isinf(interval.right) else f"{interval.right:g}"
+        rows.append({"decades": f"{interval.left:g}–{hi}" if hi else f"{interval.left:g} and beyond",
+                     "predictions": len(group), "MAE pts": 100 * group["abs_error"].mean(),
+                     "inside 90 %": 100 * _inside(group, "acc_lo", "acc_hi").mean(),
+                     "step 1: inside 90 %": 100 * step1.mean(), "step 2 alone: inside 90 %": 100 * step2.mean(),
+                     "flagged %": 100 * (group["reliability"] == "unreliable").mean()})
+    return pd.DataFrame(rows).round(1)
+
+
 #: Laws fitted straight to accuracy, whose extrapolated quantity is accuracy or −ln accuracy.
 ACCURACY_LAWS = ("direct", "direct-compute")
 
 
 def observed_tau(ladder, tasks) -> pd.DataFrame:
     """Each task's nested-backtest ``τ`` on the whole suite (no prior), for the rule behind
-    ``PRIOR_TAU``: the default law's, and the laws straight to accuracy where the data allow."""
+    ``PRIOR_TAU``: the default law's (and its step 2's, for a law through a loss), and the laws
+    straight to accuracy where the data allow."""
     from taskladder.errors import TaskLadderError
     from taskladder.fit.choice import check_variant
     from taskladder.fit.extrapolation import calibrate_extrapolation
@@ -150,9 +175,12 @@ def observed_tau(ladder, tasks) -> pd.DataFrame:
             except TaskLadderError:
                 continue
             law = fit_law(variant, task, ladder, selection=paper_selection(variant))
-            model = calibrate_extrapolation(law, ladder)
-            rows.append({"task": task.name, "law": variant, "quantity": model.quantity, "misses": model.n_misses,
-                         "tau observed": model.tau_observed, "tau raw": model.tau_raw, "tau": model.tau})
+            models = [calibrate_extrapolation(law, ladder)]
+            if models[0].quantity == "log_loss":  # step 2's own form error too
+                models.append(calibrate_extrapolation(law, ladder, step=2))
+            for model in models:
+                rows.append({"task": task.name, "law": variant, "quantity": model.quantity, "misses": model.n_misses,
+                             "tau observed": model.tau_observed, "tau raw": model.tau_raw, "tau": model.tau})
     return pd.DataFrame(rows)
 
 
@@ -228,6 +256,12 @@ def main() -> None:
     print("\nWhat the interval terms add: the same folds with the bootstrap alone\n")
     print(render_table(summary[["suite", "bootstrap alone: 50 %", "bootstrap alone: 90 %", "bootstrap alone: width",
                                 "90 % width pts", "set by extrapolation %"]], "markdown", digits=1))
+    print("\nBy distance beyond each fold's runs (decades along the worst axis, as the extrapolation term "
+          "measures it), pooled: the 90 % intervals, and step 1 and step 2 alone\n")
+    print(render_table(by_distance(table), "markdown", digits=1))
+    far = by_distance(table).iloc[-1]
+    print(f"\nfarthest band ({far['decades']}): {far['inside 90 %']:.1f} % inside the 90 % intervals, step 2 alone "
+          f"{far['step 2 alone: inside 90 %']:.1f} %, {far['flagged %']:.1f} % flagged")
     if per_law:
         laws = pd.concat(per_law, ignore_index=True).round(1)
         print("\nEvery law on the same folds (with the interval terms; no verdicts): nominal against actual coverage\n")

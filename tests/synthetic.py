@@ -55,9 +55,12 @@ def step1_loss(n_params: np.ndarray | float, tokens: np.ndarray | float, step1: 
 
 
 def sigmoid_acc(loss: np.ndarray | float, sigmoid: dict = SIGMOID) -> np.ndarray:
-    """The step-2 truth ``a / (1 + exp(−k (L − x0))) + b``."""
+    """The step-2 truth ``a / (1 + exp(−k (L − x0))) + b``, or with ``lift`` and ``below`` in
+    ``sigmoid`` ``… + lift · max(0, below − L)``: a rise the fitted sigmoid does not have, which
+    the ladder barely shows and which grows the lower the loss."""
     loss = np.asarray(loss, float)
-    return sigmoid["a"] / (1.0 + np.exp(-sigmoid["k"] * (loss - sigmoid["x0"]))) + sigmoid["b"]
+    lift = sigmoid.get("lift", 0.0) * np.maximum(0.0, sigmoid.get("below", 0.0) - loss)
+    return sigmoid["a"] / (1.0 + np.exp(-sigmoid["k"] * (loss - sigmoid["x0"]))) + sigmoid["b"] + lift
 
 
 def run_tokens(final_tokens: float, n_checkpoints: int) -> np.ndarray:

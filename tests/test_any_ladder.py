@@ -183,6 +183,21 @@ def test_a_ladder_at_chance_is_unreliable_and_its_interval_includes_chance(tmp_p
     assert ((pred["acc_lo"] <= 0.25) & (pred["acc_hi"] >= 0.25)).all()
 
 
+def test_no_interval_reaches_far_below_chance(tmp_path):
+    """Far beyond a small ladder the interval terms are wide, yet no draw goes under half of
+    chance: a model does not score near zero on a four-choice task."""
+    from taskladder.fit.uncertainty import CHANCE_FLOOR_FRACTION
+
+    flat = {"a": -0.02, "x0": 1.3, "k": 4.0, "b": 0.27}
+    far = {"name": "far", "n_params": 70_000_000_000, "tokens": 1e14}
+    ladder = load_ladder(write_synthetic_ladder(tmp_path, sigmoid=flat, noise=0.01, seed=5, target=far,
+                                                sizes=(300_000_000, 600_000_000, 1_200_000_000), multiples=(1, 3, 10)))
+    pred = predict_ladder(ladder, variant="two-step", intervals=True, n_bootstrap=100).predictions.iloc[0]
+    floor = CHANCE_FLOOR_FRACTION * 0.25
+    assert pred["acc_lo"] == pytest.approx(floor) and pred["acc_lo"] <= 0.25 <= pred["acc_hi"]
+    assert pred["acc_from_actual_loss_lo"] >= floor - 1e-12
+
+
 def test_step2_never_predicts_above_one_or_far_below_chance(tmp_path):
     steep = {"a": -0.5, "x0": 1.1, "k": 40.0, "b": 1.0}  # a curve that jumps at the ladder's edge
     ladder = load_ladder(write_synthetic_ladder(tmp_path, sigmoid=steep, tasks=("piqa",)))

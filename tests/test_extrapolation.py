@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synthetic import STEP1, TARGET, step1_loss, write_synthetic_ladder
+from synthetic import SIGMOID, STEP1, TARGET, sigmoid_acc, step1_loss, write_synthetic_ladder
 from taskladder.errors import ConfigError
-from taskladder.fit.extrapolation import (MIN_MISSES, PRIOR_TAU, Extrapolation, box_of, calibrate_extrapolation, distance,
+from taskladder.fit.extrapolation import (PRIOR_TAU, Extrapolation, box_of, calibrate_extrapolation, distance,
                                           estimate_tau, extrapolation_misses)
 from taskladder.io.spec import load_spec, parse_target
 from taskladder.ladder import load_ladder
@@ -190,3 +190,52 @@ def test_a_law_whose_fit_breaks_down_fails_alike_alone_and_together(tmp_path, mo
         assert isinstance(a, FailedLaw) and isinstance(b, FailedLaw)
         assert a.reason == b.reason == "singular or degenerate data (SVD did not converge)"
         assert b.variant_ == "single-step"
+
+
+GRID = dict(sizes=(75_000_000, 150_000_000, 300_000_000, 600_000_000, 1_200_000_000), multiples=(1, 2, 5, 10, 20))
+
+
+def test_step_two_misses_are_read_at_the_measured_loss(tmp_path):
+    from taskladder.fit.extrapolation import heldout_predictions
+
+    ladder = ladder_with(tmp_path, seed=3, **GRID)
+    law = fit_law("two-step", ladder.resolve_tasks(["hellaswag"])[0], ladder)
+    misses = extrapolation_misses(law, ladder, step=2)
+    assert len(misses) >= 30 and (misses["expected_sd"] > 0).all()
+    fold = heldout_predictions(ladder, "largest_size", law)
+    own = misses[misses["holdout"] == "largest_size"].set_index("target")["miss"]
+    expected = (fold["acc_actual"] - fold["acc_from_actual_loss"]).set_axis(fold["target"])
+    assert np.allclose(own.to_numpy(), expected[own.index].to_numpy())
+    model = calibrate_extrapolation(law, ladder, step=2)
+    assert model.quantity == "step2_accuracy" and model.n_misses == len(misses)
+    assert model.tau < 0.01  # the sigmoid is the truth: (almost) no form error
+    assert model.describe().startswith("step-2 extrapolation")
+
+
+def test_a_step_two_that_bends_beyond_the_ladder_widens_the_interval_enough(tmp_path):
+    """The truth rises above the sigmoid below a loss the ladder barely reaches: step 1 is exact,
+    so only step 2's own nested misses can see it, and the target's interval must hold the truth."""
+    bent = {**SIGMOID, "lift": 0.1, "below": 1.5}
+    ladder = load_ladder(write_synthetic_ladder(tmp_path, noise=0.005, seed=3, sigmoid=bent, **GRID))
+    law = fit_law("two-step", ladder.resolve_tasks(["hellaswag"])[0], ladder)
+    assert calibrate_extrapolation(law, ladder, step=2).tau > 0.01
+    options = dict(variant="two-step", intervals=True, n_bootstrap=200)
+    pred = predict_ladder(ladder, **options).predictions.iloc[0]
+    alone = predict_ladder(ladder, interval_terms=False, **options).predictions.iloc[0]
+    truth = float(sigmoid_acc(step1_loss(TARGET["n_params"], pred["tokens"]), bent))
+    assert not alone["acc_lo"] <= truth <= alone["acc_hi"]  # the bootstrap alone misses it
+    assert pred["acc_lo"] <= truth <= pred["acc_hi"]
+    assert pred["acc_sd_extrapolation"] > 0.02 and "step-2 extrapolation" in pred["interval_method"]
+    # Step 2's own interval at the measured loss carries the term too.
+    assert (pred["acc_from_actual_loss_hi"] - pred["acc_from_actual_loss_lo"]
+            > 2 * (alone["acc_from_actual_loss_hi"] - alone["acc_from_actual_loss_lo"]))
+    assert pred["acc_pred"] == alone["acc_pred"]
+
+
+def test_a_law_straight_to_accuracy_has_no_step_two_term(tmp_path):
+    from taskladder.fit.uncertainty import interval_terms
+
+    ladder = ladder_with(tmp_path, seed=3)
+    law = fit_law("direct", ladder.resolve_tasks(["hellaswag"])[0], ladder)
+    terms = interval_terms(law, ladder, ladder.targets)
+    assert terms["step2_extrapolation"] is None and terms["step2_sd"] is None

@@ -90,7 +90,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError, DataError
-from .fit.selection import Selection, trailing_mean
+from .fit.selection import Selection
 from .io.runs import LR_COLUMN
 from .ladder import Ladder, RunData
 
@@ -745,8 +745,9 @@ def _prior(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstrap: int,
     """Bootstrap draws of the ladder law at each target: log task loss ``(B, T)``, step-2 curves (each
     resample's curve less the unweighted refit, a function of one loss per resample), and ``σ₀`` per
     target. The draws hold the interval terms of the ladder-only prediction: the extrapolation error
-    of the ladder's nested backtests in the loss, and the recipe shift (for a target trained
-    otherwise) in ``σ₀`` (:func:`~taskladder.fit.uncertainty.interval_terms`)."""
+    of the ladder's nested backtests in the loss, and in ``σ₀`` the recipe shift (for a target
+    trained otherwise) and step 2's form error beyond the ladder
+    (:func:`~taskladder.fit.uncertainty.interval_terms`)."""
     from .fit.uncertainty import (bootstrap_predictions, interval_terms, noise_components, resample_counts,
                                   step2_refits)
 
@@ -776,7 +777,11 @@ def _prior(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstrap: int,
     R = len(law.step2_points_.runs)
     k = len(law.step2_.params) - len((law.step2_.extra or {}).get("fixed", {}))
     sigma0 = float(np.hypot(sigma_run, sigma_ckpt)) * np.sqrt(R / max(R - k, 1))
-    return {"log_loss": log_loss, "step2": curves, "sigma0": np.hypot(sigma0, terms["recipe_sd"])}
+    # A target's offset from the step-2 curve: its recipe shift, and step 2's form error this far
+    # beyond the ladder; both are what its own checkpoints can reveal.
+    step2_sd = 0.0 if terms["step2_sd"] is None else terms["step2_sd"]
+    return {"log_loss": log_loss, "step2": curves,
+            "sigma0": np.sqrt(sigma0**2 + np.square(terms["recipe_sd"]) + np.square(step2_sd))}
 
 
 def watch(ladder: Ladder, fractions: Sequence[float] = DEFAULT_FRACTIONS, *, targets: Sequence[RunData] | None = None,

@@ -47,7 +47,8 @@ from .selection import target_actual
 
 __all__ = ["bootstrap_predictions", "accuracy_law_draws", "add_intervals", "check_interval_options", "noise_components",
            "checkpoint_noise", "interval_draws", "resample_counts", "step2_refits", "run_scatter",
-           "largest_run_noise", "interval_terms", "recipe_shift_sd", "RECIPE_SHIFT_SD", "TERMS"]
+           "largest_run_noise", "interval_terms", "recipe_shift_sd", "RECIPE_SHIFT_SD", "TERMS", "accuracy_floor",
+           "CHANCE_FLOOR_FRACTION"]
 
 _MAX_BOOTSTRAP_POINTS = 160
 
@@ -379,10 +380,23 @@ def accuracy_law_draws(law, targets: Sequence[RunData], *, n_bootstrap: int = 10
         acc = law.from_fitted(noisy) - law.from_fitted(value[0]) + point
         if recipe_sd is not None:
             acc = acc + target_normal(seed, 7, law.task.name, targets, acc.shape[0], recipe_sd)
-    return {"acc": np.clip(acc, 0.0, 1.0), "acc_params": params, "acc_within": within, "loss": None,
-            "acc_step2": None, "member_acc": [params],
+    return {"acc": np.clip(acc, accuracy_floor(law.task), 1.0), "acc_params": params, "acc_within": within,
+            "loss": None, "acc_step2": None, "member_acc": [params],
             "member_point": [point], "sigma_noise": np.nanstd(acc - params, axis=0),
             "method": f"bootstrap over runs ({n_bootstrap} resamples) + the law's run scatter"}
+
+
+#: The lowest accuracy a draw may take, as a fraction of the task's chance level. A model can sit
+#: well under chance (a yes/no task answered with the minority class), but not near zero: on every
+#: run of the real suites accuracy stayed above 0.75 × chance (lowest: BoolQ on the open_lm
+#: testbed, 0.755), so half of chance is a floor that no real run has come near, while an
+#: interval's wide terms far beyond a small ladder no longer reach 0 on a four-choice task.
+CHANCE_FLOOR_FRACTION = 0.5
+
+
+def accuracy_floor(task) -> float:
+    """The lowest accuracy a draw may take: :data:`CHANCE_FLOOR_FRACTION` of the task's chance level."""
+    return CHANCE_FLOOR_FRACTION * max(0.0, float(task.chance))
 
 
 def noise_components(law, ladder: Ladder, *, last_n: int = 10) -> tuple[float, float]:
@@ -465,9 +479,17 @@ def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstr
     noise = target_normal(seed, 4, law.task.name, targets, params.shape[0], noise_sd)
     # Step 2 alone (the first member's, as ``acc_from_actual_loss``), with the same noise.
     step2 = boots[0]["acc_step2"]
-    step2 = np.clip(step2 + target_normal(seed, 5, law.task.name, targets, step2.shape[0], noise_sd), 0.0, 1.0)
+    step2 = step2 + target_normal(seed, 5, law.task.name, targets, step2.shape[0], noise_sd)
+    if terms is not None and terms.get("step2_sd") is not None:
+        # Step 2's own form error beyond the ladder (see .extrapolation), in the chained draws and
+        # in step 2's interval at the measured loss alike.
+        sd, dof = terms["step2_sd"], terms["step2_extrapolation"].dof
+        params = params + target_student_t(seed, 8, law.task.name, targets, params.shape[0], sd, dof)
+        step2 = step2 + target_student_t(seed, 9, law.task.name, targets, step2.shape[0], sd, dof)
+    floor = accuracy_floor(law.task)
+    step2 = np.clip(step2, floor, 1.0)
     within = np.concatenate([boot["acc_within"] for boot in boots], axis=0)
-    return {"acc": np.clip(params + noise, 0.0, 1.0), "acc_params": params, "acc_within": within,
+    return {"acc": np.clip(params + noise, floor, 1.0), "acc_params": params, "acc_within": within,
             "loss": boots[0]["loss"],
             "acc_step2": step2,
             "member_acc": member_acc, "member_point": member_point, "sigma_noise": float(np.hypot(sigma_run, sigma_ckpt)),
@@ -506,7 +528,9 @@ def interval_terms(law, ladder: Ladder, targets: Sequence[RunData]) -> dict:
     nested backtests on ``ladder``; ``distance``: each target's decades beyond the fitted runs;
     ``extrapolation_sd``: ``τ d`` (in the law's extrapolated quantity; drawn from a Student t with
     the model's degrees of freedom); ``recipe_sd``: the
-    recipe-shift SD (accuracy) for targets whose spec says ``recipe = "different"``, else 0.
+    recipe-shift SD (accuracy) for targets whose spec says ``recipe = "different"``, else 0;
+    ``step2_extrapolation`` and ``step2_sd`` (``τ₂ d``, accuracy): step 2's own form error beyond
+    the ladder, for laws through a loss (``None`` for laws straight to accuracy).
     """
     from .extrapolation import box_of, calibrate_extrapolation, distance
 
@@ -515,7 +539,10 @@ def interval_terms(law, ladder: Ladder, targets: Sequence[RunData]) -> dict:
     dist = distance([t.n_params for t in targets], [t.final_tokens for t in targets], box_of(fitted))
     shift = recipe_shift_sd(law)
     recipe = np.array([shift if t.spec.recipe == "different" else 0.0 for t in targets], float)
-    return {"extrapolation": model, "distance": dist, "extrapolation_sd": model.sd(dist), "recipe_sd": recipe}
+    # A law through a loss also has step 2's own form error beyond the ladder.
+    step2 = calibrate_extrapolation(law, ladder, step=2) if model.quantity == "log_loss" else None
+    return {"extrapolation": model, "distance": dist, "extrapolation_sd": model.sd(dist), "recipe_sd": recipe,
+            "step2_extrapolation": step2, "step2_sd": None if step2 is None else step2.sd(dist)}
 
 
 #: Interval terms, in the order a verdict names the largest.
@@ -599,7 +626,9 @@ def add_intervals(law, ladder: Ladder, targets: Sequence[RunData], predictions: 
         gap = np.abs(np.asarray(draws["member_point"][0]) - np.asarray(draws["member_point"][1]))
         out["member_gap"] = gap
         out["member_gap_z"] = gap / np.sqrt(np.nanvar(a, axis=0) + np.nanvar(b, axis=0))
+    step2_model = None if terms is None else terms.get("step2_extrapolation")
     out["interval_method"] = draws["method"] + ("" if terms is None else
-                                                "; " + terms["extrapolation"].describe() + "; recipe shift for "
-                                                "targets with recipe = \"different\"")
+                                                "; " + terms["extrapolation"].describe()
+                                                + ("" if step2_model is None else "; " + step2_model.describe())
+                                                + "; recipe shift for targets with recipe = \"different\"")
     return out
