@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import numpy as np
 import pandas as pd
 
 import olmo

@@ -424,7 +424,6 @@ def test_step2_stays_a_sigmoid_where_accuracy_rises_as_the_loss_falls():
 def test_a_ladder_without_a_trend_predicts_its_level_with_an_interval_and_an_unreliable_verdict(tmp_path):
     """Through predict: the flat step 2's prediction is the runs' level, inside its interval, and
     the verdict says why it is not to be trusted."""
-    from synthetic import write_run_csv
 
     rng = np.random.default_rng(3)
     sizes, multiples = (150e6, 300e6, 600e6, 1.2e9), (1, 2, 5)

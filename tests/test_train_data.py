@@ -22,7 +22,7 @@ def corpus(tmp_path_factory):
 
 def test_prepare_is_deterministic_and_splits_documents(corpus, tmp_path):
     a = prepare_data([corpus], tmp_path / "a", bpe_vocab_size=300, val_fraction=0.1, seed=3)
-    b = prepare_data([corpus], tmp_path / "b", bpe_vocab_size=300, val_fraction=0.1, seed=3)
+    prepare_data([corpus], tmp_path / "b", bpe_vocab_size=300, val_fraction=0.1, seed=3)
     for name in ("train.bin", "val.bin", "tokenizer/tokenizer.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     assert (a.train_documents, a.val_documents) == (54, 6) and a.dtype == "uint16" and a.vocab_size == 300
