@@ -90,7 +90,7 @@ def loss_rank_correlation(law) -> float:
     for a law straight to accuracy or with fewer than four runs). Near −1 when accuracy rises
     steadily as the loss falls."""
     points = getattr(law, "step2_points_", None)
-    if points is None or not hasattr(points, "rank_correlation"):
+    if points is None:
         return np.nan
     return points.rank_correlation()
 

@@ -480,7 +480,7 @@ def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstr
     # Step 2 alone (the first member's, as ``acc_from_actual_loss``), with the same noise.
     step2 = boots[0]["acc_step2"]
     step2 = step2 + target_normal(seed, 5, law.task.name, targets, step2.shape[0], noise_sd)
-    if terms is not None and terms.get("step2_sd") is not None:
+    if terms is not None and terms["step2_extrapolation"] is not None:
         # Step 2's own form error beyond the ladder (see .extrapolation), in the chained draws and
         # in step 2's interval at the measured loss alike.
         sd, dof = terms["step2_sd"], terms["step2_extrapolation"].dof
@@ -626,7 +626,7 @@ def add_intervals(law, ladder: Ladder, targets: Sequence[RunData], predictions: 
         gap = np.abs(np.asarray(draws["member_point"][0]) - np.asarray(draws["member_point"][1]))
         out["member_gap"] = gap
         out["member_gap_z"] = gap / np.sqrt(np.nanvar(a, axis=0) + np.nanvar(b, axis=0))
-    step2_model = None if terms is None else terms.get("step2_extrapolation")
+    step2_model = None if terms is None else terms["step2_extrapolation"]
     out["interval_method"] = draws["method"] + ("" if terms is None else
                                                 "; " + terms["extrapolation"].describe()
                                                 + ("" if step2_model is None else "; " + step2_model.describe())
