@@ -3,7 +3,8 @@
 Suites: the OLMo ladder (``specs/olmo-paper.toml``, its tasks), the open_lm testbed's three
 pretraining datasets (each dataset's runs below 1B, :mod:`taskladder.io.open_lm` split ``small``;
 10 tasks and the 17-task average) and the micro-ladder shipped with the package. For each suite
-and each holdout (the largest size, the largest token multiple, the top compute budget), the default law of each task is
+and each holdout (the largest size, the largest token multiple, the top compute budget, and every run
+above a twentieth of the top compute: as far out as targets lie), the default law of each task is
 fitted on the remaining runs with ``predict_ladder(..., intervals=True, reliability=True)``,
 exactly as ``taskladder predict`` does, and predicts the held-out runs. Everything a prediction
 uses -- the law's choice, its interval terms (measured by nested backtests inside the fold's own
@@ -36,7 +37,7 @@ OLMO_SPEC = ROOT / "specs" / "olmo-paper.toml"
 OPEN_LM_DATASETS = ("rpj", "c4_original", "rw_original")
 OPEN_LM_TASKS = "mmlu,hellaswag,arc_challenge,arc_easy,piqa,csqa,socialiqa,openbookqa,boolq,winogrande,avg17"
 SUITES = ("olmo", *OPEN_LM_DATASETS, "micro")
-FOLDS = ("largest_size", "largest_multiple", "largest_compute")
+FOLDS = ("largest_size", "largest_multiple", "largest_compute", "far_compute")
 
 
 def suite_ladder(name: str, tmp: Path):
@@ -249,7 +250,8 @@ def main() -> None:
     rows.append({"suite": "each suite equally", **{k: np.mean([r[k] for r in rows[:-1]]) for k in rows[0]
                                                     if k != "suite"}})
     summary = pd.DataFrame(rows).round(1)
-    print("Nested backtests of the default law: each fold holds out the largest size, the largest multiple or the top compute budget\n")
+    print("Nested backtests of the default law: each fold holds out the largest size, the largest multiple, the top compute "
+          "budget or every run above a twentieth of the top compute\n")
     print(render_table(summary[["suite", "predictions", "no number", "MAE pts", "inside 50 %", "inside 90 %",
                                 "misses > 5 pts", "of them inside or flagged", "flagged", "flag precision %",
                                 "flag recall %"]], "markdown", digits=1))
@@ -262,6 +264,17 @@ def main() -> None:
     far = by_distance(table).iloc[-1]
     print(f"\nfarthest band ({far['decades']}): {far['inside 90 %']:.1f} % inside the 90 % intervals, step 2 alone "
           f"{far['step 2 alone: inside 90 %']:.1f} %, {far['flagged %']:.1f} % flagged")
+    known = table.dropna(subset=["acc_pred", "acc_actual"])
+    far_fold = summarize(known[known["fold"] == "far_compute"])
+    print(f"\nas far as targets lie (every run above a twentieth of the top compute held out, up to "
+          f"{known.loc[known['fold'] == 'far_compute', 'extrapolation_distance'].max():.1f} decades): "
+          f"{far_fold['predictions']} predictions, MAE {far_fold['MAE pts']:.1f} points, "
+          f"{far_fold['inside 90 %']:.1f} % inside the 90 % intervals")
+    missed = known[(100 * known["abs_error"] > 5) & ~_inside(known, "acc_lo", "acc_hi")
+                   & (known["reliability"] != "unreliable")]
+    print("misses above 5 points neither inside their interval nor flagged: " + ("; ".join(
+        f"{r.suite} {r.fold} {r.target} {r.task} ({100 * r.acc_pred:.1f} predicted, {100 * r.acc_actual:.1f} "
+        f"actual, interval {100 * r.acc_lo:.1f}–{100 * r.acc_hi:.1f})" for r in missed.itertuples()) or "none"))
     if per_law:
         laws = pd.concat(per_law, ignore_index=True).round(1)
         print("\nEvery law on the same folds (with the interval terms; no verdicts): nominal against actual coverage\n")

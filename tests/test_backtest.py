@@ -39,6 +39,17 @@ def test_holdouts_leave_out_the_largest_size_or_the_largest_multiple(ladder):
     assert len(kept) == 12 and not any(name.endswith("10xC") for name in kept)
 
 
+def test_compute_holdouts_keep_the_runs_below_a_half_or_a_twentieth_of_the_top_compute(ladder):
+    # N D = 20 M N² here: the top is 1200M-10xC; a twentieth of it keeps M N² <= 7.2e17.
+    _, held = holdout_split(ladder, "largest_compute")
+    assert [r.name for r in held] == ["1200M-10xC"]
+    kept, held = holdout_split(ladder, "far_compute")
+    assert sorted(kept) == sorted(["150M-1xC", "150M-2xC", "150M-5xC", "150M-10xC", "300M-1xC", "300M-2xC",
+                                   "300M-5xC", "600M-1xC", "600M-2xC"])
+    assert sorted(r.name for r in held) == ["1200M-10xC", "1200M-1xC", "1200M-2xC", "1200M-5xC", "300M-10xC",
+                                            "600M-10xC", "600M-5xC"]
+
+
 def test_exact_ladder_backtests_to_almost_no_error_with_intervals(ladder):
     table = backtest(ladder, [HELLASWAG], variants=("two-step",), intervals=True, n_bootstrap=50)
     assert (table["status"] == "ok").all() and len(table) == 8  # 4 held-out runs × 2 holdouts

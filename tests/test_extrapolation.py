@@ -9,7 +9,7 @@ import pytest
 from synthetic import SIGMOID, STEP1, TARGET, sigmoid_acc, step1_loss, write_synthetic_ladder
 from taskladder.errors import ConfigError
 from taskladder.fit.extrapolation import (PRIOR_TAU, Extrapolation, box_of, calibrate_extrapolation, distance,
-                                          estimate_tau, extrapolation_misses)
+                                          estimate_tau, extrapolation_misses, usable_nested_holdouts)
 from taskladder.io.spec import load_spec, parse_target
 from taskladder.ladder import load_ladder
 from taskladder.predict import fit_law, predict_ladder
@@ -57,7 +57,7 @@ def test_nested_backtests_on_a_ladder(tmp_path):
     law = fit_law("two-step", ladder.resolve_tasks(["hellaswag"])[0], ladder)
     misses = extrapolation_misses(law, ladder)
     assert set(misses["holdout"]) == {"largest_size", "largest_multiple", "two_largest_sizes", "two_largest_multiples",
-                                      "largest_compute"}
+                                      "largest_compute", "far_compute"}
     assert len(misses) >= 30 and misses["distance"].max() > 1.0 and misses["distance"].min() >= 0.05
     assert (misses["expected_sd"] > 0).all()
     model = calibrate_extrapolation(law, ladder)
@@ -68,7 +68,9 @@ def test_nested_backtests_on_a_ladder(tmp_path):
 def test_folds_that_leave_two_rungs_are_not_used(tmp_path):
     ladder = ladder_with(tmp_path, seed=3)  # four sizes, four multiples
     law = fit_law("two-step", ladder.resolve_tasks(["hellaswag"])[0], ladder)
-    assert set(extrapolation_misses(law, ladder)["holdout"]) == {"largest_size", "largest_multiple", "largest_compute"}
+    used = {"largest_size", "largest_multiple", "largest_compute", "far_compute"}
+    assert set(extrapolation_misses(law, ladder)["holdout"]) == used
+    assert set(usable_nested_holdouts(ladder)) == used  # the two-rung folds keep only two sizes
 
 
 def test_a_ladder_too_small_to_check_itself_gets_the_prior_and_the_verdict_names_it(tmp_path):

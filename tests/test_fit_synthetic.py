@@ -370,7 +370,9 @@ def test_shared_exponent_form_recovers_exact_parameters(exact_ladder, robust):
     assert "/ D^0.3000" in fit.form.describe(fit.params)
 
 
-def test_the_c4_law_shares_its_exponent_in_default_mode_only(tmp_path):
+def test_the_c4_law_keeps_two_exponents_and_is_robust_in_default_mode(tmp_path):
+    # Far out (benchmarks/step1_fits.py) the shared exponent extrapolated worse: the default C4
+    # law is the two-exponent Huber fit, the paper's its early-stopped one.
     from taskladder.fit.laws import _fit_step1_of
 
     ladder = load_ladder(write_synthetic_ladder(tmp_path, flops_per_token=True))
@@ -378,7 +380,8 @@ def test_the_c4_law_shares_its_exponent_in_default_mode_only(tmp_path):
         pytest.skip("the synthetic ladder has no C4 loss")
     _, default = _fit_step1_of(ladder, HELLASWAG, "c4", Selection(), "nd", "default")
     _, paper = _fit_step1_of(ladder, HELLASWAG, "c4", Selection(), "nd", "paper")
-    assert default.form.name == "power_law_nd_shared" and paper.form.name == "power_law_nd"
+    assert default.form.name == "power_law_nd" and paper.form.name == "power_law_nd"
+    assert default.optimizer.startswith("Huber (iteratively reweighted")
 
 
 def _step2_points(loss: np.ndarray, acc: np.ndarray):

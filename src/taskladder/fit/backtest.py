@@ -10,7 +10,10 @@ This is how methods and settings are compared without touching the real targets:
                       distance, :mod:`.extrapolation`);
 ``largest_compute``   fit on every run with less than half the largest run's compute ``N D``,
                       predict the others: the top budget of an isoFLOP sweep, whose sizes and
-                      token multiples are not a grid.
+                      token multiples are not a grid;
+``far_compute``       fit on every run with at most a twentieth of the largest run's compute,
+                      predict the others: up to 1.3 decades of compute beyond the fitted runs, as
+                      far as a target trained with 20 times the ladder's top budget.
 
 Each held-out run's actual values are its own (last-``moving_avg`` averaged) task loss and
 accuracy, exactly as for a target.
@@ -33,7 +36,7 @@ __all__ = ["HOLDOUTS", "ALL_HOLDOUTS", "holdout_split", "backtest", "summarize_b
 
 HOLDOUTS = ("largest_size", "largest_multiple")
 #: Every holdout :func:`holdout_split` knows (the default backtest runs :data:`HOLDOUTS`).
-ALL_HOLDOUTS = (*HOLDOUTS, "two_largest_sizes", "two_largest_multiples", "largest_compute")
+ALL_HOLDOUTS = (*HOLDOUTS, "two_largest_sizes", "two_largest_multiples", "largest_compute", "far_compute")
 
 
 def holdout_split(ladder: Ladder, holdout: str) -> tuple[list[str], list[RunData]]:
@@ -42,9 +45,9 @@ def holdout_split(ladder: Ladder, holdout: str) -> tuple[list[str], list[RunData
     if holdout not in ALL_HOLDOUTS:
         raise ConfigError(f"unknown holdout {holdout!r}; use one of {', '.join(ALL_HOLDOUTS)}")
     rungs = 2 if holdout.startswith("two_") else 1
-    if holdout == "largest_compute":
+    if holdout in ("largest_compute", "far_compute"):
         top = max(r.n_params * r.final_tokens for r in runs)
-        held = [r for r in runs if r.n_params * r.final_tokens > top / 2]
+        held = [r for r in runs if r.n_params * r.final_tokens > top / (2 if holdout == "largest_compute" else 20)]
     elif holdout.endswith(("size", "sizes")):
         top = sorted({r.n_params for r in runs})[-rungs:]
         held = [r for r in runs if r.n_params in top]

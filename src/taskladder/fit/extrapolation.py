@@ -72,7 +72,8 @@ __all__ = ["NESTED_HOLDOUTS", "MIN_DISTANCE", "PRIOR_TAU", "MIN_MISSES", "PRIOR_
 
 #: The nested holdouts: the top rung, then the top two, by size and by token multiple; and the top
 #: compute budget (the runs within a factor 2 of the largest compute).
-NESTED_HOLDOUTS = ("largest_size", "largest_multiple", "two_largest_sizes", "two_largest_multiples", "largest_compute")
+NESTED_HOLDOUTS = ("largest_size", "largest_multiple", "two_largest_sizes", "two_largest_multiples", "largest_compute",
+                   "far_compute")
 #: Held-out runs nearer than this (decades) to the fitted box measure interpolation: left out.
 MIN_DISTANCE = 0.05
 #: Prior ``τ₀`` per extrapolated quantity (per decade), for a ladder whose nested backtests cannot
