@@ -6,8 +6,8 @@ suites that extrapolate as far as targets do.
 For each suite of ``benchmarks/honesty.py`` and each holdout that keeps three sizes and three
 token multiples, the C4-loss law ``L(N, D) = A/N^α + B/D^β + E`` is fitted on the remaining
 runs' final points by each method and predicts the held-out runs' final C4 loss. The holdouts
-are, *near*, those of :data:`taskladder.fit.extrapolation.NESTED_HOLDOUTS` (one or two rungs,
-up to about half a decade out) and, *far*, ``far_compute``: every run above a twentieth of the
+are, *near*, those of :data:`taskladder.fit.extrapolation.NESTED_HOLDOUTS` but the far one (one
+or two rungs, up to about half a decade out) and, *far*, ``far_compute``: every run above a twentieth of the
 top compute held out, up to 1.3 decades out, as far as a target trained with 20 times the
 ladder's top budget (targets lie one to two decades beyond their ladders). Methods:
 
@@ -61,7 +61,7 @@ def held_out_errors(suite: str, tmp: Path) -> pd.DataFrame:
     if not ladder.has_metric(None, "c4"):
         return pd.DataFrame()
     rows = []
-    for holdout in (*NESTED_HOLDOUTS, *DISTANCES["far"]):
+    for holdout in dict.fromkeys((*NESTED_HOLDOUTS, *DISTANCES["far"])):  # the far one is nested too: once
         try:
             kept, held = holdout_split(ladder, holdout)
         except TaskLadderError:
