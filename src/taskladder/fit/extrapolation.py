@@ -4,7 +4,8 @@ beyond the runs it was fitted on, as a function of how far beyond.
 The bootstrap of :mod:`.uncertainty` says how well the ladder pins the law's parameters; it says
 nothing about whether the law's *form* still holds an order of magnitude further out. Nested
 backtests do: hold out the top rung (or the top two, by size or by token multiple, as long as
-:data:`MIN_RUNGS` sizes and multiples remain; or the top compute budget), refit the same law on the rest, predict the
+:data:`MIN_RUNGS` sizes and multiples remain; or the top compute budget, or every run above a
+twentieth of the top compute), refit the same law on the rest, predict the
 held-out runs, and record each miss ``r`` with its distance ``d`` from the runs the fit saw.
 
 Distance
@@ -70,8 +71,9 @@ __all__ = ["NESTED_HOLDOUTS", "MIN_DISTANCE", "PRIOR_TAU", "MIN_MISSES", "PRIOR_
            "distance", "box_of", "calibrate_extrapolation", "estimate_tau", "extrapolation_misses",
            "usable_nested_holdouts", "prefit_heldout"]
 
-#: The nested holdouts: the top rung, then the top two, by size and by token multiple; and the top
-#: compute budget (the runs within a factor 2 of the largest compute).
+#: The nested holdouts: the top rung, then the top two, by size and by token multiple; the top
+#: compute budget (the runs within a factor 2 of the largest compute); and every run above a
+#: twentieth of the largest compute, the misses as far out (up to 1.3 decades) as targets lie.
 NESTED_HOLDOUTS = ("largest_size", "largest_multiple", "two_largest_sizes", "two_largest_multiples", "largest_compute",
                    "far_compute")
 #: Held-out runs nearer than this (decades) to the fitted box measure interpolation: left out.
