@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up taskladder in .venv (fitting needs no torch) and run the main job: fit the embedded
-# micro-ladder (12 small models trained on Debian's documentation, shipped in the package) and
+# micro-ladder (small models trained on Debian's documentation, shipped in the package) and
 # predict larger models, offline, in a few seconds; tables and figures go to demo-out/.
 # Usage: bash scripts/quickstart.sh
 set -euo pipefail

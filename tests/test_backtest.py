@@ -104,7 +104,7 @@ def test_cli_unknown_variant_is_one_line_and_exit_2(spec, capsys):
 
 
 @pytest.mark.parametrize("args, fragment", [(("--level", "1.5"), "interval level must be between 0 and 1"),
-                                            (("--bootstrap", "3"), "must be at least 10, got 3")])
+                                            (("--bootstrap", "3"), "--bootstrap must be between 10 and 100,000 (bootstrap resamples), got 3")])
 def test_cli_bad_interval_options_fail_once_not_in_every_fit(spec, capsys, args, fragment):
     assert main(["backtest", str(spec), "--variants", "two-step", *args]) == 2
     err = capsys.readouterr().err.strip()

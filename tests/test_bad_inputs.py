@@ -206,7 +206,7 @@ CASES: dict[str, Case] = {
                       ("--seed must be between 0 and 4,294,967,295", "got -1")),
     "--seed too large": Case(_on("good", "backtest", "--seed", str(2**40)), ("--seed must be between",)),
     "--bootstrap 1e9": Case(_on("good", "predict", "--tasks", "hellaswag", "--bootstrap", "1000000000"),
-                            ("--bootstrap must be between 0 and 100,000", "got 1000000000")),
+                            ("--bootstrap must be between 10 and 100,000", "got 1000000000")),
     "--tasks repeated": Case(_on("good", "backtest", "--tasks", "docs_order,docs_order"),
                              ("--tasks names docs_order more than once",)),
     "--tasks with a control character": Case(_on("good", "predict", "--tasks", "hella\x1bswag"),

@@ -116,7 +116,7 @@ ERROR_CASES: dict[str, Case] = {
     "target name taken": Case(args=("--tasks", "hellaswag", "--target", "target-7B:7B:4T"),
                               fragments=("'target-7B' is already used",)),
     "too few resamples": Case(args=("--tasks", "hellaswag", "--bootstrap", "3"),
-                              fragments=("--bootstrap) must be at least 10, got 3",)),
+                              fragments=("--bootstrap must be between 10 and 100,000", "got 3")),
     "a folder as run file": Case(broken=lambda s: (s.parent / "runs" / "300M-2xC.csv").unlink()
                                  or (s.parent / "runs" / "300M-2xC.csv").mkdir(),
                                  fragments=("300M-2xC.csv: is a folder, expected a run's CSV file",)),
@@ -127,7 +127,7 @@ ERROR_CASES: dict[str, Case] = {
                                         fragments=("600M-5xC.csv", "no task has its accuracy column", "nearest: hellaswag", ACC,
                                                    "taskladder tasks")),
     "bad moving average": Case(args=("--tasks", "hellaswag", "--moving-avg", "0"),
-                               fragments=("moving_avg must be at least 1",)),
+                               fragments=("--moving-avg must be at least 1", "got 0")),
 }
 
 GOOD_CASES: dict[str, tuple[str, ...]] = {

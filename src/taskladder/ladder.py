@@ -27,7 +27,7 @@ import pandas as pd
 from .errors import DataError
 from .io.runs import LR_COLUMN, LR_PEAK_COLUMN, STEP_COLUMN, read_run_csv, tokens_seen
 from .io.spec import LadderSpec, RunSpec, load_spec
-from .tasks import C4_LOSS_COLUMN, Task
+from .tasks import C4_LOSS_COLUMN, CORPUS_TASKS, Task
 
 __all__ = ["Ladder", "RunData", "load_ladder", "TASK_METRICS"]
 
@@ -256,11 +256,24 @@ class Ladder:
         return bool(runs) and all(run.has_column(c) for run in runs for c in columns)
 
     def resolve_tasks(self, names: str | list[str] | tuple[str, ...] | None) -> list[Task]:
-        """Tasks by name, the spec's declared tasks included; ``None``: :meth:`default_tasks`."""
+        """Tasks by name, the spec's declared tasks included; ``None``: :meth:`default_tasks`;
+        ``"all"``: :meth:`available_tasks`.
+
+        ``"all"`` means every task this ladder has data for, not every task taskladder knows: the
+        registry's list failed on a ladder without, say, MMLU's columns.
+
+        Raises
+        ------
+        DataError
+            ``"all"`` on a ladder where no task has its accuracy in every train run.
+        """
         from .tasks import get_tasks
 
         if names is None:
             return self.default_tasks()
+        listed = names.split(",") if isinstance(names, str) else list(names)
+        if "all" in {str(n).strip() for n in listed}:
+            return self.available_tasks() or self._raise_no_task()
         return get_tasks(names, self.spec.declared_tasks)
 
     def checkpoint_counts(self) -> dict[str, int]:
@@ -281,35 +294,68 @@ class Ladder:
         return [task for task in candidates if self.has_metric(task, "accuracy")]
 
     def default_tasks(self) -> list[Task]:
-        """The tasks to use when none are named: the paper's eight this ladder has data for and every
-        task the spec declares, or, when it has none of them, every registered task it has (e.g. a
-        ladder of corpus tasks).
+        """The tasks to use when none are named: the paper's eight this ladder has data for, the
+        corpus tasks it has data for (the micro-ladder's own cloze tasks), and every task the spec
+        declares; when it has none of them, every registered task it has.
+
+        Corpus tasks exist in a ladder only when its own evaluation made them, so a ladder that has
+        their columns means them: leaving them out showed the micro-ladder's HellaSwag alone.
 
         Raises
         ------
         DataError
-            No registered task has its columns in every train run.
+            A declared task whose accuracy column no train run has (a typo would otherwise drop
+            the task without a word), or no task with its columns in every train run.
         """
-        from .tasks import PAPER_TASKS, TASKS
+        from .tasks import PAPER_TASKS
 
+        self._check_declared_tasks()
         available = self.available_tasks()
-        paper = [t for t in available if t.name in PAPER_TASKS and not t.declared]
-        paper.sort(key=lambda t: PAPER_TASKS.index(t.name))
-        paper += [t for t in available if t.declared]
-        if paper or available:
-            return paper or available
+        chosen = [t for t in available if t.name in PAPER_TASKS and not t.declared]
+        chosen.sort(key=lambda t: PAPER_TASKS.index(t.name))
+        chosen = [t for t in available if t.name in CORPUS_TASKS and not t.declared] + chosen
+        chosen += [t for t in available if t.declared]
+        return chosen or available or self._raise_no_task()
+
+    def _missing(self, task: Task, run: RunData) -> list[str]:
+        """The accuracy columns of ``task`` that ``run`` lacks."""
+        return [c for c in task.needed_columns("accuracy") if not run.has_column(c)]
+
+    def _check_declared_tasks(self) -> None:
+        """Raise :class:`DataError` for a declared task whose accuracy column is in no train run."""
+        runs = self.train_runs
+        for task in self.spec.tasks:
+            if task.average_of or not runs:
+                continue  # a mean of tasks names its members' columns, checked with them
+            if all(self._missing(task, run) for run in runs):
+                where = self.spec.path or f"spec {self.spec.name!r}"
+                raise DataError(f"{where}: task {task.name!r} declares the accuracy column "
+                                f"{task.accuracy_column!r}, which no train run has (e.g. {runs[0].spec.file}); "
+                                "check its spelling against the run files' columns")
+
+    def _raise_no_task(self):
+        """Raise the :class:`DataError` of a ladder where no task has its accuracy in every train run,
+        naming the declared tasks (or the registered task nearest to usable) and a column a run lacks."""
+        from .tasks import TASKS
+
         runs = self.train_runs
         if not runs:
             raise DataError("the spec has no train run to take tasks from")
-
-        def missing(task: Task, run: RunData) -> list[str]:
-            return [c for c in task.needed_columns("accuracy") if not run.has_column(c)]
-
+        declared = [t for t in self.spec.tasks if any(self._missing(t, r) for r in runs)]
+        if declared:
+            # The user named these columns: say which are missing, not which built-in task is nearest.
+            gaps = []
+            for task in declared:
+                run = next(r for r in runs if self._missing(task, r))
+                gaps.append(f"task {task.name!r} needs column {self._missing(task, run)[0]!r}, which {run.spec.file} "
+                            "lacks")
+            raise DataError(f"no task has its accuracy column in every train run: {'; '.join(gaps)}; 'taskladder "
+                            "tasks --spec SPEC' lists each task's columns")
         # Name the task nearest to usable (present in the most runs) and a run that lacks it.
-        nearest = max([*TASKS.values(), *self.spec.tasks], key=lambda t: sum(not missing(t, r) for r in runs))
-        run = next(r for r in runs if missing(nearest, r))
+        nearest = max(TASKS.values(), key=lambda t: sum(not self._missing(t, r) for r in runs))
+        run = next(r for r in runs if self._missing(nearest, r))
         raise DataError(f"{run.spec.file}: no task has its accuracy column in every train run (nearest: "
-                        f"{nearest.name}, whose column {missing(nearest, run)[0]!r} this run lacks); "
+                        f"{nearest.name}, whose column {self._missing(nearest, run)[0]!r} this run lacks); "
                         "'taskladder tasks' lists every task's columns, --tasks picks tasks, and a [[task]] "
                         "table in the spec declares a task of your own")
 

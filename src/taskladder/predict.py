@@ -222,8 +222,9 @@ def predict_ladder(ladder: Ladder, *, tasks: str | Sequence[str] | Sequence[Task
     Parameters
     ----------
     tasks
-        Task names (a list or a comma-separated string; ``"all"``) or tasks; default: the paper's
-        eight that the ladder has data for (:meth:`Ladder.default_tasks`).
+        Task names (a list or a comma-separated string; ``"all"``: every task the ladder has data
+        for) or tasks; default: :meth:`Ladder.default_tasks` (the paper's eight, the corpus tasks
+        and the spec's declared tasks that the ladder has data for).
     variant
         A name of :data:`VARIANTS`, checked against the data; default: per task, the first law of
         :data:`~taskladder.variants.DEFAULT_ORDER` the data supports (``"loss-to-loss"``, or

@@ -12,6 +12,10 @@ run's compute under the name ``cum_flops``), the errors of step 1, step 2 (from 
 actual task loss) and the chain, and the fit status. A subset with fewer runs than the step-1
 form has parameters gives a row with status ``too few runs`` and no numbers, never a fit of an
 underdetermined system.
+
+With no ``variant``, each task gets the law ``predict`` would give it on the whole ladder
+(:func:`~taskladder.predict.resolve_laws`), and that law is refitted on every subset, so the
+rows measure how the default law's error falls as the ladder grows.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import pandas as pd
 from ..errors import ConfigError, TaskLadderError
 from ..fit.selection import Selection
 from ..ladder import Ladder, RunData
-from ..predict import make_law
+from ..predict import make_law, resolve_laws
 from ..tasks import Task
 
 __all__ = ["ladder_subsets", "compute_vs_error"]
@@ -51,33 +55,45 @@ def ladder_subsets(ladder: Ladder, by: str) -> list[tuple[str, list[str]]]:
 
 
 def compute_vs_error(ladder: Ladder, tasks: list[Task], target: RunData, *, by: str = "n_params",
-                     mode: str = "default", selection: Selection = Selection(),
-                     variant: str = "two-step") -> pd.DataFrame:
+                     mode: str = "default", selection: Selection | None = None,
+                     variant: str | None = None) -> pd.DataFrame:
     """Errors on ``target`` for each cumulative subset and task.
+
+    Parameters
+    ----------
+    variant
+        A name of :data:`~taskladder.predict.VARIANTS`; ``None``: per task, the law ``predict``
+        chooses on the whole ladder (the default order of ``mode``).
+    selection
+        Data selection; ``None``: each law's paper preset, as in ``predict``.
 
     Returns
     -------
     pandas.DataFrame
-        ``by, subset, n_runs, compute, target, task, step1_rel_error, step2_rel_error,
+        ``by, subset, n_runs, compute, target, task, variant, step1_rel_error, step2_rel_error,
         chained_rel_error, chained_abs_error, status`` with relative errors
         ``(pred − actual) / actual`` (signed) and the absolute error in accuracy.
     """
     if not target.has_data:
         raise ConfigError(f"target {target.name!r} has no file, so there is no actual to measure errors against")
+    # The law is chosen once, on the whole ladder: a subset too small for it reports its failure
+    # rather than silently switching to another law part-way along the curve.
+    laws, _ = resolve_laws(ladder, tasks, variant=variant, mode=mode, selection=selection)
     rows = []
     for label, names in ladder_subsets(ladder, by):
         sub = ladder.subset(names)
         compute = float(np.nansum([_compute(r) for r in sub.train_runs]))
         for task in tasks:
             row = {"by": by, "subset": label, "n_runs": len(names), "compute": compute, "target": target.name,
-                   "task": task.name, "step1_rel_error": np.nan, "step2_rel_error": np.nan,
+                   "task": task.name, "variant": laws[task.name][0], "step1_rel_error": np.nan, "step2_rel_error": np.nan,
                    "chained_rel_error": np.nan, "chained_abs_error": np.nan}
             if len(names) < 5:
                 row["status"] = "too few runs"
                 rows.append(row)
                 continue
             try:
-                law = make_law(variant, task, mode=mode, selection=selection).fit(sub)
+                name, chosen = laws[task.name]
+                law = make_law(name, task, mode=mode, selection=chosen).fit(sub)
                 p = law.predict([target]).iloc[0]
             except TaskLadderError as exc:
                 row["status"] = f"failed: {exc}"

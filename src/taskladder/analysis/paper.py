@@ -164,7 +164,7 @@ def reproduce(data_dir: str | Path, *, compute_error: bool = True) -> PaperResul
 
     if compute_error:
         frames = [compute_vs_error(ladder, tasks, ladder.runs["7B-4T"], by=by, mode=mode,
-                                   selection=Selection())
+                                   selection=Selection(), variant="two-step")
                   for by in ("n_params", "multiple", "flops") for mode in ("paper", "default")]
         for frame, (by, mode) in zip(frames, [(b, m) for b in ("n_params", "multiple", "flops") for m in ("paper", "default")]):
             frame.insert(1, "method", mode)

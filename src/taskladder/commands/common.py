@@ -12,9 +12,10 @@ __all__ = ["add_fit_arguments", "add_interval_arguments", "selection_from_args",
 def add_tasks_argument(parser) -> None:
     """``--tasks`` of the commands that read a ladder (resolved by :func:`tasks_for`)."""
     parser.add_argument("--tasks", default=None,
-                        help="comma-separated task names, or 'all' (default: those of the paper's eight: "
-                             "mmlu,hellaswag,arc_challenge,arc_easy,piqa,csqa,socialiqa,openbookqa that the "
-                             "ladder has data for)")
+                        help="comma-separated task names, or 'all': every task the ladder has data for "
+                             "(default: those of the paper's eight, mmlu,hellaswag,arc_challenge,arc_easy,piqa,"
+                             "csqa,socialiqa,openbookqa, that the ladder has data for, its corpus tasks "
+                             "(docs_order, docs_cloze) and the spec's own [[task]] tables)")
 
 
 def add_table_arguments(parser, written: str) -> None:
@@ -48,6 +49,16 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
                        help="use only each run's last K step-2 points (default: all)")
 
 
+def check_cli_targets(args: argparse.Namespace) -> None:
+    """``--only-cli-targets`` needs a ``--target``: without one it dropped every target and exited 0
+    with a note, a run that predicted nothing."""
+    if args.only_cli_targets and not args.target:
+        from ..errors import ConfigError
+
+        raise ConfigError("--only-cli-targets needs at least one --target NAME:N:D (it predicts only the "
+                          "--target values, and none was given)")
+
+
 def make_output_folder(path: Path | None) -> None:
     """Create the ``-o`` folder before any work, so that a path that cannot hold files fails at once
     (one line, from the CLI's handling of ``OSError``) rather than after the fits."""
@@ -62,8 +73,8 @@ def make_output_folder(path: Path | None) -> None:
 
 
 def tasks_for(ladder, names: str | None) -> list:
-    """The tasks named by ``--tasks`` (the spec's declared tasks included), or the ladder's default
-    (the paper's eight it has data for, and its declared tasks).
+    """The tasks named by ``--tasks`` (the spec's declared tasks included; ``all``: every task the
+    ladder has data for), or the ladder's default (:meth:`~taskladder.ladder.Ladder.default_tasks`).
 
     A named task must have its accuracy in every train run: one without it gave an empty table and
     exit status 0. (Its task loss may be missing: a law that needs none then predicts it.)
@@ -115,6 +126,25 @@ def add_interval_arguments(parser: argparse.ArgumentParser, *, default_bootstrap
     group.add_argument("--no-intervals", action="store_true", help="point predictions only (fastest)")
 
 
+def check_selection_flags(args: argparse.Namespace) -> None:
+    """``--moving-avg``, ``--skip-fraction`` and ``--last-n`` in range, named as the user typed them.
+
+    :class:`~taskladder.fit.selection.Selection` checks the same bounds, but its messages name its
+    fields (``moving_avg``), which a command-line user never typed.
+    """
+    import math
+
+    from ..errors import ConfigError
+    from ..io.validate import check_int_flag
+
+    check_int_flag(args.moving_avg, "--moving-avg", minimum=1, what="checkpoints averaged per run")
+    check_int_flag(args.last_n, "--last-n", minimum=1, what="step-2 points kept per run")
+    fraction = args.skip_fraction
+    if fraction is not None and not (math.isfinite(fraction) and 0.0 <= fraction <= 1.0):
+        raise ConfigError(f"--skip-fraction must be between 0 and 1 (the share of each run's first checkpoints left "
+                          f"out of step 2), got {fraction}")
+
+
 def selection_from_args(args: argparse.Namespace):
     """The data selection: the variant's paper preset, overridden by explicit options; ``None`` when
     neither a variant nor an option is given (each task's chosen law then uses its own preset)."""
@@ -123,6 +153,7 @@ def selection_from_args(args: argparse.Namespace):
     from ..predict import paper_selection
     from ..variants import default_variant
 
+    check_selection_flags(args)
     overrides = {k: v for k, v in (("moving_avg", args.moving_avg), ("skip_fraction", args.skip_fraction),
                                    ("last_n", args.last_n)) if v is not None}
     if args.variant is None and not overrides:

@@ -1,16 +1,19 @@
 """See the whole method work in a few seconds, offline: fit the embedded micro-ladder and predict
 larger models.
 
-The package ships a real ladder: 4 sizes (25k to 160k parameters) x 3 token budgets (0.25, 0.5
-and 1 x 20 N), trained on a 2-core CPU on Debian's documentation, every run evaluated in-loop
-(validation loss; task bits-per-byte and accuracy on two cloze tasks built from held-out pages,
-and on HellaSwag). 'demo' fits the two-step law (N, D -> task loss -> accuracy) on it, predicts
-the spec's larger targets (micro-m and micro-l at 10 x 20 N, no data), prints the predictions
-with their intervals, reliability verdicts and fit status, and writes tables and figures.
+The package ships a real ladder of small models (its first output line gives the runs, sizes, N
+and tokens; docs/micro-ladder.md the design), trained on a 2-core CPU on Debian's documentation,
+every run evaluated in-loop (validation loss; task bits-per-byte and accuracy on two cloze tasks
+built from held-out pages, and on HellaSwag). 'demo' fits the two-step law (N, D -> task loss ->
+accuracy) on it, predicts the spec's larger targets (micro-m and micro-l, no data), prints the
+predictions with their intervals, reliability verdicts and fit status, and writes tables and
+figures.
 
 The word-order task (docs_order) and the next-word task (docs_cloze) rise well above chance
-across the ladder; HellaSwag stays at chance at this scale, and its verdict says so. A fit the
-data do not determine is marked 'degenerate' in the fit column.
+across the ladder; HellaSwag stays at chance at this scale, and its verdict says so. The fit
+column names what is not plainly converged: a parameter on its bound, a fit the data do not
+determine ('degenerate'), or a step 2 whose accuracy does not rise with falling loss ('flat', as
+HellaSwag's here).
 'taskladder backtest' on the same spec measures how well the law extrapolates
 (docs/micro-ladder.md); 'taskladder ladder run --preset micro' retrains the ladder from scratch.
 

@@ -15,7 +15,7 @@ torchrun with DDP, same command.
 Examples:
   taskladder ladder plan --sizes 190M,370M,760M,1.3B --multiples 1,2,5,10 --target 7B --target-tokens 4T
   taskladder ladder plan --sizes micro-xs,micro-s --multiples 1,2 --batch-divisor 1 --out micro
-  taskladder data prepare docs/ --paragraphs --bpe-vocab 1024 --out micro/data
+  taskladder data prepare docs/*.md --paragraphs --bpe-vocab 1024 --out micro/data
   taskladder ladder run micro/plan.toml --data micro/data --eval-every 50 --parallel 2
   taskladder ladder run micro/plan.toml --data micro/data --resume            # continue after a crash
   torchrun --nproc_per_node 8 -m taskladder.cli ladder run ladder/plan.toml --only 1.3B-5xC --data DATA
@@ -156,6 +156,24 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Options of 'ladder run' that a preset honours; it sets every other training option in its TOML.
+_PRESET_OPTIONS = {"ladder_command", "plan", "data", "out", "preset", "preset_config", "resume", "no_progress"}
+
+
+def _ignored_by_preset(args: argparse.Namespace) -> list[str]:
+    """The flags of ``args`` that differ from their defaults but that a preset would not use.
+
+    The defaults come from the parser itself (a fresh parse of ``run --preset micro``), so a new
+    option is checked without being listed here; a preset that silently dropped ``--device cuda``
+    trained on another device than asked.
+    """
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    defaults = vars(parser.parse_args(["run", "--preset", "micro"]))
+    return ["--" + dest.replace("_", "-") for dest, value in vars(args).items()
+            if dest in defaults and dest not in _PRESET_OPTIONS and value != defaults[dest]]
+
+
 def _run_preset(args: argparse.Namespace) -> int:
     import sys
 
@@ -166,6 +184,11 @@ def _run_preset(args: argparse.Namespace) -> int:
         raise ConfigError("a preset builds its own plan and data; drop the plan file and --data")
     if args.preset and args.preset_config:
         raise ConfigError("give --preset or --preset-config, not both")
+    ignored = _ignored_by_preset(args)
+    if ignored:
+        raise ConfigError(f"{', '.join(ignored)}: not used with a preset, which sets its training options in its "
+                          "TOML (e.g. [ladder] parallel, seed, evals_per_run); copy taskladder/data/presets/micro.toml, "
+                          "edit it and pass it with --preset-config, or train a plan with 'ladder run PLAN --data DATA'")
     preset = load_preset(args.preset_config or packaged_preset(args.preset))
     out = Path(args.out or f"{preset.name}-ladder")
     result = run_preset(preset, out, resume=args.resume, progress=not args.no_progress and sys.stderr.isatty(),

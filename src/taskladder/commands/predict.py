@@ -23,8 +23,8 @@ import json
 import sys
 from pathlib import Path
 
-from .common import (add_fit_arguments, add_interval_arguments, make_output_folder, selection_from_args,
-                     write_resolved_config)
+from .common import (add_fit_arguments, add_interval_arguments, check_cli_targets, make_output_folder,
+                     selection_from_args, write_resolved_config)
 
 JSON_FIELDS = ["target", "task", "n_params", "tokens", "task_loss_pred", "task_loss_actual", "acc_pred",
                "acc_actual", "abs_error", "acc_lo", "acc_hi", "level", "reliability", "reliability_reason",
@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from ..ladder import load_ladder
     from ..predict import predict_ladder
     from ..report.tables import render_table, to_jsonable, write_table
+    check_cli_targets(args)
     make_output_folder(args.output)
 
     spec = load_spec(args.spec)

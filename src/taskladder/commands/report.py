@@ -22,8 +22,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import (add_fit_arguments, add_interval_arguments, make_output_folder, selection_from_args,
-                     write_resolved_config)
+from .common import (add_fit_arguments, add_interval_arguments, check_cli_targets, make_output_folder,
+                     selection_from_args, write_resolved_config)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--dpi must be between 30 and 600, got {args.dpi}")
     if args.output.suffix.lower() not in (".html", ".htm"):
         raise ConfigError(f"-o {args.output}: the report is an HTML file; give a name ending in .html")
+    check_cli_targets(args)
     make_output_folder(args.output.parent)
     spec = load_spec(args.spec)
     extra = [parse_target(t) for t in args.target]

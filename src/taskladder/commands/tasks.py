@@ -1,6 +1,8 @@
 """List the known tasks, their split, chance level and the ladder-CSV columns that hold their
-task loss (bpb) and accuracy. A task with several areas (MMLU) is their weighted average. With
---spec, the spec's own tasks ([[task]] tables) follow, with their loss unit.
+task loss (bpb) and accuracy. A task with several areas (MMLU) is their weighted average. The
+corpus tasks (docs_order, docs_cloze: cloze tasks built from the micro-ladder's held-out pages)
+follow the built-in ones. With --spec, the spec's own tasks ([[task]] tables) follow, with their
+loss unit.
 
 Examples:
   taskladder tasks
@@ -24,10 +26,11 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from ..report.tables import render_table
-    from ..tasks import PAPER_TASKS, TASKS
+    from ..tasks import CORPUS_TASKS, PAPER_TASKS, TASKS
 
     rows = []
-    for task in TASKS.values():
+    # Corpus tasks are listed too: --tasks accepts them, and the micro-ladder's default uses them.
+    for task in [*TASKS.values(), *CORPUS_TASKS.values()]:
         rows.append({"task": task.name, "name": task.display_name, "split": task.split,
                      "chance": round(task.chance, 4), "in_paper": task.name in PAPER_TASKS,
                      "bpb_column": " + ".join(task.columns("bpb")) if len(task.labels) == 1

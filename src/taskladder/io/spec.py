@@ -284,6 +284,10 @@ def _run_from_table(table: dict, index: int, base: Path, source: str) -> RunSpec
     if n_params is None:
         raise ConfigError(f"{where}: needs size (a known label) or n_params")
     n_params = int(_number(n_params, where=where, key="n_params", integer=True))
+    if size_label is not None and n_params != model.n_params:
+        # Which of the two the user meant is unknowable; taking either silently fits the wrong N.
+        raise ConfigError(f"{where}: n_params = {n_params:,} disagrees with size {table['size']!r} (N = "
+                          f"{model.n_params:,}); give one of them, or an n_params equal to the size's N")
     flops_source = "size" if size_label is not None and table.get("flops_per_token") is None else "spec"
     if flops is None:
         flops = _known_flops(n_params)

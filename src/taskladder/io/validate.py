@@ -71,8 +71,17 @@ def check_seed(value: int | None, flag: str = "--seed") -> None:
 
 
 def check_bootstrap(value: int | None, flag: str = "--bootstrap") -> None:
-    """A number of bootstrap resamples: at most :data:`MAX_BOOTSTRAP` (the lower bound is the law's)."""
-    check_int_flag(value, flag, minimum=0, maximum=MAX_BOOTSTRAP, what="bootstrap resamples")
+    """A number of bootstrap resamples: from the intervals' floor
+    (:data:`taskladder.fit.uncertainty.MIN_BOOTSTRAP`) to :data:`MAX_BOOTSTRAP`.
+
+    Both ends are checked here, so that every value out of range gets the same message with the
+    same range (the floor alone was the fit's, worded differently).
+    """
+    if value is None:
+        return
+    from ..fit.uncertainty import MIN_BOOTSTRAP  # one definition of the floor, next to the quantiles it protects
+
+    check_int_flag(value, flag, minimum=MIN_BOOTSTRAP, maximum=MAX_BOOTSTRAP, what="bootstrap resamples")
 
 
 def check_name_list(text: str | None, flag: str) -> list[str] | None:

@@ -648,13 +648,10 @@ def _task_names() -> set[str]:
 # -- the document -------------------------------------------------------------------------------------
 
 def _resolve_tasks(tasks, ladder: Ladder) -> list[Task]:
-    from ..tasks import get_tasks
-
-    if tasks is None:
-        return ladder.default_tasks()
-    if isinstance(tasks, str):
-        return get_tasks(tasks)
-    return [t if isinstance(t, Task) else get_task(t) for t in tasks]
+    # The ladder resolves names: it knows the spec's declared tasks and what "all" has data for.
+    if tasks is None or isinstance(tasks, str):
+        return ladder.resolve_tasks(tasks)
+    return [t if isinstance(t, Task) else ladder.resolve_tasks([t])[0] for t in tasks]
 
 
 def build_report(source: Ladder | LadderSpec | str | Path, *, tasks: str | Sequence[str] | None = None,
