@@ -33,7 +33,7 @@ from ..ladder import Ladder, RunData
 from ..tasks import C4_LOSS_COLUMN, Task
 from .forms import (FORMS, Form, flat, log_sigmoid, negated_power_law_nd, power_law_c, power_law_nd, power_law_nd_lr,
                     power_law_nd_shared, sigmoid, single_step)
-from .optimize import fit_curve_fit, fit_huber, fit_huber_log_lbfgsb, fit_least_squares, fit_least_squares_many
+from .optimize import fit_curve_fit, fit_huber_irls, fit_huber_log_lbfgsb, fit_least_squares, fit_least_squares_many
 from .parallel import map_in_processes
 from .result import FitResult
 from .selection import Points, Selection, step1_arrays, step1_checkpoint_arrays, step2_arrays, target_actual
@@ -129,7 +129,7 @@ def fit_step1(points: Points | pd.DataFrame, *, form: str = "nd", mode: str = "d
 
     ``points`` has columns ``n_params, tokens, flops, y`` (see :func:`~.selection.step1_arrays`).
     ``robust`` (default mode, ``form="nd"`` or ``"nd_shared"``): a Huber loss on log residuals (δ = 10⁻³, nearly the
-    absolute relative error; :func:`~.optimize.fit_huber`, from the least-squares fit)
+    absolute relative error; :func:`~.optimize.fit_huber_irls`, from the least-squares fit)
     instead of least squares; the default for the general (C4) loss, whose held-out runs it
     predicts better on every suite (``benchmarks/step1_fits.py``).
     """
@@ -148,12 +148,12 @@ def fit_step1(points: Points | pd.DataFrame, *, form: str = "nd", mode: str = "d
         fit = _grid_first(power_law_nd, X, y, starts, STEP1_BOUNDS["power_law_nd"], residual="log")
         if not robust:
             return fit
-        huber = fit_huber(power_law_nd, X, y, fit, STEP1_BOUNDS["power_law_nd"])
+        huber = fit_huber_irls(power_law_nd, X, y, fit, STEP1_BOUNDS["power_law_nd"])
         if huber.converged or not fit.converged:
             return huber
-        # A Huber fit that did not end (its evaluations ran out): the least-squares fit, saying so.
-        return replace(fit, status=f"{fit.status} (least squares: the Huber fit did not converge in "
-                                   f"{huber.n_iterations} evaluations)")
+        # Rounds that creep along a ridge the data barely pin: the least-squares fit, saying so.
+        return replace(fit, status=f"{fit.status} (least squares: the Huber fit did not settle in "
+                                   f"{huber.n_iterations} rounds)")
     if form == "nd_shared":
         X = _columns(points, "n_params", "tokens")
         _check_enough(len(y), power_law_nd_shared, "step 1")
@@ -162,7 +162,7 @@ def fit_step1(points: Points | pd.DataFrame, *, form: str = "nd", mode: str = "d
         starts.append(np.array([3.0, 6.0, 0.15, 0.5 * y.min()]))
         bounds = STEP1_BOUNDS["power_law_nd_shared"]
         fit = fit_least_squares(power_law_nd_shared, X, y, starts, bounds, residual="log")
-        return fit_huber(power_law_nd_shared, X, y, fit, bounds) if robust else fit
+        return fit_huber_irls(power_law_nd_shared, X, y, fit, bounds) if robust else fit
     if form == "nd_lr":
         # Not in the paper: the default fit in both modes, from the (N, D) law's starts with c = 0.
         X = _columns(points, "n_params", "tokens", "lr_excess")

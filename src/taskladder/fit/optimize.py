@@ -25,7 +25,7 @@ from .forms import Form
 from .lm import LMResult, batched_lm, solve_lm
 from .result import FitResult, degeneracy
 
-__all__ = ["fit_huber", "fit_huber_log_lbfgsb", "fit_curve_fit", "fit_least_squares", "fit_least_squares_many", "Bounds"]
+__all__ = ["fit_huber_log_lbfgsb", "fit_curve_fit", "fit_least_squares", "fit_least_squares_many", "Bounds"]
 
 Bounds = tuple[Sequence[float], Sequence[float]]
 
@@ -101,63 +101,64 @@ def fit_huber_log_lbfgsb(form: Form, X: np.ndarray, y: np.ndarray, p0: Sequence[
                      at_bounds=_at_bounds(form, params, bounds), optimizer="huber-log L-BFGS-B")
 
 
-def fit_huber(form: Form, X: np.ndarray, y: np.ndarray, start: FitResult, bounds: Bounds, *,
-              delta: float = 1e-3, max_nfev: int = 5000) -> FitResult:
-    """A Huber loss on log residuals, minimised by a bounded trust-region solver.
+def fit_huber_irls(form: Form, X: np.ndarray, y: np.ndarray, start: FitResult, bounds: Bounds, *,
+                   delta: float = 1e-3, max_rounds: int = 500, rtol: float = 1e-9, ftol: float = 1e-6) -> FitResult:
+    """A Huber loss on log residuals, minimised by iteratively reweighted least squares.
 
-    Objective ``Σ_i H_δ(u_i)``, ``u_i = ln f(X_i; p) − ln y_i``, with ``H_δ(u) = u²/2`` for
-    ``|u| ≤ δ`` and ``δ (|u| − δ/2)`` beyond, as the reference's fit (:func:`fit_huber_log_lbfgsb`);
-    with ``δ = 10⁻³`` it is nearly the absolute relative error, so a run whose loss sits off the
-    law pulls the fit far less than under least squares. Solved from the least-squares fit
-    ``start`` by SciPy's trust-region reflective method with its Huber loss (``f_scale = δ``,
-    the same objective) and the form's analytic Jacobian. Iteratively reweighted least squares
-    reaches the same minimum where it settles, but near the loss's kinks it can creep along a
-    direction the data barely pin for hundreds of rounds (on the OLMo ladder it had not settled
-    after 500 on one nested fold, where this solver ends in 36 evaluations at a lower objective).
-
-    The covariance is the weighted least-squares one at the solution, with the Huber weights
-    ``w_i = min(1, δ/|u_i|)`` (the usual estimate of an M-estimator's).
+    Objective ``Σ_i H_δ(u_i)``, ``u_i = ln f(X_i; p) − ln y_i``, as the reference's fit
+    (:func:`fit_huber_log_lbfgsb`); with ``δ = 10⁻³`` it is nearly the absolute relative error, so
+    a run whose loss sits off the law pulls the fit far less than under least squares. Each round
+    solves the weighted least squares ``Σ w_i u_i²`` with ``w_i = min(1, δ/|u_i|)`` (``ψ(u)/u`` of
+    the Huber loss) by the bounded Levenberg-Marquardt of :mod:`.lm`, warm-started at the last
+    round, from the least-squares fit ``start``; a fixed point of the rounds is a stationary
+    point of the Huber objective. Converged when no parameter moves by more than ``rtol``
+    (relative) in a round, or when the objective has stopped falling (by less than ``ftol`` of
+    itself over ten rounds): near its kinks the nearly-absolute loss can be flat along a
+    direction in which the rounds creep without end (a fit whose exponent three sizes barely
+    pin moves its prediction by 0.04 % over hundreds of such rounds).
     """
-    from scipy.optimize import least_squares
+    from dataclasses import replace
 
     if not (start.converged and np.all(np.isfinite(start.params))):
         return start
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     lower, upper = (np.asarray(b, dtype=float) for b in bounds)
-    log_y = np.log(y)
-
-    def residuals(p: np.ndarray) -> np.ndarray:
-        return np.log(form.function(X, p)) - log_y
-
-    def jacobian(p: np.ndarray) -> np.ndarray:
-        return form.jacobian(X, p) / form.function(X, p)[:, None]
-
     def huber(u: np.ndarray) -> float:
         return float(np.sum(np.where(np.abs(u) < delta, 0.5 * u * u, delta * (np.abs(u) - 0.5 * delta))))
 
-    p0 = np.clip(np.asarray(start.params, float), lower, upper)
-    with np.errstate(all="ignore"):
-        try:
-            res = least_squares(residuals, p0, jac=jacobian, bounds=(lower, upper), loss="huber", f_scale=delta,
-                                method="trf", x_scale="jac", xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=max_nfev)
-        except ValueError as exc:  # a residual or Jacobian left the domain
-            from dataclasses import replace
-            return replace(start, converged=False, status="failed", message=f"the Huber fit left the domain: {exc}")
-    params, r = res.x, res.fun
-    converged = bool(res.success and np.all(np.isfinite(params)) and np.all(np.isfinite(r)))
+    params, converged, rounds, solved, history = np.asarray(start.params, float), False, 0, None, []
+    for rounds in range(1, max_rounds + 1):
+        with np.errstate(all="ignore"):
+            u = np.log(form.function(X, params)) - np.log(y)
+        history.append(huber(u))
+        if len(history) > 10 and history[-11] - history[-1] <= ftol * history[-1]:
+            converged = True
+            break
+        weights = np.minimum(1.0, delta / np.maximum(np.abs(u), 1e-300))
+        solved = batched_lm(form, X, y, params[None, :], lower=lower, upper=upper, weights=weights[None, :],
+                            residual="log", max_iter=100)
+        new = solved.params[0]
+        if not np.all(np.isfinite(new)):
+            return replace(start, converged=False, status="failed", message="a reweighted round left the domain")
+        step = np.max(np.abs(new - params) / np.maximum(np.abs(params), 1e-12))
+        params = new
+        if step <= rtol:
+            converged = True
+            break
+    r, J = solved.residuals[0], solved.jacobian[0]
+    w = np.minimum(1.0, delta / np.maximum(np.abs(r), 1e-300))
     dof = len(y) - len(params)
     covariance = None
-    if converged and dof > 0:
-        J = jacobian(params)
-        w = np.minimum(1.0, delta / np.maximum(np.abs(r), 1e-300))
+    if dof > 0:
+        # The weighted least-squares covariance at the fixed point (the usual IRLS estimate).
         Jw = J * np.sqrt(w)[:, None]
         covariance = float(np.sum(w * r * r)) / dof * np.linalg.pinv(Jw.T @ Jw)
     return FitResult(form=form, params=params, covariance=covariance, converged=converged,
                      status="converged" if converged else "max iterations",
-                     message=f"{res.message} ({res.nfev} evaluations from the least-squares fit)", n_points=len(y),
-                     n_iterations=int(res.nfev), loss=huber(r), at_bounds=_at_bounds(form, params, (lower, upper)),
-                     optimizer="Huber (trust-region reflective)", n_starts=start.n_starts)
+                     message=f"{rounds} reweighted rounds from the least-squares fit", n_points=len(y),
+                     n_iterations=rounds, loss=huber(r), at_bounds=_at_bounds(form, params, (lower, upper)),
+                     optimizer="Huber (iteratively reweighted Levenberg-Marquardt)", n_starts=start.n_starts)
 
 
 def fit_curve_fit(form: Form, X: np.ndarray, y: np.ndarray, p0: Sequence[float], bounds: Bounds,
