@@ -46,8 +46,8 @@ METHODS = ("least squares", "paper", "huber", "shared exponent")
 RULES = (("paper", "least squares"), ("huber", "least squares"), ("shared exponent", "huber"))
 
 
-#: Holdouts by distance: near (the nested backtests of every prediction), far (as far as targets).
-DISTANCES = {"near": None, "far": ("far_compute",)}
+#: The holdouts that reach as far as targets lie; the other nested ones are "near".
+FAR_HOLDOUTS = ("far_compute",)
 
 
 def held_out_errors(suite: str, tmp: Path) -> pd.DataFrame:
@@ -61,7 +61,7 @@ def held_out_errors(suite: str, tmp: Path) -> pd.DataFrame:
     if not ladder.has_metric(None, "c4"):
         return pd.DataFrame()
     rows = []
-    for holdout in dict.fromkeys((*NESTED_HOLDOUTS, *DISTANCES["far"])):  # the far one is nested too: once
+    for holdout in dict.fromkeys((*NESTED_HOLDOUTS, *FAR_HOLDOUTS)):  # the far one is nested too: once
         try:
             kept, held = holdout_split(ladder, holdout)
         except TaskLadderError:
@@ -79,7 +79,7 @@ def held_out_errors(suite: str, tmp: Path) -> pd.DataFrame:
                    "huber": lambda: fit_step1(points, form="nd", robust=True),
                    "shared exponent": lambda: fit_step1(points, form="nd_shared", robust=True)}[method]()
             error = fit.predict(X) / actual - 1.0
-            distance = "far" if holdout in DISTANCES["far"] else "near"
+            distance = "far" if holdout in FAR_HOLDOUTS else "near"
             rows.extend({"suite": suite, "distance": distance, "holdout": holdout, "method": method, "error": e}
                         for e in error)
     return pd.DataFrame(rows)
@@ -92,7 +92,7 @@ def main() -> None:
         table = pd.concat([held_out_errors(suite, Path(tmp)) for suite in SUITES], ignore_index=True)
     print("C4 loss of the held-out runs, RMS relative error (%), step 1 fitted on each fold's other runs")
     tables = {}
-    for distance in DISTANCES:
+    for distance in ("near", "far"):
         part = table[table["distance"] == distance]
         rms = (part.groupby(["suite", "method"], sort=False)["error"]
                .apply(lambda e: 100 * float(np.sqrt(np.mean(e**2)))).unstack("method").reset_index())

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..io.validate import MIN_BOOTSTRAP  # defined with the flag checks, which need no numpy
 from ..ladder import Ladder, RunData
 from .laws import STEP1_BOUNDS, TRANSFER_BOUNDS, step1_inputs
 from .lm import batched_lm
@@ -495,10 +496,6 @@ def interval_draws(law, ladder: Ladder, targets: Sequence[RunData], *, n_bootstr
             "member_acc": member_acc, "member_point": member_point, "sigma_noise": float(np.hypot(sigma_run, sigma_ckpt)),
             "sigma_run": sigma_run, "sigma_ckpt": sigma_ckpt,
             "method": f"bootstrap over runs ({n_bootstrap} resamples) + run scatter + checkpoint noise"}
-
-
-#: Fewest resamples accepted: an interval's ends are quantiles of the draws.
-MIN_BOOTSTRAP = 10
 
 
 def check_interval_options(levels: Sequence[float], n_bootstrap: int) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import ConfigError, DataError
 
-__all__ = ["MAX_N_PARAMS", "MAX_TOKENS", "MAX_MULTIPLE", "MAX_BOOTSTRAP", "MAX_SEED", "check_int_flag",
+__all__ = ["MAX_N_PARAMS", "MAX_TOKENS", "MAX_MULTIPLE", "MIN_BOOTSTRAP", "MAX_BOOTSTRAP", "MAX_SEED", "check_int_flag",
            "check_seed", "check_bootstrap", "check_name_list", "check_n_params", "check_tokens",
            "check_fraction", "check_output_file", "check_output_folder", "safetensors_problem",
            "has_control_characters", "check_run_spec", "check_distinct_files", "check_imported_run"]
@@ -36,6 +36,8 @@ MAX_TOKENS = 1e17
 MAX_MULTIPLE = 1e6
 #: Most bootstrap resamples accepted: beyond this the resample arrays no longer fit in memory
 #: and the interval's Monte Carlo error is long past mattering.
+#: Fewest bootstrap resamples accepted: an interval's ends are quantiles of the draws.
+MIN_BOOTSTRAP = 10
 MAX_BOOTSTRAP = 100_000
 #: Seeds are those numpy's legacy and new generators both accept: 0 ≤ seed < 2^32.
 MAX_SEED = 2**32 - 1
@@ -71,16 +73,13 @@ def check_seed(value: int | None, flag: str = "--seed") -> None:
 
 
 def check_bootstrap(value: int | None, flag: str = "--bootstrap") -> None:
-    """A number of bootstrap resamples: from the intervals' floor
-    (:data:`taskladder.fit.uncertainty.MIN_BOOTSTRAP`) to :data:`MAX_BOOTSTRAP`.
+    """A number of bootstrap resamples: from :data:`MIN_BOOTSTRAP` to :data:`MAX_BOOTSTRAP`.
 
     Both ends are checked here, so that every value out of range gets the same message with the
     same range (the floor alone was the fit's, worded differently).
     """
     if value is None:
         return
-    from ..fit.uncertainty import MIN_BOOTSTRAP  # one definition of the floor, next to the quantiles it protects
-
     check_int_flag(value, flag, minimum=MIN_BOOTSTRAP, maximum=MAX_BOOTSTRAP, what="bootstrap resamples")
 
 
