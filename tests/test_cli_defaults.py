@@ -164,6 +164,18 @@ def test_bootstrap_out_of_range_states_one_range(value, synthetic, capsys):
     assert f"--bootstrap must be between 10 and 100,000 (bootstrap resamples), got {value}" in line, line
 
 
+def test_format_json_prints_the_same_document_as_json(synthetic, capsys):
+    """``--format json`` used to print the terminal table's columns as a bare list, ``--json`` the
+    full prediction records under ``predictions``: one flag, two documents."""
+    documents = []
+    for flag in (["--json"], ["--format", "json"]):
+        capsys.readouterr()
+        assert main(["predict", str(synthetic), "--tasks", "hellaswag", "--no-intervals", *flag]) == 0
+        documents.append(json.loads(capsys.readouterr().out))
+    assert documents[0] == documents[1]
+    assert {"acc_pred", "task_loss_pred", "step1_status"} <= set(documents[0]["predictions"][0])
+
+
 def test_only_cli_targets_needs_a_target(synthetic, tmp_path, capsys):
     line = _error(["predict", str(synthetic), "--only-cli-targets", "-o", str(tmp_path / "out")], capsys)
     assert "--only-cli-targets needs at least one --target" in line

@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="predict only the --target values, not the spec's targets")
     out.add_argument("--json", action="store_true", help="print one JSON document to stdout")
     out.add_argument("--format", choices=["text", "csv", "markdown", "latex", "json"], default="text",
-                     help="terminal table format (default: text)")
+                     help="terminal table format (default: text); json prints the same document as --json")
     out.add_argument("-o", "--output", type=Path, default=None, metavar="DIR",
                      help="also write predictions.{csv,json,md,tex}, fits.csv, figures and config.json here")
     out.add_argument("--no-figures", action="store_true", help="with -o, skip the figures")
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     predictions = result.predictions
     for note in result.notes:
         print(f"taskladder predict: note: {note}", file=sys.stderr)
-    if args.json:
+    if args.json or args.format == "json":
         fields = [f for f in JSON_FIELDS if f in predictions.columns]
         fields += [c for c in predictions.columns if c.startswith(("acc_lo_", "acc_hi_"))]
         records = predictions[fields].to_dict(orient="records")
