@@ -27,6 +27,11 @@ the default of its time (least squares, then Huber) only if it has the lower mea
 is no worse on any suite by more than 20 %. The shared exponent won the near backtests (lower on
 every suite) and was the default until the far ones were run; far out it loses.
 
+Also printed: how far each suite's runs sit off the default C4 law fitted on all of them, by
+tokens per parameter (RMS log residual at the runs' ends, %): the evidence for reading a
+target's step-1 residual scale at the runs nearest its token multiple
+(:func:`taskladder.fit.uncertainty._log_residual_sd_near`) rather than one scale for all.
+
 Usage: OPENBLAS_NUM_THREADS=1 python benchmarks/step1_fits.py
 """
 
@@ -85,6 +90,33 @@ def held_out_errors(suite: str, tmp: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: Bands of tokens per parameter for the residual table: briefly trained, typical, long.
+MULTIPLE_BANDS = ((0.0, 10.0, "under 10"), (10.0, 100.0, "10 to 100"), (100.0, np.inf, "100 and more"))
+
+
+def residuals_by_multiple(suite: str, tmp: Path) -> pd.DataFrame:
+    """RMS log residual (%) of the default C4 law fitted on all the suite's train runs, at the
+    runs' ends, per band of tokens per parameter."""
+    from taskladder.fit.laws import fit_step1
+    from taskladder.fit.selection import Selection, step1_arrays
+
+    ladder, _ = suite_ladder(suite, tmp)
+    if not ladder.has_metric(None, "c4"):
+        return pd.DataFrame()
+    points = step1_arrays(ladder, None, "c4", Selection())
+    fit = fit_step1(points, form="nd", robust=True)
+    X = np.column_stack([points["n_params"], points["tokens"]])
+    resid = np.log(fit.predict(X)) - np.log(points["y"])
+    multiple = points["tokens"] / points["n_params"]
+    rows = []
+    for low, high, band in MULTIPLE_BANDS:
+        inside = (multiple >= low) & (multiple < high)
+        if inside.any():
+            rows.append({"suite": suite, "tokens per parameter": band, "runs": int(inside.sum()),
+                         "RMS off the law %": 100 * float(np.sqrt(np.mean(resid[inside] ** 2)))})
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     from taskladder.report.tables import render_table
 
@@ -111,6 +143,16 @@ def main() -> None:
         passes = means[method] < means[incumbent] and worst <= 1.2
         print(f"{method}: far, at worst {worst:.2f}x the {incumbent} error on a suite; by the rule it "
               f"{'replaces' if passes else 'does not replace'} {incumbent}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        spread = pd.concat([residuals_by_multiple(suite, Path(tmp)) for suite in SUITES], ignore_index=True)
+    print("\nHow far the runs sit off the default C4 law fitted on all of a suite's runs, by tokens per parameter "
+          "(RMS log residual at the runs' ends)\n")
+    print(render_table(spread.round(2), "markdown", digits=2))
+    brief = spread[spread["tokens per parameter"] == MULTIPLE_BANDS[0][2]]["RMS off the law %"]
+    rest = spread[spread["tokens per parameter"] != MULTIPLE_BANDS[0][2]]["RMS off the law %"]
+    print(f"\nruns under 10 tokens per parameter: {brief.min():.1f} to {brief.max():.1f} % off the law; "
+          f"the rest at most {rest.max():.1f} %")
 
 if __name__ == "__main__":
     main()

@@ -278,7 +278,10 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
                "shared": r"mean over suites, far: .*shared exponent (\S+)$",
                "shared_worst": r"^shared exponent: far, at worst (\S+)x",
                "near_huber": r"mean over suites, near: least squares \S+, paper \S+, huber (\S+)",
-               "near_shared": r"mean over suites, near: .*shared exponent (\S+)$"}),
+               "near_shared": r"mean over suites, near: .*shared exponent (\S+)$",
+               "brief_lo": r"^runs under 10 tokens per parameter: (\S+) to",
+               "brief_hi": r"^runs under 10 tokens per parameter: \S+ to (\S+) %",
+               "rest_max": r"the rest at most (\S+) %$"}),
     Source(id="step2-forms", shown="OPENBLAS_NUM_THREADS=1 python benchmarks/step2_forms.py", fast=False,
            markdown=True, needs_data=True, figures={
                "sigmoid": r"mean over suites: exponential \S+, sigmoid (\S+),",

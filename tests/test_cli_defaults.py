@@ -267,3 +267,14 @@ def test_data_prepare_examples_read_text_files_that_exist():
             files = [f for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()]
             binary = [f.name for f in files if b"\x00" in f.read_bytes()[:4096] or f.suffix == ".png"]
             assert not binary, (example, binary[:3])
+
+
+def test_the_shipped_olmo_specs_name_each_run_as_the_paper_ladder_does(olmo_data):
+    """specs/olmo-paper.toml named its runs after their files (``1B-10xC``) while the watch spec and
+    the built-in paper ladder say ``1.3B-10xC``: one run, two names across the shipped specs."""
+    from taskladder.analysis.paper import paper_spec
+
+    builtin = {run.file.name: run.name for run in paper_spec(olmo_data).runs}
+    for spec in ("olmo-paper.toml", "olmo-watch.toml"):
+        for run in load_spec(REPO / "specs" / spec).runs:
+            assert run.name == builtin[Path(run.file).name], (spec, run.name)

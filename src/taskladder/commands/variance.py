@@ -2,7 +2,7 @@
 and the accuracy over a run's last checkpoints (population SD, as the reference).
 
 Examples:
-  taskladder variance specs/olmo-paper.toml --run 1B-10xC
+  taskladder variance specs/olmo-paper.toml --run 1.3B-10xC
   taskladder variance spec.toml --run my-run --last-n 20 --tasks all --format csv
 """
 
