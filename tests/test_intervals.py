@@ -302,10 +302,11 @@ def test_step1_residual_scale_is_read_near_the_targets_token_multiple():
     fit = SimpleNamespace(params=np.zeros(2), form=SimpleNamespace(function=lambda X, params: np.exp(X[:, 0])))
     X = np.zeros((8, 1))
     y = np.exp(-resid)  # log f − log y = resid
-    sd = _log_residual_sd_near(fit, X, y, multiples, np.array([5.0, 20.0, 1000.0]))
-    # 5: the four nearest are both 5s and both 10s; 20: both 20s and, tied, all four of 10 and 40.
+    sd = _log_residual_sd_near(fit, X, y, multiples, np.array([5.0, 20.0, 1000.0, np.nan]))
+    # 5: the four nearest are both 5s and both 10s; 20: both 20s and, tied, all four of 10 and 40;
+    # an unknown multiple: every run.
     np.testing.assert_allclose(sd, [np.sqrt(8 / 6 * (2 * 0.08**2 + 2 * 0.01**2) / 4), np.sqrt(8 / 6 * 0.01**2),
-                                    np.sqrt(8 / 6 * 0.01**2)])
+                                    np.sqrt(8 / 6 * 0.01**2), np.sqrt(8 / 6 * (2 * 0.08**2 + 6 * 0.01**2) / 8)])
 
 
 def _short_run_ladder(seed: int) -> Ladder:

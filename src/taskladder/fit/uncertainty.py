@@ -196,7 +196,8 @@ def _log_residual_sd_near(fit: FitResult, X: np.ndarray, y: np.ndarray, multiple
     correction = n / max(n - len(fit.params), 1)
     gaps = np.abs(np.log10(np.asarray(multiples, float))[None, :] - np.log10(np.asarray(target_multiples, float))[:, None])
     kth = np.sort(gaps, axis=1)[:, k - 1:k]
-    near = gaps <= kth + 1e-12
+    # (a target whose multiple is not known takes every run)
+    near = (gaps <= kth + 1e-12) | ~np.isfinite(kth)
     return np.sqrt(correction * (near * resid**2).sum(axis=1) / near.sum(axis=1))
 
 
