@@ -267,6 +267,8 @@ SOURCES: dict[str, Source] = {s.id: s for s in (
                "far_fold_reach": r"^as far as targets lie .*, up to (\S+) decades",
                "far_fold_mae": r"^as far as targets lie .*, MAE (\S+) points",
                "far_fold_inside": r"^as far as targets lie .* points, (\S+) % inside",
+               "default_rule_floor": r"every suite at least (\S+) % inside the 90 % intervals, then",
+               "default_rule": r"then the lowest MAE over suites\): (\S+)$",
                "unflagged": r"^misses above 5 points neither inside their interval nor flagged: (.+)$",
                "recipe_c4": r"c4 (\S+) pts",
                "recipe_accuracy": r"RMS over every task and pair: accuracy (\S+) pts"}),
