@@ -187,9 +187,9 @@ def _log_residual_sd_near(fit: FitResult, X: np.ndarray, y: np.ndarray, multiple
     fitted parameters.
 
     How far a run sits off the law depends on how long it trained for its size: on the open_lm
-    testbed the runs at 5 tokens per parameter sit 6-9 % above the law and those at 10 or more
-    within 1 %, so one residual scale for all would be several times too wide for the latter and
-    too narrow for the former."""
+    testbed the runs at 5 tokens per parameter sit 7-8 % above the C4 law and those at 10 or more
+    within 2 % (``benchmarks/step1_fits.py``), so one residual scale for all would be several
+    times too wide for the latter and too narrow for the former."""
     resid = np.log(fit.form.function(X, fit.params)) - np.log(y)
     n = len(resid)
     k = min(n, max(MIN_NEAR_RUNS, int(np.ceil(n / 4))))
