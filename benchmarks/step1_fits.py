@@ -55,14 +55,13 @@ RULES = (("paper", "least squares"), ("huber", "least squares"), ("shared expone
 FAR_HOLDOUTS = ("far_compute",)
 
 
-def held_out_errors(suite: str, tmp: Path) -> pd.DataFrame:
+def held_out_errors(suite: str, ladder) -> pd.DataFrame:
     from taskladder.errors import TaskLadderError
     from taskladder.fit.backtest import holdout_split
     from taskladder.fit.extrapolation import MIN_RUNGS, NESTED_HOLDOUTS
     from taskladder.fit.laws import fit_step1
     from taskladder.fit.selection import Selection, step1_arrays, target_actual
 
-    ladder, _ = suite_ladder(suite, tmp)
     if not ladder.has_metric(None, "c4"):
         return pd.DataFrame()
     rows = []
@@ -94,13 +93,12 @@ def held_out_errors(suite: str, tmp: Path) -> pd.DataFrame:
 MULTIPLE_BANDS = ((0.0, 10.0, "under 10"), (10.0, 100.0, "10 to 100"), (100.0, np.inf, "100 and more"))
 
 
-def residuals_by_multiple(suite: str, tmp: Path) -> pd.DataFrame:
+def residuals_by_multiple(suite: str, ladder) -> pd.DataFrame:
     """RMS log residual (%) of the default C4 law fitted on all the suite's train runs, at the
     runs' ends, per band of tokens per parameter."""
     from taskladder.fit.laws import fit_step1
     from taskladder.fit.selection import Selection, step1_arrays
 
-    ladder, _ = suite_ladder(suite, tmp)
     if not ladder.has_metric(None, "c4"):
         return pd.DataFrame()
     points = step1_arrays(ladder, None, "c4", Selection())
@@ -121,7 +119,9 @@ def main() -> None:
     from taskladder.report.tables import render_table
 
     with tempfile.TemporaryDirectory() as tmp:
-        table = pd.concat([held_out_errors(suite, Path(tmp)) for suite in SUITES], ignore_index=True)
+        ladders = {suite: suite_ladder(suite, Path(tmp))[0] for suite in SUITES}
+        table = pd.concat([held_out_errors(suite, ladders[suite]) for suite in SUITES], ignore_index=True)
+        spread = pd.concat([residuals_by_multiple(suite, ladders[suite]) for suite in SUITES], ignore_index=True)
     print("C4 loss of the held-out runs, RMS relative error (%), step 1 fitted on each fold's other runs")
     tables = {}
     for distance in ("near", "far"):
@@ -144,8 +144,6 @@ def main() -> None:
         print(f"{method}: far, at worst {worst:.2f}x the {incumbent} error on a suite; by the rule it "
               f"{'replaces' if passes else 'does not replace'} {incumbent}")
 
-    with tempfile.TemporaryDirectory() as tmp:
-        spread = pd.concat([residuals_by_multiple(suite, Path(tmp)) for suite in SUITES], ignore_index=True)
     print("\nHow far the runs sit off the default C4 law fitted on all of a suite's runs, by tokens per parameter "
           "(RMS log residual at the runs' ends)\n")
     print(render_table(spread.round(2), "markdown", digits=2))
